@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// The `kars` command (DESIGN §0). kars runs on Node 24 LTS, pinned as the `node` devDependency: when
+// started by another Node (e.g. the machine's Node 20 through a bare `./bin/kars.js`), re-execute on
+// the pinned one so every library sees the runtime it was tested with.
+"use strict";
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+
+const major = Number(process.versions.node.split(".")[0]);
+if (major !== 24) {
+  const pinned = path.join(__dirname, "..", "node_modules", "node", "bin", "node");
+  const r = spawnSync(pinned, [__filename, ...process.argv.slice(2)], { stdio: "inherit" });
+  if (r.error) {
+    console.error(`kars needs Node 24 (found ${process.version}); run 'npm ci' first: ${r.error.message}`);
+    process.exit(1);
+  }
+  process.exit(r.status ?? 1);
+}
+require("tsx/cjs");
+require("../cli/main.ts");

@@ -1,0 +1,23 @@
+// Two projects: `unit` (pure functions, beside their modules) and `e2e` (tests/e2e-kind, against a
+// real apiserver started by the provider in globalSetup). `npm test` runs both.
+const transform = { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, tsconfig: "tsconfig.json" }] };
+module.exports = {
+  projects: [
+    {
+      displayName: "unit",
+      testEnvironment: "node",
+      transform,
+      testMatch: ["<rootDir>/**/*.test.ts"],
+      testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/e2e-kind/"],
+    },
+    {
+      displayName: "e2e",
+      testEnvironment: "node",
+      transform,
+      testMatch: ["<rootDir>/tests/e2e-kind/**/*.spec.ts"],
+      globalSetup: "<rootDir>/tests/e2e-kind/global-setup.ts",
+      globalTeardown: "<rootDir>/tests/e2e-kind/global-teardown.ts",
+      slowTestThreshold: 60,
+    },
+  ],
+};
