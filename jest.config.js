@@ -11,6 +11,13 @@ module.exports = {
       testPathIgnorePatterns: ["/node_modules/", "<rootDir>/tests/e2e-kind/"],
     },
     {
+      // Real processes and kernels without a cluster: router + fake upstreams, network namespaces.
+      displayName: "integration",
+      testEnvironment: "node",
+      transform,
+      testMatch: ["<rootDir>/tests/integration/**/*.spec.ts"],
+    },
+    {
       displayName: "e2e",
       testEnvironment: "node",
       transform,
