@@ -1,0 +1,132 @@
+import Ajv, { type ErrorObject } from "ajv";
+import { createHash } from "node:crypto";
+import profileSchema from "../../schemas/profile.schema.json";
+
+/** Severity levels of Azure AI content filtering, lowest first. */
+export const SEVERITIES = ["Safe", "Low", "Medium", "High"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Token limits (tokens); an absent field is unlimited. Windows are UTC calendar hour/day/month. */
+export interface TokenBudget {
+  perRequestTokens?: number;
+  hourlyTokens?: number;
+  dailyTokens?: number;
+  monthlyTokens?: number;
+}
+
+/** InferencePolicy spec as projected into profile.json (DESIGN §3). */
+export interface InferencePolicySpec {
+  appliesTo?: { sandboxName?: string; sandboxMatchLabels?: Record<string, string>; action?: "chat" | "responses" | "embeddings" | "image" | "*" };
+  tokenBudget?: TokenBudget;
+  contentSafety?: { hate?: Severity; selfHarm?: Severity; sexual?: Severity; violence?: Severity; requirePromptShields?: boolean };
+  modelPreference?: { primary: string; fallback?: string[] };
+}
+
+export type UpstreamProvider = "azure-openai" | "foundry" | "github-models" | "openai-compatible";
+
+/** One model upstream (DESIGN §6). `name` is the model name agents ask for. */
+export interface UpstreamSpec {
+  name: string;
+  provider: UpstreamProvider;
+  endpoint: string;
+  deployment?: string;
+  apiVersion?: string;
+  apiKeyFile?: string;
+}
+
+/** Token bucket: refill `rps` tokens/s up to `burst`. */
+export interface BucketSpec {
+  rps: number;
+  burst: number;
+}
+
+/** profile.json, validated (router/schemas/profile.schema.json; DESIGN §6 "Router configuration directory"). */
+export interface Profile {
+  sandbox: string;
+  tenant: string;
+  egressMode: "Strict" | "Learn";
+  allowedEndpoints: { host: string; port?: number }[];
+  inferencePolicy: InferencePolicySpec;
+  upstreams: UpstreamSpec[];
+  listen?: { api?: string; egress?: string; ops?: string };
+  tenantTokenBudget?: TokenBudget;
+  rateLimits?: { global?: BucketSpec; perAgent?: BucketSpec };
+}
+
+/** A validated profile plus the SHA-256 of the bytes it came from (`/internal/policy-status`). */
+export interface LoadedProfile {
+  profile: Readonly<Profile>;
+  digest: string;
+}
+
+/** Thrown by parseProfile; `problems` holds one `<json path>: <message>` per schema violation. */
+export class ProfileError extends Error {
+  override readonly name = "ProfileError";
+  constructor(readonly problems: string[]) {
+    super(`profile.json is invalid: ${problems.join("; ")}`);
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: false, strict: false });
+const validate = ajv.compile<Profile>(profileSchema);
+
+/**
+ * Parses and validates profile.json text. Returns a deep-frozen profile and `sha256:<hex>` of the
+ * bytes. Throws ProfileError naming every bad field by path (or the JSON syntax error).
+ */
+export function parseProfile(text: string): LoadedProfile {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ProfileError([`(root): not JSON: ${(err as Error).message}`]);
+  }
+  if (!validate(data)) throw new ProfileError((validate.errors ?? []).map(describe));
+  const problems = crossFieldProblems(data);
+  if (problems.length > 0) throw new ProfileError(problems);
+  return { profile: deepFreeze(data), digest: `sha256:${createHash("sha256").update(text).digest("hex")}` };
+}
+
+/** Rules JSON Schema cannot say: references between fields, budget ordering (as the CRD's CEL does). */
+function crossFieldProblems(p: Profile): string[] {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  p.upstreams.forEach((u, i) => {
+    if (names.has(u.name)) problems.push(`upstreams[${i}].name: duplicate upstream name ${JSON.stringify(u.name)}`);
+    names.add(u.name);
+    if ((u.provider === "github-models" || u.provider === "openai-compatible") && !u.apiKeyFile) {
+      problems.push(`upstreams[${i}].apiKeyFile: required for provider ${u.provider}`);
+    }
+  });
+  const pref = p.inferencePolicy.modelPreference;
+  if (pref) {
+    [pref.primary, ...(pref.fallback ?? [])].forEach((m, i) => {
+      const path = i === 0 ? "inferencePolicy.modelPreference.primary" : `inferencePolicy.modelPreference.fallback[${i - 1}]`;
+      if (!names.has(m)) problems.push(`${path}: names no upstream (${JSON.stringify(m)})`);
+    });
+  }
+  const b = p.inferencePolicy.tokenBudget;
+  if (b) {
+    if (b.monthlyTokens !== undefined && b.dailyTokens !== undefined && b.monthlyTokens < b.dailyTokens)
+      problems.push("inferencePolicy.tokenBudget.monthlyTokens: must be >= dailyTokens");
+    if (b.dailyTokens !== undefined && b.hourlyTokens !== undefined && b.dailyTokens < b.hourlyTokens)
+      problems.push("inferencePolicy.tokenBudget.dailyTokens: must be >= hourlyTokens");
+  }
+  return problems;
+}
+
+function describe(e: ErrorObject): string {
+  const path = e.instancePath === "" ? "(root)" : e.instancePath.slice(1).replace(/\/(\d+)(?=\/|$)/g, "[$1]").replace(/\//g, ".");
+  const extra = e.keyword === "additionalProperties" ? ` (${String((e.params as { additionalProperty: string }).additionalProperty)})` : "";
+  const allowed = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
+  const missing = e.keyword === "required" ? "" : "";
+  return `${path}: ${e.message ?? "invalid"}${extra}${allowed}${missing}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
