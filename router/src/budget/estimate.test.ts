@@ -1,0 +1,44 @@
+import { estimatePromptTokens, IMAGE_PART_TOKENS, requestedCompletionTokens } from "./estimate";
+
+describe("estimatePromptTokens", () => {
+  it("is at least the byte length of the message text (byte-level BPE never has fewer bytes than tokens)", () => {
+    const text = "héllo wörld ".repeat(50);
+    const n = estimatePromptTokens("chat", { messages: [{ role: "user", content: text }] });
+    expect(n).toBeGreaterThanOrEqual(Buffer.byteLength(text));
+  });
+
+  it("counts tools as prompt", () => {
+    const withTools = estimatePromptTokens("chat", { messages: [], tools: [{ type: "function", function: { name: "x".repeat(100) } }] });
+    expect(withTools).toBeGreaterThan(100);
+  });
+
+  it("adds a fixed allowance per image part", () => {
+    const body = { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://a/b.png" } }] }] };
+    expect(estimatePromptTokens("chat", body)).toBeGreaterThanOrEqual(IMAGE_PART_TOKENS);
+  });
+
+  it("reads responses input and embeddings input", () => {
+    expect(estimatePromptTokens("responses", { input: "abcd" })).toBe(6);
+    expect(estimatePromptTokens("embeddings", { input: ["ab", "cd"] })).toBe(11);
+  });
+
+  it("ignores fields that are not prompt", () => {
+    expect(estimatePromptTokens("chat", { messages: [], user: "x".repeat(1000) })).toBe(2);
+  });
+});
+
+describe("requestedCompletionTokens", () => {
+  it.each<[string, "chat" | "responses" | "embeddings", Record<string, unknown>, number | undefined]>([
+    ["max_completion_tokens wins for chat", "chat", { max_completion_tokens: 5, max_tokens: 9 }, 5],
+    ["legacy max_tokens is read for chat", "chat", { max_tokens: 9 }, 9],
+    ["none asked", "chat", {}, undefined],
+    ["responses read max_output_tokens", "responses", { max_output_tokens: 7 }, 7],
+    ["embeddings never complete", "embeddings", { max_tokens: 7 }, 0],
+  ])("%s", (_t, kind, body, expected) => {
+    expect(requestedCompletionTokens(kind, body)).toBe(expected);
+  });
+
+  it.each([0, -1, 1.5, "10"])("rejects max_tokens=%p", v => {
+    expect(() => requestedCompletionTokens("chat", { max_tokens: v })).toThrow(/max_tokens must be a positive integer/);
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * Upper-bound token estimates for budget reservation (DESIGN §6: reserve prompt estimate + max tokens
+ * before forwarding, so concurrent requests can never overshoot).
+ *
+ * Why bytes: OpenAI's tokenizers (cl100k, o200k) are byte-level BPE, so every text token covers at
+ * least one UTF-8 byte; the JSON serialisation of the prompt (keys, quotes, escapes) is therefore at
+ * least as many bytes as the prompt has tokens, including the 3–4 tokens of per-message framing.
+ * Images are not proportional to their URL, so each image part adds IMAGE_PART_TOKENS.
+ * The request body is attacker-controlled; these functions only read it.
+ */
+
+/** Tokens reserved per image part: above the largest high-detail image cost (85 + 170 × 16 tiles). */
+export const IMAGE_PART_TOKENS = 3000;
+
+/** The prompt-side fields of each API that count as input tokens. */
+const PROMPT_FIELDS: Record<EstimateKind, string[]> = {
+  chat: ["messages", "tools", "functions", "tool_choice", "response_format", "prediction"],
+  responses: ["input", "instructions", "tools", "text", "tool_choice"],
+  embeddings: ["input"],
+};
+
+export type EstimateKind = "chat" | "responses" | "embeddings";
+
+/** Upper bound of the prompt tokens of a request body of the given API. */
+export function estimatePromptTokens(kind: EstimateKind, body: Record<string, unknown>): number {
+  let bytes = 0;
+  let images = 0;
+  for (const field of PROMPT_FIELDS[kind]) {
+    const value = body[field];
+    if (value === undefined) continue;
+    bytes += Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
+    images += countImageParts(value);
+  }
+  return bytes + images * IMAGE_PART_TOKENS;
+}
+
+/**
+ * The completion-side allowance the client asked for: `max_completion_tokens` or `max_tokens`
+ * (chat), `max_output_tokens` (responses); undefined when it asked for none. Embeddings have none (0).
+ * Throws TypeError when the field is present but not a positive integer.
+ */
+export function requestedCompletionTokens(kind: EstimateKind, body: Record<string, unknown>): number | undefined {
+  if (kind === "embeddings") return 0;
+  const fields = kind === "chat" ? ["max_completion_tokens", "max_tokens"] : ["max_output_tokens"];
+  for (const f of fields) {
+    const v = body[f];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new TypeError(`${f} must be a positive integer`);
+    return v;
+  }
+  return undefined;
+}
+
+function countImageParts(value: unknown): number {
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + countImageParts(v), 0);
+  if (value && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    const own = o.type === "image_url" || o.type === "input_image" ? 1 : 0;
+    return own + Object.values(o).reduce((n: number, v) => n + countImageParts(v), 0);
+  }
+  return 0;
+}

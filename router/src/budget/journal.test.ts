@@ -1,0 +1,52 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { BudgetLedger, type BudgetScope } from "./ledger";
+import { BudgetJournal, JOURNAL_FILE, replay } from "./journal";
+
+const now = Date.parse("2026-11-30T14:10:00Z");
+const scope: BudgetScope = { key: "sandbox:s", limits: { hourlyTokens: 1000 }, exceededCode: "token_budget_exceeded" };
+const H = "sandbox:s|hourly|2026-11-30T14";
+
+describe("replay", () => {
+  it.each<[string, string, number, number]>([
+    ["a settled reservation counts its actual usage", '{"op":"reserve","id":"a","counters":["k"],"tokens":50}\n{"op":"settle","id":"a","tokens":20}\n', 20, 0],
+    ["an unsettled reservation counts in full (it may have reached the upstream)", '{"op":"reserve","id":"a","counters":["k"],"tokens":50}\n', 50, 0],
+    ["a compacted counter is the starting point", '{"op":"set","key":"k","tokens":7}\n{"op":"reserve","id":"a","counters":["k"],"tokens":3}\n', 10, 0],
+    ["a torn last line is skipped and counted", '{"op":"reserve","id":"a","counters":["k"],"tokens":5}\n{"op":"sett', 5, 1],
+  ])("%s", (_t, text, expected, skipped) => {
+    const r = replay(text);
+    expect(r.counters.get("k")).toBe(expected);
+    expect(r.skipped).toBe(skipped);
+  });
+});
+
+describe("BudgetJournal", () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-journal-"))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("a reopened journal remembers settled and open spend, and compacts to one line per counter", () => {
+    const a = BudgetJournal.open(dir, now);
+    const ledger = new BudgetLedger(a.journal);
+    ledger.settle(ledger.reserve([scope], 100, now), 40);
+    ledger.reserve([scope], 30, now); // never settled: the process "dies"
+    a.journal.close();
+
+    const b = BudgetJournal.open(dir, now);
+    expect(b.counters.get(H)).toBe(70);
+    const lines = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8").trim().split("\n");
+    expect(lines).toHaveLength(3); // hourly, daily, monthly
+    b.journal.close();
+  });
+
+  it("drops windows that have ended when it reopens", () => {
+    const a = BudgetJournal.open(dir, now);
+    new BudgetLedger(a.journal).reserve([scope], 10, now);
+    a.journal.close();
+    const b = BudgetJournal.open(dir, Date.parse("2026-11-30T15:00:00Z"));
+    expect(b.counters.has(H)).toBe(false);
+    expect(b.counters.get("sandbox:s|daily|2026-11-30")).toBe(10);
+    b.journal.close();
+  });
+});

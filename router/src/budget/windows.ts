@@ -1,0 +1,33 @@
+/** A budget window kind: UTC calendar hour, day, month (DESIGN §6). */
+export type WindowKind = "hourly" | "daily" | "monthly";
+
+export const WINDOW_KINDS: readonly WindowKind[] = ["hourly", "daily", "monthly"];
+
+/**
+ * The key of the UTC window containing `nowMs` (ms since epoch): hourly `2026-11-30T14`,
+ * daily `2026-11-30`, monthly `2026-11`. Keys sort and compare as strings within a kind.
+ */
+export function windowKey(kind: WindowKind, nowMs: number): string {
+  const iso = new Date(nowMs).toISOString(); // 2026-11-30T14:05:06.789Z, always UTC
+  switch (kind) {
+    case "hourly":
+      return iso.slice(0, 13);
+    case "daily":
+      return iso.slice(0, 10);
+    case "monthly":
+      return iso.slice(0, 7);
+  }
+}
+
+/** Start (ms, UTC) of the window after the one containing `nowMs`: when its spend resets. */
+export function nextWindowStart(kind: WindowKind, nowMs: number): number {
+  const d = new Date(nowMs);
+  switch (kind) {
+    case "hourly":
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours() + 1);
+    case "daily":
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+    case "monthly":
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  }
+}

@@ -1,0 +1,152 @@
+// TLS ClientHello parser: extracts the server_name (SNI) from the first bytes a client sends.
+// Sources: RFC 8446 §5.1 (record layer, handshake messages may be fragmented across records),
+// §4.1.2 (ClientHello layout), §4.2 (at most one extension of each type); RFC 6066 §3 (server_name:
+// one host_name, no trailing dot, ASCII); RFC 5246 §7.4.1.2 (same layout for TLS 1.2 and earlier).
+//
+// Attacker-controlled input. Never throws; every length is bounds-checked against what was received.
+// Fails closed: anything unusual is "malformed", and callers refuse the connection.
+
+/** Content type of a TLS handshake record (RFC 8446 §5.1). */
+export const TLS_HANDSHAKE_RECORD = 0x16;
+/** Largest ClientHello handshake message we reassemble, in bytes (post-quantum key shares fit easily). */
+export const MAX_CLIENT_HELLO_BYTES = 16 * 1024;
+
+/** Result of {@link parseClientHello}. */
+export type ClientHelloResult =
+  /** More bytes are needed; call again with a longer buffer. */
+  | { kind: "incomplete" }
+  /** The first byte is not a TLS handshake record: not TLS at all. */
+  | { kind: "not_tls" }
+  /** TLS, but not a well-formed ClientHello; `why` is a short lower-case description. */
+  | { kind: "malformed"; why: string }
+  /** A complete ClientHello. `serverName` is the raw host_name (not normalised), or null if absent. */
+  | { kind: "ok"; serverName: string | null; bytes: number };
+
+/**
+ * Parses the ClientHello at the start of `data` (the client's first bytes on a TLS connection),
+ * reassembling the handshake message across records. `bytes` in the result is how many bytes of
+ * `data` the records holding the ClientHello span. Never throws.
+ */
+export function parseClientHello(data: Uint8Array): ClientHelloResult {
+  if (data.length === 0) return { kind: "incomplete" };
+  if (data[0] !== TLS_HANDSHAKE_RECORD) return { kind: "not_tls" };
+
+  // Reassemble the handshake message from consecutive handshake records.
+  const chunks: Uint8Array[] = [];
+  let have = 0;
+  let need = -1; // total handshake message length incl. its 4-byte header, once known
+  let offset = 0;
+  while (need < 0 || have < need) {
+    if (data.length < offset + 5) return { kind: "incomplete" };
+    if (data[offset] !== TLS_HANDSHAKE_RECORD) return { kind: "malformed", why: "non-handshake record inside clienthello" };
+    if (data[offset + 1] !== 0x03) return { kind: "malformed", why: "record version is not 3.x" };
+    const recordLength = (data[offset + 3] << 8) | data[offset + 4];
+    if (recordLength === 0 || recordLength > 16384) return { kind: "malformed", why: "bad record length" };
+    if (data.length < offset + 5 + recordLength) return { kind: "incomplete" };
+    chunks.push(data.subarray(offset + 5, offset + 5 + recordLength));
+    have += recordLength;
+    offset += 5 + recordLength;
+    if (need < 0 && have >= 4) {
+      const head = concat(chunks, 4);
+      if (head[0] !== 0x01) return { kind: "malformed", why: "first handshake message is not a clienthello" };
+      need = 4 + ((head[1] << 16) | (head[2] << 8) | head[3]);
+      if (need > MAX_CLIENT_HELLO_BYTES) return { kind: "malformed", why: "clienthello too large" };
+    }
+  }
+  // Trailing bytes of another handshake message in the same record would be odd for a client's
+  // first flight; refuse rather than guess.
+  if (have !== need) return { kind: "malformed", why: "data after clienthello in its records" };
+  const body = concat(chunks, need).subarray(4);
+  const serverName = parseClientHelloBody(body);
+  if (typeof serverName === "object" && serverName !== null) return serverName;
+  return { kind: "ok", serverName, bytes: offset };
+}
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    if (at >= length) break;
+    const take = Math.min(chunk.length, length - at);
+    out.set(chunk.subarray(0, take), at);
+    at += take;
+  }
+  return out;
+}
+
+type Malformed = { kind: "malformed"; why: string };
+const malformed = (why: string): Malformed => ({ kind: "malformed", why });
+
+/** Parses a ClientHello body (after the 4-byte handshake header); returns the SNI, null, or malformed. */
+function parseClientHelloBody(b: Uint8Array): string | null | Malformed {
+  let p = 0;
+  const left = (): number => b.length - p;
+  if (left() < 2 + 32 + 1) return malformed("clienthello too short");
+  p += 2; // legacy_version
+  p += 32; // random
+  const sessionIdLength = b[p++];
+  if (sessionIdLength > 32 || left() < sessionIdLength) return malformed("bad session id");
+  p += sessionIdLength;
+  if (left() < 2) return malformed("truncated cipher suites");
+  const suitesLength = (b[p] << 8) | b[p + 1];
+  p += 2;
+  if (suitesLength < 2 || suitesLength % 2 !== 0 || left() < suitesLength) return malformed("bad cipher suites");
+  p += suitesLength;
+  if (left() < 1) return malformed("truncated compression methods");
+  const compressionLength = b[p++];
+  if (compressionLength < 1 || left() < compressionLength) return malformed("bad compression methods");
+  p += compressionLength;
+  if (left() === 0) return null; // no extensions at all (pre-TLS-1.2 style): no SNI
+  if (left() < 2) return malformed("truncated extensions");
+  const extensionsLength = (b[p] << 8) | b[p + 1];
+  p += 2;
+  if (extensionsLength !== left()) return malformed("extensions length mismatch");
+  const seen = new Set<number>();
+  let serverName: string | null = null;
+  while (left() > 0) {
+    if (left() < 4) return malformed("truncated extension header");
+    const type = (b[p] << 8) | b[p + 1];
+    const length = (b[p + 2] << 8) | b[p + 3];
+    p += 4;
+    if (left() < length) return malformed("truncated extension");
+    if (seen.has(type)) return malformed("duplicate extension");
+    seen.add(type);
+    if (type === 0) {
+      const parsed = parseServerNameExtension(b.subarray(p, p + length));
+      if (typeof parsed !== "string") return parsed;
+      serverName = parsed;
+    }
+    p += length;
+  }
+  return serverName;
+}
+
+/** RFC 6066 §3: ServerNameList with exactly one host_name entry, ASCII, no trailing dot. */
+function parseServerNameExtension(e: Uint8Array): string | Malformed {
+  if (e.length < 2) return malformed("truncated server_name list");
+  const listLength = (e[0] << 8) | e[1];
+  if (listLength !== e.length - 2 || listLength === 0) return malformed("server_name list length mismatch");
+  let p = 2;
+  let hostName: string | undefined;
+  while (p < e.length) {
+    if (e.length - p < 3) return malformed("truncated server_name entry");
+    const nameType = e[p];
+    const nameLength = (e[p + 1] << 8) | e[p + 2];
+    p += 3;
+    if (e.length - p < nameLength) return malformed("truncated server_name");
+    if (nameType === 0) {
+      if (hostName !== undefined) return malformed("more than one host_name");
+      if (nameLength === 0) return malformed("empty host_name");
+      let text = "";
+      for (let i = p; i < p + nameLength; i++) {
+        const c = e[i];
+        if (c <= 0x20 || c >= 0x7f) return malformed("host_name is not printable ascii");
+        text += String.fromCharCode(c);
+      }
+      hostName = text;
+    }
+    p += nameLength;
+  }
+  if (hostName === undefined) return malformed("server_name without host_name");
+  return hostName;
+}
