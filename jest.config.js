@@ -1,6 +1,6 @@
 // Two projects: `unit` (pure functions, beside their modules) and `e2e` (tests/e2e-kind, against a
 // real apiserver started by the provider in globalSetup). `npm test` runs both.
-const transform = { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, tsconfig: "tsconfig.json" }] };
+const transform = { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] };
 module.exports = {
   projects: [
     {
