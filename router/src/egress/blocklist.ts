@@ -53,6 +53,8 @@ export class Blocklist {
    */
   match(host: string): BlocklistMatch {
     if (this.exact.has(host)) return { matched: true, entry: host, kind: "exact" };
+    // Canonical names never end in a numeric label, so this is an IP literal: no parent domains.
+    if (host.includes(":") || /^[0-9.]+$/.test(host)) return { matched: false };
     let at = 0;
     for (;;) {
       const suffix = at === 0 ? host : host.slice(at);

@@ -1,0 +1,39 @@
+import { RouterError } from "../errors/router-error";
+import type { Profile, UpstreamSpec } from "../config/profile";
+
+/** The API an agent called; names the InferencePolicy `appliesTo.action` and the PolicyEngine action. */
+export type InferenceApi = "chat" | "responses" | "embeddings";
+
+/** PolicyEngine action name of each API (DESIGN §6 Actions: `inference:chat_completions:<model>`). */
+const ACTION_VERB: Record<InferenceApi, string> = { chat: "chat_completions", responses: "responses", embeddings: "embeddings" };
+
+/** The PolicyEngine action for a call, e.g. `inference:chat_completions:gpt-4o`. */
+export function inferenceAction(api: InferenceApi, model: string): string {
+  return `inference:${ACTION_VERB[api]}:${model}`;
+}
+
+/** Model names an agent may ask for: modelPreference primary + fallback, or every upstream when none. */
+export function allowedModels(profile: Profile): string[] {
+  const pref = profile.inferencePolicy.modelPreference;
+  return pref ? [pref.primary, ...(pref.fallback ?? [])] : profile.upstreams.map(u => u.name);
+}
+
+/**
+ * The upstreams to try, in order, for a request naming `model` (DESIGN §3 modelPreference): the named
+ * model first, then the remaining preferences in their order (fallback on 429/5xx). A missing `model`
+ * means the primary. Throws RouterError `policy_violation` (403) when the model is not allowed or the
+ * InferencePolicy's `appliesTo.action` does not cover this API.
+ */
+export function selectUpstreams(profile: Profile, api: InferenceApi, model: string | undefined): UpstreamSpec[] {
+  const action = profile.inferencePolicy.appliesTo?.action;
+  if (action !== undefined && action !== "*" && action !== api) {
+    throw new RouterError("policy_violation", `the inference policy allows only ${action} requests, not ${api}`);
+  }
+  const allowed = allowedModels(profile);
+  const first = model ?? allowed[0];
+  if (!allowed.includes(first)) {
+    throw new RouterError("policy_violation", `model ${JSON.stringify(first)} is not allowed by the inference policy (allowed: ${allowed.join(", ")})`, { param: "model" });
+  }
+  const order = [first, ...allowed.filter(m => m !== first)];
+  return order.map(name => profile.upstreams.find(u => u.name === name)).filter((u): u is UpstreamSpec => u !== undefined);
+}
