@@ -1,0 +1,58 @@
+import type { UpstreamSpec } from "../config/profile";
+import { RouterError } from "../errors/router-error";
+import { CircuitBreakers } from "./circuit-breaker";
+import { forwardWithFallback, type ForwardDeps } from "./forward";
+import type { UpstreamFetch } from "./upstream-fetch";
+
+const up = (name: string): UpstreamSpec => ({ name, provider: "openai-compatible", endpoint: `http://127.0.0.1:1/${name}`, apiKeyFile: "k" });
+
+function fakeFetch(answers: Record<string, number | "refused">, seen: string[]): UpstreamFetch {
+  return async url => {
+    const name = url.split("/")[3];
+    seen.push(name);
+    const a = answers[name];
+    if (a === "refused") throw new Error("ECONNREFUSED");
+    return { status: a, contentType: "application/json", body: (async function* () {})(), dump: async () => undefined };
+  };
+}
+
+function deps(answers: Record<string, number | "refused">, seen: string[], breakers = new CircuitBreakers()): ForwardDeps {
+  return { fetch: fakeFetch(answers, seen), auth: async () => ({ authorization: "Bearer x" }), breakers, now: () => 0 };
+}
+
+async function outcome(answers: Record<string, number | "refused">, breakers?: CircuitBreakers): Promise<[string, string[]]> {
+  const seen: string[] = [];
+  try {
+    const f = await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, deps(answers, seen, breakers));
+    return [`${f.upstream.name}:${f.response.status}`, seen];
+  } catch (err) {
+    return [(err as RouterError).code, seen];
+  }
+}
+
+describe("forwardWithFallback", () => {
+  it.each<[string, Record<string, number | "refused">, string, string[]]>([
+    ["the primary answers", { a: 200, b: 200 }, "a:200", ["a"]],
+    ["a 429 falls back to the next preference", { a: 429, b: 200 }, "b:200", ["a", "b"]],
+    ["a 5xx falls back", { a: 503, b: 200 }, "b:200", ["a", "b"]],
+    ["a refused connection falls back", { a: "refused", b: 200 }, "b:200", ["a", "b"]],
+    ["a 4xx other than 429 is the answer (the request is at fault, not the upstream)", { a: 400, b: 200 }, "a:400", ["a"]],
+    ["all failing with 5xx is upstream_error", { a: 500, b: 502 }, "upstream_error", ["a", "b"]],
+    ["all failing, last with 429, is upstream_unavailable", { a: 500, b: 429 }, "upstream_unavailable", ["a", "b"]],
+  ])("%s", async (_t, answers, result, seen) => {
+    expect(await outcome(answers)).toEqual([result, seen]);
+  });
+
+  it("skips an upstream whose circuit is open", async () => {
+    const breakers = new CircuitBreakers({ failureThreshold: 1, openMs: 1000 });
+    breakers.failure("a", 0);
+    expect(await outcome({ a: 200, b: 200 }, breakers)).toEqual(["b:200", ["b"]]);
+  });
+
+  it("a missing credential skips that upstream and is reported", async () => {
+    const seen: string[] = [];
+    const d = { ...deps({ a: 200, b: 200 }, seen), auth: async (u: UpstreamSpec) => { if (u.name === "a") throw new Error("token endpoint down"); return {}; } };
+    const f = await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, d);
+    expect([f.upstream.name, f.skipped]).toEqual(["b", [{ name: "a", reason: "no credential: token endpoint down" }]]);
+  });
+});

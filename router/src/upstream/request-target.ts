@@ -1,0 +1,75 @@
+import type { UpstreamSpec } from "../config/profile";
+import type { InferenceApi } from "../policy/model-selection";
+
+/** Default api-version per provider when the profile names none. */
+export const DEFAULT_API_VERSION: Record<"azure-openai" | "foundry", string> = {
+  "azure-openai": "2024-10-21",
+  foundry: "2024-05-01-preview",
+};
+
+/** Azure OpenAI's responses API needs a preview api-version. */
+const AZURE_RESPONSES_API_VERSION = "2025-04-01-preview";
+
+const PATH: Record<InferenceApi, string> = { chat: "chat/completions", responses: "responses", embeddings: "embeddings" };
+
+/** Where and what to send upstream: URL, the JSON body, and whether the auth is Entra or a key. */
+export interface UpstreamTarget {
+  url: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * The upstream URL and body for one call (pure). Azure OpenAI names the deployment in the path;
+ * every other provider takes it as `model` in the body. For streams, `stream_options.include_usage`
+ * is set so the router can settle the budget (PITFALLS "LLM gateways"). When the client asked for no
+ * completion limit, `completionLimit` is set as `max_completion_tokens` (chat) / `max_output_tokens`
+ * (responses) so the upstream cannot spend more than was reserved.
+ * `body` is the agent's (attacker-controlled) JSON object; it is copied, never mutated.
+ */
+export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: Record<string, unknown>, completionLimit?: number): UpstreamTarget {
+  const out: Record<string, unknown> = { ...body };
+  const deployment = upstream.deployment ?? upstream.name;
+  out.model = deployment;
+  if (api === "chat" && out.stream === true) {
+    const opts = out.stream_options && typeof out.stream_options === "object" ? (out.stream_options as Record<string, unknown>) : {};
+    out.stream_options = { ...opts, include_usage: true };
+  }
+  if (completionLimit !== undefined) {
+    if (api === "chat") out.max_completion_tokens = completionLimit;
+    if (api === "responses") out.max_output_tokens = completionLimit;
+  }
+  const base = upstream.endpoint.replace(/\/+$/, "");
+  switch (upstream.provider) {
+    case "azure-openai": {
+      if (api === "responses") {
+        return { url: `${base}/openai/responses?api-version=${encodeURIComponent(upstream.apiVersion ?? AZURE_RESPONSES_API_VERSION)}`, body: out };
+      }
+      const version = encodeURIComponent(upstream.apiVersion ?? DEFAULT_API_VERSION["azure-openai"]);
+      return { url: `${base}/openai/deployments/${encodeURIComponent(deployment)}/${PATH[api]}?api-version=${version}`, body: out };
+    }
+    case "foundry":
+      return { url: `${base}/${PATH[api]}?api-version=${encodeURIComponent(upstream.apiVersion ?? DEFAULT_API_VERSION.foundry)}`, body: out };
+    case "github-models":
+    case "openai-compatible":
+      return { url: `${base}/${PATH[api]}`, body: out };
+  }
+}
+
+/** Whether an upstream authenticates with an Entra ID token (Workload Identity) rather than a key. */
+export function usesEntraToken(upstream: UpstreamSpec): boolean {
+  return (upstream.provider === "azure-openai" || upstream.provider === "foundry") && upstream.apiKeyFile === undefined;
+}
+
+/** Entra ID scope for Azure OpenAI / Foundry (Azure AI services). */
+export const COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default";
+
+/**
+ * Upstream auth headers from a secret: `api-key` for Azure key auth, `authorization: Bearer` otherwise.
+ * The result holds a credential: never log it.
+ */
+export function authHeaders(upstream: UpstreamSpec, secret: string): Record<string, string> {
+  if ((upstream.provider === "azure-openai" || upstream.provider === "foundry") && upstream.apiKeyFile !== undefined) {
+    return { "api-key": secret };
+  }
+  return { authorization: `Bearer ${secret}` };
+}
