@@ -1,0 +1,120 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Ajv from "ajv";
+import type { KarsSandbox } from "../shared/karssandbox-types";
+import { parseReconcileConfig } from "./config";
+import { desiredChildren, routerProfile } from "./desired-children";
+import { sandboxStatus } from "./sandbox-status";
+import { specProblem } from "./spec-problems";
+
+const cfg = parseReconcileConfig({});
+const sb = (spec: Partial<KarsSandbox["spec"]> = {}, meta: Partial<KarsSandbox["metadata"]> = {}): KarsSandbox => ({
+  metadata: { name: "demo", namespace: "team-a", generation: 3, ...meta },
+  spec: { runtime: { kind: "OpenAIAgents" }, inferenceRef: { name: "p" }, ...spec },
+});
+
+describe("desiredChildren", () => {
+  it("names and labels every child after the sandbox", () => {
+    const ch = desiredChildren(sb(), cfg);
+    for (const o of Object.values(ch)) {
+      expect(o.metadata!.labels).toMatchObject({ "kars.azure.com/sandbox": "demo", "kars.azure.com/sandbox-namespace": "team-a" });
+    }
+    expect(ch.namespace.metadata!.name).toBe("kars-demo");
+    expect(ch.namespace.metadata!.labels).toMatchObject({ "kars.azure.com/role": "sandbox", "kars.azure.com/isolation": "enhanced" });
+    expect(ch.deployment.metadata!.namespace).toBe("kars-demo");
+  });
+
+  it("never automounts a ServiceAccount token", () => {
+    const ch = desiredChildren(sb(), cfg);
+    expect(ch.serviceAccount.automountServiceAccountToken).toBe(false);
+    expect(ch.deployment.spec!.template.spec!.automountServiceAccountToken).toBe(false);
+  });
+
+  it.each([
+    [false, 1],
+    [true, 0],
+  ])("suspended=%s gives replicas %i", (suspended, replicas) => {
+    expect(desiredChildren(sb({ suspended }), cfg).deployment.spec!.replicas).toBe(replicas);
+  });
+
+  it.each([
+    ["OpenAIAgents default image", sb(), "ghcr.io/azure/kars/runtime-openai-agents:0.1.0"],
+    ["agentCode.oci image", sb({ runtime: { kind: "OpenAIAgents", openaiAgents: { agentCode: { oci: { image: "me/app:1" } } } } }), "me/app:1"],
+    ["BYO image", sb({ runtime: { kind: "BYO", byo: { image: "me/byo@sha256:" + "b".repeat(64), args: ["--x"] } } }), "me/byo@sha256:" + "b".repeat(64)],
+  ])("agent image: %s", (_t, s, image) => {
+    expect(desiredChildren(s, cfg).deployment.spec!.template.spec!.containers[0]!.image).toBe(image);
+  });
+
+  it("network policy: default deny, DNS, public 443 except private ranges, extra endpoint ports", () => {
+    const np = desiredChildren(sb({ networkPolicy: { allowedEndpoints: [{ host: "a.example", port: 8443 }] } }), cfg).networkPolicy.spec!;
+    expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
+    expect(np.ingress).toEqual([]);
+    expect(np.egress![0]!.ports).toEqual([{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }]);
+    expect(np.egress![1]!.to![0]!.ipBlock!.except).toEqual(expect.arrayContaining(["10.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10"]));
+    expect(np.egress![1]!.ports!.map(p => p.port)).toEqual([443, 8443]);
+  });
+
+  it("writes a router profile that the router's JSON Schema accepts", () => {
+    const schema = JSON.parse(readFileSync(join(__dirname, "..", "..", "router", "schemas", "profile.schema.json"), "utf8"));
+    const ajv = new Ajv({ strict: false, useDefaults: false });
+    const validate = ajv.compile(schema);
+    const withUpstream = parseReconcileConfig({ KARS_UPSTREAMS: JSON.stringify([{ name: "gpt-4.1", provider: "azure-openai", endpoint: "https://aoai.example.com" }]) });
+    const profile = routerProfile(sb({ networkPolicy: { egressMode: "Strict", allowedEndpoints: [{ host: "github.com" }] } }), withUpstream);
+    expect(validate(profile) ? [] : validate.errors).toEqual([]);
+    expect(profile).toMatchObject({ sandbox: "demo", tenant: "team-a", egressMode: "Strict", allowedEndpoints: [{ host: "github.com", port: 443 }] });
+  });
+});
+
+describe("specProblem", () => {
+  it.each([
+    ["BYO v1", { kind: "BYO", byo: { image: "x", contractVersion: "v1" } }, undefined],
+    ["BYO v999 under strict mode", { kind: "BYO", byo: { image: "x", contractVersion: "v999" } }, "ByoContractUnsupported"],
+    ["OpenClaw", { kind: "OpenClaw" }, undefined],
+  ] as const)("%s → %s", (_t, runtime, reason) => {
+    expect(specProblem(sb({ runtime: runtime as KarsSandbox["spec"]["runtime"] }), cfg)?.reason).toBe(reason);
+  });
+  it("names the field and the fix", () => {
+    expect(specProblem(sb({ runtime: { kind: "BYO", byo: { image: "x", contractVersion: "v999" } } }), cfg)?.message).toMatch(/^spec\.runtime\.byo\.contractVersion: v999 is not a supported BYO runtime contract/);
+  });
+  it("lets v999 through when strict mode is off", () => {
+    expect(specProblem(sb({ runtime: { kind: "BYO", byo: { image: "x", contractVersion: "v999" } } }), parseReconcileConfig({ KARS_BYO_STRICT: "false" }))).toBeUndefined();
+  });
+});
+
+describe("parseReconcileConfig", () => {
+  it.each([
+    [{ KARS_BYO_STRICT: "yes" }, "KARS_BYO_STRICT: must be true or false"],
+    [{ KARS_UPSTREAMS: "{" }, "KARS_UPSTREAMS: must be a JSON array"],
+    [{ KARS_UPSTREAMS: "{}" }, "KARS_UPSTREAMS: must be a JSON array"],
+    [{ KARS_RESYNC_SECONDS: "-1" }, "KARS_RESYNC_SECONDS: must be a positive number"],
+  ])("refuses %j", (env, msg) => {
+    expect(() => parseReconcileConfig(env)).toThrow(msg);
+  });
+});
+
+describe("sandboxStatus", () => {
+  const now = new Date("2026-11-30T12:00:00.000Z");
+  const cond = (s: ReturnType<typeof sandboxStatus>, t: string) => s.conditions!.find(c => c.type === t)!;
+  it.each([
+    ["ready", { kind: "applied", deploymentReady: true, suspended: false, namespace: "kars-demo" }, "Ready", "True", "False", "False"],
+    ["progressing", { kind: "applied", deploymentReady: false, suspended: false, namespace: "kars-demo" }, "Provisioning", "False", "True", "False"],
+    ["suspended", { kind: "applied", deploymentReady: false, suspended: true, namespace: "kars-demo" }, "Suspended", "True", "False", "False"],
+    ["stalled", { kind: "stalled", reason: "ByoContractUnsupported", message: "m" }, "Failed", "False", "False", "True"],
+    ["apply failed", { kind: "applyFailed", message: "boom" }, "Pending", "False", "True", "False"],
+    ["admission denied", { kind: "admissionDenied", message: "spec.x: y", namespace: "kars-demo" }, "Failed", "False", "False", "True"],
+  ] as const)("%s → phase %s, Ready=%s Reconciling=%s Stalled=%s", (_t, obs, phase, ready, reconciling, stalled) => {
+    const s = sandboxStatus(sb(), obs, now);
+    expect(s.phase).toBe(phase);
+    expect(s.observedGeneration).toBe(3);
+    expect([cond(s, "Ready").status, cond(s, "Reconciling").status, cond(s, "Stalled").status]).toEqual([ready, reconciling, stalled]);
+  });
+  it("keeps lastTransitionTime when a condition's status does not change", () => {
+    const first = sandboxStatus(sb(), { kind: "applied", deploymentReady: true, suspended: false, namespace: "n" }, now);
+    const later = sandboxStatus({ ...sb(), status: first }, { kind: "applied", deploymentReady: true, suspended: false, namespace: "n" }, new Date("2026-12-01T00:00:00Z"));
+    expect(cond(later, "Ready").lastTransitionTime).toBe("2026-11-30T12:00:00Z");
+  });
+  it("surfaces an admission denial as AdmissionDenied with the webhook's message", () => {
+    const s = sandboxStatus(sb(), { kind: "admissionDenied", message: "spec.containers[0].securityContext.privileged: must be false (kars sandbox posture)", namespace: "kars-demo" }, now);
+    expect(cond(s, "AdmissionDenied")).toMatchObject({ status: "True", message: expect.stringContaining("privileged: must be false") });
+  });
+});
