@@ -8,7 +8,7 @@
 // clearly a DNS name or an IP literal is refused with a reason.
 
 import { domainToASCII } from "node:url";
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip-address";
+import { formatIPv4, formatIPv6, parseIPv6 } from "./ip-address";
 
 /** A destination host in canonical form. `name` is lower-case ASCII (A-labels), no trailing dot. */
 export type CanonicalHost =

@@ -1,0 +1,66 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ConfigDirectory } from "./config-dir";
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const profile = (sandbox: string) =>
+  JSON.stringify({
+    sandbox,
+    tenant: "t",
+    egressMode: "Strict",
+    allowedEndpoints: [],
+    inferencePolicy: {},
+    upstreams: [{ name: "m", provider: "openai-compatible", endpoint: "http://127.0.0.1:1/v1", apiKeyFile: "secrets/key" }],
+  });
+
+describe("ConfigDirectory", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-config-"));
+    fs.mkdirSync(path.join(dir, "secrets"));
+    fs.writeFileSync(path.join(dir, "secrets/key"), "sk-test\n");
+    fs.writeFileSync(path.join(dir, "profile.json"), profile("one"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("loads the profile, the API key files and the ops token", () => {
+    fs.writeFileSync(path.join(dir, "ops-token"), "tok\n");
+    const c = new ConfigDirectory(dir, silent);
+    expect([c.config().profile.sandbox, c.apiKey("m"), c.opsBearerToken(), c.readiness()]).toEqual(["one", "sk-test", "tok", { ready: true, reasons: [] }]);
+  });
+
+  it("refuses to start without a profile", () => {
+    fs.rmSync(path.join(dir, "profile.json"));
+    expect(() => new ConfigDirectory(dir, silent)).toThrow(/profile\.json: missing/);
+  });
+
+  it("a bad new profile keeps the last good one and says why; a good one makes it ready again", () => {
+    const c = new ConfigDirectory(dir, silent);
+    const digest = c.config().profileDigest;
+    fs.writeFileSync(path.join(dir, "profile.json"), '{"sandbox": 3}');
+    c.reload();
+    expect(c.config().profileDigest).toBe(digest);
+    expect(c.readiness().ready).toBe(false);
+    expect(c.readiness().reasons[0]).toMatch(/^profile\.json: profile\.json is invalid: .*sandbox: must be string/);
+    fs.writeFileSync(path.join(dir, "profile.json"), profile("two"));
+    expect(c.reload()).toBe(true);
+    expect([c.config().profile.sandbox, c.readiness().ready]).toEqual(["two", true]);
+  });
+
+  it("a bad toolpolicy.yaml marks not ready; a good one is applied", () => {
+    const c = new ConfigDirectory(dir, silent);
+    fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "policies: 1\n");
+    c.reload();
+    expect(c.readiness().reasons).toEqual(["toolpolicy.yaml: toolpolicy.yaml: version: required"]);
+    fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: '1'\npolicies: []\n");
+    c.reload();
+    expect([c.config().toolPolicy?.version, c.readiness().ready]).toEqual(["1", true]);
+  });
+
+  it("an unreadable API key file marks not ready without naming its content", () => {
+    fs.rmSync(path.join(dir, "secrets/key"));
+    const c = new ConfigDirectory(dir, silent);
+    expect(c.readiness()).toEqual({ ready: false, reasons: ["upstreams[m].apiKeyFile secrets/key: unreadable (ENOENT)"] });
+  });
+});

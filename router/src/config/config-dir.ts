@@ -1,0 +1,155 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Logger } from "pino";
+import { parsePolicyProfile, type PolicyProfile } from "../policy/policy-engine";
+import type { RuntimeConfig } from "../inference/runtime-config";
+import { parseProfile } from "./profile";
+
+/** File names in the router configuration directory (DESIGN §6). */
+export const CONFIG_FILES = { profile: "profile.json", toolPolicy: "toolpolicy.yaml", opsToken: "ops-token" } as const;
+
+/** Readiness of the configuration: not ready while any file failed to load (reason per file). */
+export interface ConfigReadiness {
+  ready: boolean;
+  reasons: string[];
+}
+
+/**
+ * The router configuration directory (DESIGN §6, in a pod the projected `/etc/kars`), read at start
+ * and re-read when a file changes (polled by content digest, which also catches the atomic `..data`
+ * symlink swap of projected volumes). A file that fails to parse keeps the last good version and makes
+ * readiness false with the reason, until a good version appears. API key files named by upstreams are
+ * read here too, so a rotated Secret is picked up the same way. Never logs file contents.
+ */
+export class ConfigDirectory {
+  private current: RuntimeConfig;
+  private secrets = new Map<string, string>();
+  private opsToken: string | null = null;
+  private readonly digests = new Map<string, string>();
+  private readonly problems = new Map<string, string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * Loads the directory. Throws Error when profile.json is missing or invalid at start: a router
+   * without a profile has nothing safe to do.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly log: Pick<Logger, "info" | "warn" | "error">,
+  ) {
+    const text = this.read(CONFIG_FILES.profile);
+    if (text === null) throw new Error(`${path.join(dir, CONFIG_FILES.profile)}: missing (required)`);
+    const loaded = parseProfile(text);
+    this.digests.set(CONFIG_FILES.profile, digestOf(text));
+    this.current = { profile: loaded.profile, profileDigest: loaded.digest, toolPolicy: null };
+    this.reload();
+  }
+
+  /** The current (last good) configuration. */
+  config(): RuntimeConfig {
+    return this.current;
+  }
+
+  /** API key for an upstream (from its apiKeyFile), or undefined. The value is a credential. */
+  apiKey(upstreamName: string): string | undefined {
+    return this.secrets.get(upstreamName);
+  }
+
+  /** The ops bearer token, or null when no `ops-token` file exists (internal endpoints then refuse). */
+  opsBearerToken(): string | null {
+    return this.opsToken;
+  }
+
+  readiness(): ConfigReadiness {
+    return { ready: this.problems.size === 0, reasons: [...this.problems.values()] };
+  }
+
+  /** Re-reads every file; applies the ones that changed and parse. Returns whether anything changed. */
+  reload(): boolean {
+    let changed = false;
+    const profileText = this.read(CONFIG_FILES.profile);
+    changed = this.apply(CONFIG_FILES.profile, profileText, text => {
+      if (text === null) throw new Error("missing (required); keeping the last good profile");
+      const loaded = parseProfile(text);
+      this.current = { ...this.current, profile: loaded.profile, profileDigest: loaded.digest };
+    }) || changed;
+    changed = this.apply(CONFIG_FILES.toolPolicy, this.read(CONFIG_FILES.toolPolicy), text => {
+      const toolPolicy: PolicyProfile | null = text === null ? null : parsePolicyProfile(text);
+      this.current = { ...this.current, toolPolicy };
+    }) || changed;
+    const token = this.read(CONFIG_FILES.opsToken);
+    this.opsToken = token === null || token.trim() === "" ? null : token.trim();
+    this.loadSecrets();
+    return changed;
+  }
+
+  /** Starts polling every `intervalMs` (unref'd: never keeps the process alive). */
+  watch(intervalMs = 2000): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      try {
+        this.reload();
+      } catch (err) {
+        this.log.error({ err }, "config reload failed");
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private apply(file: string, text: string | null, use: (text: string | null) => void): boolean {
+    const digest = text === null ? "absent" : digestOf(text);
+    if (this.digests.get(file) === digest) return false;
+    try {
+      use(text);
+      this.digests.set(file, digest);
+      if (this.problems.delete(file)) this.log.info({ file }, "config file good again");
+      this.log.info({ file, digest }, "config file loaded");
+      return true;
+    } catch (err) {
+      const reason = `${file}: ${(err as Error).message}`;
+      if (this.problems.get(file) !== reason) this.log.warn({ file, reason }, "config file rejected; keeping the last good version");
+      this.problems.set(file, reason);
+      return false;
+    }
+  }
+
+  private loadSecrets(): void {
+    const secrets = new Map<string, string>();
+    for (const u of this.current.profile.upstreams) {
+      if (!u.apiKeyFile) continue;
+      const key = `apiKeyFile:${u.name}`;
+      const file = path.resolve(this.dir, u.apiKeyFile);
+      try {
+        const value = fs.readFileSync(file, "utf8").trim();
+        if (value === "") throw new Error("empty");
+        secrets.set(u.name, value);
+        this.problems.delete(key);
+      } catch (err) {
+        this.problems.set(key, `upstreams[${u.name}].apiKeyFile ${u.apiKeyFile}: unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    }
+    for (const k of [...this.problems.keys()]) {
+      if (k.startsWith("apiKeyFile:") && !this.current.profile.upstreams.some(u => `apiKeyFile:${u.name}` === k && u.apiKeyFile)) this.problems.delete(k);
+    }
+    this.secrets = secrets;
+  }
+
+  private read(file: string): string | null {
+    try {
+      return fs.readFileSync(path.join(this.dir, file), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+}
+
+function digestOf(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

@@ -1,0 +1,439 @@
+// The egress proxy's network shell (DESIGN §6, 127.0.0.1:8444). One TCP listener takes three kinds
+// of client, told apart by the first byte:
+// - 0x16 (TLS handshake record): a transparently redirected TLS connection (iptables REDIRECT of
+//   tcp/443, DESIGN §2); the host is the ClientHello's SNI, the port 443.
+// - anything else goes to a node:http server that handles CONNECT (RFC 9110 §9.3.6), absolute-form
+//   plain HTTP (RFC 9112 §3.2.2) and origin-form requests, which are redirected plain HTTP (tcp/80)
+//   whose host is the Host header.
+// Every decision comes from decideEgress (decision.ts); this file only reads requests, enforces
+// limits, dials the one checked address and relays bytes. Fails closed: errors close the connection.
+
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from "node:http";
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD } from "./client-hello";
+import { decideEgress, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
+import { normaliseHost, splitAuthority } from "./host";
+import type { EgressMetrics } from "./metrics";
+
+/** Limits (DESIGN §6 / issue 4): concurrent tunnels, tunnel lifetime, header size, timeouts (ms, bytes). */
+export interface EgressLimits {
+  /** Open tunnels + forwarded HTTP exchanges at once (default 256); more are refused with 503. */
+  maxTunnels: number;
+  /** A tunnel is closed after this long, whatever it is doing (default 1 h). */
+  tunnelLifetimeMs: number;
+  /** Largest request head accepted (default 16 KiB); larger gets 431. */
+  maxHeaderBytes: number;
+  /** Time allowed for a client's first bytes / request head / ClientHello (default 10 s). */
+  firstBytesTimeoutMs: number;
+  /** Time allowed to connect to the destination (default 10 s). */
+  connectTimeoutMs: number;
+}
+
+/** Default limits. */
+export const DEFAULT_LIMITS: EgressLimits = {
+  maxTunnels: 256,
+  tunnelLifetimeMs: 3600_000,
+  maxHeaderBytes: 16 * 1024,
+  firstBytesTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+};
+
+/** One audited decision. `client` is the peer address of the agent's connection. */
+export interface EgressDecisionEvent {
+  time: string;
+  via: EgressVia;
+  client: string;
+  decision: EgressDecision;
+}
+
+/** What the shell needs; all I/O beyond sockets is passed in. */
+export interface EgressProxyDeps {
+  snapshot(): EgressPolicySnapshot;
+  resolve: Resolver;
+  now(): number;
+  /** Called once per decision (allow or deny), for audit, metrics and Learn recording. */
+  onDecision(event: EgressDecisionEvent): void;
+  metrics: EgressMetrics;
+  logger: Logger;
+  limits: EgressLimits;
+}
+
+// Hop-by-hop and proxy-only headers (RFC 9110 §7.6.1) never forwarded in either direction.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** The running proxy: listeners plus the sockets it owns. */
+export class EgressProxyServer {
+  private readonly tcp: NetServer[] = [];
+  private readonly http: ReturnType<typeof createHttpServer>;
+  private readonly sockets = new Set<Duplex>();
+  private active = 0;
+
+  constructor(private readonly deps: EgressProxyDeps) {
+    this.http = createHttpServer({ maxHeaderSize: deps.limits.maxHeaderBytes, requestTimeout: 0 });
+    this.http.headersTimeout = deps.limits.firstBytesTimeoutMs;
+    this.http.keepAliveTimeout = 5_000;
+    this.http.on("request", (req, res) => void this.onRequest(req, res));
+    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnect(req, socket, head));
+    this.http.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
+      socket.end("HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    });
+    this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+  }
+
+  /** Listens on host:port (port 0 = any); resolves with the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    const server = createNetServer((socket) => this.onSocket(socket));
+    this.tcp.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host, port }, () => {
+        server.off("error", reject);
+        const address = server.address();
+        resolve(typeof address === "object" && address ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops listening and destroys every open connection. */
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.tcp.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    this.http.close();
+  }
+
+  private track(socket: Duplex): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+  }
+
+  private onSocket(socket: Socket): void {
+    this.track(socket);
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(this.deps.limits.firstBytesTimeoutMs, () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      if (first[0] === TLS_HANDSHAKE_RECORD) {
+        void this.onTransparentTls(socket, first);
+      } else {
+        socket.unshift(first);
+        this.http.emit("connection", socket);
+        socket.resume();
+      }
+    });
+  }
+
+  private decide(host: string, port: number, via: EgressVia, client: string): Promise<EgressDecision> {
+    const started = process.hrtime.bigint();
+    return decideEgress({ host, port, via }, this.deps.snapshot(), this.deps.now(), this.deps.resolve).then((decision) => {
+      this.deps.metrics.decisionSeconds.observe({ decision: decision.allow ? "allow" : "deny" }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.emit(via, client, decision);
+      return decision;
+    });
+  }
+
+  private emit(via: EgressVia, client: string, decision: EgressDecision): void {
+    this.deps.onDecision({ time: new Date(this.deps.now()).toISOString(), via, client, decision });
+  }
+
+  private deny(via: EgressVia, client: string, reason: DenyReason, port: number, host?: string, detail?: string): void {
+    this.emit(via, client, { allow: false, reason, port, ...(host ? { host } : {}), ...(detail ? { detail } : {}) });
+  }
+
+  /** Reserves a tunnel slot; false (and a denial event) when the limit is reached. */
+  private acquire(via: EgressVia, client: string, port: number): boolean {
+    if (this.active >= this.deps.limits.maxTunnels) {
+      this.deny(via, client, "tunnel_limit", port, undefined, `${this.deps.limits.maxTunnels} tunnels open`);
+      return false;
+    }
+    this.active++;
+    this.deps.metrics.activeTunnels.set(this.active);
+    return true;
+  }
+
+  private release(): void {
+    this.active--;
+    this.deps.metrics.activeTunnels.set(this.active);
+  }
+
+  /** Dials the checked address; resolves with the connected socket or rejects. */
+  private dial(address: string, port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const upstream = netConnect({ host: address, port, noDelay: true });
+      this.track(upstream);
+      upstream.setTimeout(this.deps.limits.connectTimeoutMs, () => upstream.destroy(new Error("connect timeout")));
+      upstream.once("error", reject);
+      upstream.once("connect", () => {
+        upstream.off("error", reject);
+        upstream.setTimeout(0);
+        resolve(upstream);
+      });
+    });
+  }
+
+  /** Relays bytes both ways until either side closes or the lifetime ends; releases the slot once. */
+  private relay(client: Duplex, upstream: Socket): void {
+    const { metrics } = this.deps;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(lifetime);
+      client.destroy();
+      upstream.destroy();
+      this.release();
+    };
+    const lifetime = setTimeout(finish, this.deps.limits.tunnelLifetimeMs);
+    lifetime.unref();
+    client.on("data", (chunk: Buffer) => metrics.tunnelBytes.inc({ direction: "upstream" }, chunk.length));
+    upstream.on("data", (chunk: Buffer) => metrics.tunnelBytes.inc({ direction: "downstream" }, chunk.length));
+    client.on("error", finish);
+    upstream.on("error", finish);
+    client.on("close", finish);
+    upstream.on("close", finish);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  }
+
+  /**
+   * Reads the client's ClientHello (starting with `initial`) within the first-bytes timeout.
+   * Resolves with all bytes read and the parse result.
+   */
+  private readClientHello(socket: Duplex, initial: Buffer): Promise<{ data: Buffer; result: ReturnType<typeof parseClientHello> }> {
+    return new Promise((resolve) => {
+      let data = initial;
+      let settled = false;
+      const finish = (result: ReturnType<typeof parseClientHello>): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.off("data", onData);
+        socket.off("end", onEnd);
+        socket.pause();
+        resolve({ data, result });
+      };
+      const check = (): void => {
+        const result = parseClientHello(data);
+        if (result.kind !== "incomplete") return finish(result);
+        if (data.length > MAX_CLIENT_HELLO_BYTES + 1024) finish({ kind: "malformed", why: "clienthello too large" });
+      };
+      const onData = (chunk: Buffer): void => {
+        data = Buffer.concat([data, chunk]);
+        check();
+      };
+      const onEnd = (): void => finish({ kind: "malformed", why: "connection closed before clienthello" });
+      const timer = setTimeout(() => finish({ kind: "malformed", why: "timeout waiting for clienthello" }), this.deps.limits.firstBytesTimeoutMs);
+      socket.on("data", onData);
+      socket.once("end", onEnd);
+      check();
+      if (!settled) socket.resume();
+    });
+  }
+
+  private async onTransparentTls(socket: Socket, first: Buffer): Promise<void> {
+    const client = socket.remoteAddress ?? "";
+    if (!this.acquire("tls", client, 443)) return void socket.destroy();
+    let released = false;
+    const releaseOnce = (): void => {
+      if (!released) {
+        released = true;
+        this.release();
+      }
+    };
+    try {
+      const { data, result } = await this.readClientHello(socket, first);
+      if (result.kind !== "ok") {
+        this.deny("tls", client, result.kind === "not_tls" ? "not_tls" : "bad_request", 443, undefined, result.kind === "malformed" ? result.why : undefined);
+        releaseOnce();
+        return void socket.destroy();
+      }
+      if (result.serverName === null) {
+        this.deny("tls", client, "sni_missing", 443);
+        releaseOnce();
+        return void socket.destroy();
+      }
+      const decision = await this.decide(result.serverName, 443, "tls", client);
+      if (!decision.allow || socket.destroyed) {
+        releaseOnce();
+        return void socket.destroy();
+      }
+      const upstream = await this.dial(decision.address, decision.port);
+      upstream.write(data);
+      released = true; // relay owns the slot now
+      this.relay(socket, upstream);
+    } catch (err) {
+      this.deps.logger.debug({ err: (err as Error).message }, "egress transparent tls failed");
+      releaseOnce();
+      socket.destroy();
+    }
+  }
+
+  private async onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const client = req.socket.remoteAddress ?? "";
+    socket.on("error", () => socket.destroy());
+    const authority = splitAuthority(req.url ?? "");
+    if (!authority) {
+      this.deny("connect", client, "bad_request", 0, undefined, "connect target is not host:port");
+      return void socket.end(refusal(400, "bad_request"));
+    }
+    if (!this.acquire("connect", client, authority.port)) return void socket.end(refusal(503, "tunnel_limit"));
+    let owned = false;
+    try {
+      const decision = await this.decide(authority.host, authority.port, "connect", client);
+      if (!decision.allow) return void socket.end(refusal(403, decision.reason));
+      let upstream: Socket;
+      try {
+        upstream = await this.dial(decision.address, decision.port);
+      } catch {
+        return void socket.end(refusal(502, "dial_failed"));
+      }
+      if (socket.destroyed) return void upstream.destroy();
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      let first = head;
+      if (decision.port === 443) {
+        // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
+        const { data, result } = await this.readClientHello(socket, head);
+        const problem = frontingProblem(result, decision.host);
+        if (problem) {
+          this.deny("connect", client, problem.reason, decision.port, decision.host, problem.detail);
+          upstream.destroy();
+          return void socket.destroy();
+        }
+        first = data;
+      }
+      if (first.length > 0) upstream.write(first);
+      owned = true;
+      this.relay(socket, upstream);
+    } catch (err) {
+      this.deps.logger.debug({ err: (err as Error).message }, "egress connect failed");
+      socket.destroy();
+    } finally {
+      if (!owned) this.release();
+    }
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const client = req.socket.remoteAddress ?? "";
+    const target = requestTarget(req);
+    if (!target.ok) {
+      this.deny(target.via, client, "bad_request", 0, undefined, target.detail);
+      return sendRefusal(res, 400, "bad_request");
+    }
+    const { via, host, port, authority, path } = target;
+    if (!this.acquire(via, client, port)) return sendRefusal(res, 503, "tunnel_limit");
+    let released = false;
+    const releaseOnce = (): void => {
+      if (!released) {
+        released = true;
+        this.release();
+      }
+    };
+    res.once("close", releaseOnce);
+    try {
+      const decision = await this.decide(host, port, via, client);
+      if (!decision.allow) return sendRefusal(res, 403, decision.reason);
+      const headers: OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (!HOP_BY_HOP.has(name) && name !== "host" && value !== undefined) headers[name] = value;
+      }
+      headers.host = authority;
+      headers.connection = "close";
+      const upstreamReq = httpRequest({
+        host: decision.address,
+        port: decision.port,
+        method: req.method,
+        path,
+        headers,
+        setHost: false,
+        agent: false,
+        timeout: this.deps.limits.connectTimeoutMs,
+      });
+      upstreamReq.on("timeout", () => upstreamReq.destroy(new Error("upstream timeout")));
+      upstreamReq.on("error", () => {
+        if (!res.headersSent) sendRefusal(res, 502, "dial_failed");
+        else res.destroy();
+      });
+      upstreamReq.on("response", (upstreamRes) => {
+        const out: OutgoingHttpHeaders = {};
+        for (const [name, value] of Object.entries(upstreamRes.headers)) {
+          if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+        }
+        res.writeHead(upstreamRes.statusCode ?? 502, out);
+        upstreamRes.pipe(res);
+      });
+      req.pipe(upstreamReq);
+    } catch (err) {
+      this.deps.logger.debug({ err: (err as Error).message }, "egress http forward failed");
+      if (!res.headersSent) sendRefusal(res, 502, "dial_failed");
+      releaseOnce();
+    }
+  }
+}
+
+type Target =
+  | { ok: true; via: EgressVia; host: string; port: number; authority: string; path: string }
+  | { ok: false; via: EgressVia; detail: string };
+
+/** Where an HTTP request wants to go: absolute-form URL (proxy request) or Host header (redirected). */
+function requestTarget(req: IncomingMessage): Target {
+  const url = req.url ?? "";
+  if (url.startsWith("/")) {
+    const hostHeader = req.headers.host;
+    if (!hostHeader) return { ok: false, via: "http_transparent", detail: "no host header" };
+    const a = splitAuthority(hostHeader, 80);
+    if (!a) return { ok: false, via: "http_transparent", detail: "bad host header" };
+    return { ok: true, via: "http_transparent", host: a.host, port: a.port, authority: hostHeader, path: url };
+  }
+  const m = /^http:\/\/([^/?#]*)([^#]*)$/i.exec(url);
+  if (!m) return { ok: false, via: "http", detail: "request target must be http://host/path or /path (https goes through CONNECT)" };
+  if (m[1].includes("@")) return { ok: false, via: "http", detail: "userinfo in request target" };
+  const a = splitAuthority(m[1], 80);
+  if (!a) return { ok: false, via: "http", detail: "bad authority in request target" };
+  const path = m[2] === "" ? "/" : m[2].startsWith("/") ? m[2] : `/${m[2]}`;
+  return { ok: true, via: "http", host: a.host, port: a.port, authority: m[1], path };
+}
+
+/** Why a tunnel's ClientHello does not match its CONNECT host, or undefined when it does. */
+function frontingProblem(result: ReturnType<typeof parseClientHello>, connectHost: string): { reason: DenyReason; detail?: string } | undefined {
+  if (result.kind === "not_tls") return { reason: "not_tls" };
+  if (result.kind !== "ok") return { reason: "bad_request", detail: result.kind === "malformed" ? result.why : "incomplete clienthello" };
+  const connectIsName = normaliseHost(connectHost).ok && !/^[0-9.]+$/.test(connectHost) && !connectHost.includes(":");
+  if (result.serverName === null) return connectIsName ? { reason: "sni_missing" } : undefined;
+  const sni = normaliseHost(result.serverName);
+  if (!sni.ok || sni.host.name !== connectHost) return { reason: "sni_mismatch", detail: "sni names another host than connect" };
+  return undefined;
+}
+
+function refusal(status: number, reason: string): string {
+  const text = STATUS_TEXT[status] ?? "Error";
+  const body = `egress ${status === 403 ? "denied" : "failed"}: ${reason}\n`;
+  return (
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nX-Kars-Egress-Reason: ${reason}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+function sendRefusal(res: ServerResponse, status: number, reason: string): void {
+  const body = `egress ${status === 403 ? "denied" : "failed"}: ${reason}\n`;
+  res.writeHead(status, { "content-type": "text/plain", "x-kars-egress-reason": reason, connection: "close" });
+  res.end(body);
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 503: "Service Unavailable" };

@@ -1,0 +1,258 @@
+import { PassThrough } from "node:stream";
+import type { Logger } from "pino";
+import type { AuditEvent, AuditSink } from "../audit/audit-log";
+import { estimatePromptTokens, requestedCompletionTokens } from "../budget/estimate";
+import type { BudgetLedger, Reservation } from "../budget/ledger";
+import { WINDOW_KINDS } from "../budget/windows";
+import { toErrorReply } from "../errors/openai-error";
+import { RouterError } from "../errors/router-error";
+import { verifyContentSafety } from "../policy/content-safety";
+import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/model-selection";
+import { verifyActionAllowed } from "../policy/policy-engine";
+import type { RateLimiter } from "../ratelimit/token-bucket";
+import { forwardWithFallback, type ForwardDeps, type Forwarded } from "../upstream/forward";
+import { budgetScopes, type RuntimeConfig } from "./runtime-config";
+import { eventData, SseSplitter } from "./sse";
+import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
+import { readUpstreamBody, upstreamErrorToRouterError } from "./upstream-answer";
+
+/** Completion tokens reserved (and sent upstream as the cap) when the agent names no limit. */
+export const DEFAULT_COMPLETION_TOKENS = 4096;
+
+/** What the service needs, all passed in (STYLE §2): state objects, I/O seams, clock, log. */
+export interface InferenceDeps {
+  ledger: BudgetLedger;
+  limiter: RateLimiter;
+  forward: ForwardDeps;
+  audit: AuditSink;
+  now: () => number;
+  log: Pick<Logger, "info" | "warn" | "error">;
+}
+
+/** A reply: a whole JSON body (upstream text passed through), or an SSE stream. */
+export type InferenceResult =
+  | { kind: "json"; status: number; body: string }
+  | { kind: "stream"; status: number; stream: PassThrough; settled: Promise<void> };
+
+/**
+ * The inference path of DESIGN §6, in its order: rate limit → policy → budget reservation (prompt
+ * estimate + max tokens) → per-request cap → forward (with fallback) → settle to actual `usage` →
+ * content-safety floor → audit. `body` is the agent's parsed JSON (attacker-controlled); `agent` keys
+ * the per-agent rate limit. Throws RouterError for every refusal; the caller maps it (openai-error.ts).
+ * A stream is settled when the upstream finishes, even if the agent has gone away.
+ */
+export class InferenceService {
+  private readonly policyCalls = new Map<string, number[]>();
+
+  constructor(
+    private readonly config: () => RuntimeConfig,
+    private readonly deps: InferenceDeps,
+  ) {}
+
+  async handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
+    const { profile, toolPolicy } = this.config();
+    const now = this.deps.now();
+    const body = requestBody(api, rawBody);
+    const model = typeof body.model === "string" ? body.model : undefined;
+    const stream = body.stream === true;
+
+    this.deps.limiter.take(agent, now);
+    const candidates = selectUpstreams(profile, api, model);
+    verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);
+
+    const scopes = budgetScopes(profile);
+    const prompt = estimatePromptTokens(api, body);
+    let requested: number | undefined;
+    try {
+      requested = requestedCompletionTokens(api, body);
+    } catch (err) {
+      throw new RouterError("invalid_request", (err as Error).message, { cause: err });
+    }
+    const perRequest = profile.inferencePolicy.tokenBudget?.perRequestTokens;
+    const completion = requested ?? this.defaultCompletion(scopes, prompt, perRequest, now);
+    const audit: AuditEvent = {
+      kind: "inference", sandbox: profile.sandbox, tenant: profile.tenant, api, model: model ?? null, upstream: null,
+      decision: "refused", code: null, reservedTokens: prompt + completion, usedTokens: 0, status: 0,
+    };
+    let reservation: Reservation;
+    try {
+      reservation = this.deps.ledger.reserve(scopes, prompt + completion, now);
+    } catch (err) {
+      this.refused(audit, err);
+      throw err;
+    }
+    if (perRequest !== undefined && prompt + completion > perRequest) {
+      this.deps.ledger.settle(reservation, 0);
+      const err = new RouterError("per_request_tokens_exceeded", `request needs up to ${prompt + completion} tokens (prompt estimate ${prompt} + max ${completion}); the per-request limit is ${perRequest}`);
+      this.refused(audit, err);
+      throw err;
+    }
+
+    let forwarded: Forwarded;
+    try {
+      forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? completion : undefined, this.deps.forward);
+    } catch (err) {
+      this.deps.ledger.settle(reservation, 0); // nothing was answered, so nothing was generated
+      this.refused(audit, err);
+      throw err;
+    }
+    audit.upstream = forwarded.upstream.name;
+    const { response } = forwarded;
+    if (response.status < 200 || response.status >= 300 || !stream) {
+      return this.wholeAnswer(forwarded, reservation, audit);
+    }
+    return this.streamAnswer(forwarded, reservation, audit, api, body);
+  }
+
+  /** Completion allowance when the agent named none: the default, clamped to what the budgets still allow. */
+  private defaultCompletion(scopes: ReturnType<typeof budgetScopes>, prompt: number, perRequest: number | undefined, now: number): number {
+    let room = perRequest !== undefined ? perRequest - prompt : DEFAULT_COMPLETION_TOKENS;
+    for (const scope of scopes) {
+      const left = this.deps.ledger.remaining(scope, now);
+      for (const kind of WINDOW_KINDS) if (left[kind] !== undefined) room = Math.min(room, (left[kind] as number) - prompt);
+    }
+    return Math.max(1, Math.min(DEFAULT_COMPLETION_TOKENS, room));
+  }
+
+  private async wholeAnswer(f: Forwarded, reservation: Reservation, audit: AuditEvent): Promise<InferenceResult> {
+    const { response } = f;
+    let text: string;
+    try {
+      text = await readUpstreamBody(response);
+    } catch (err) {
+      this.deps.ledger.settle(reservation, reservation.tokens); // may have been generated: charge the reservation
+      this.refused(audit, err);
+      throw new RouterError("upstream_error", `reading the upstream answer failed: ${(err as Error).message}`, { cause: err });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const ok = response.status >= 200 && response.status < 300;
+    const used = reportedTotalTokens(json) ?? (ok ? reservation.tokens : 0);
+    this.deps.ledger.settle(reservation, used);
+    audit.usedTokens = used;
+    if (!ok) {
+      const err = upstreamErrorToRouterError(response.status, json, f.upstream.name);
+      this.refused(audit, err);
+      throw err;
+    }
+    if (json === undefined) {
+      const err = new RouterError("upstream_error", `upstream ${f.upstream.name} answered with a body that is not JSON`);
+      this.refused(audit, err);
+      throw err;
+    }
+    try {
+      verifyContentSafety(this.config().profile.inferencePolicy.contentSafety, json);
+    } catch (err) {
+      this.refused(audit, err);
+      throw err;
+    }
+    this.allowed(audit, response.status);
+    return { kind: "json", status: response.status, body: text };
+  }
+
+  /**
+   * Passes the upstream SSE stream through event by event, reading usage and filter results on the way.
+   * Resolves once the first event is ready to send (so a prompt refused by the content-safety floor in
+   * the first chunk is still a plain 403), and keeps reading the upstream to its end even when the
+   * agent disconnects, so the budget settles to the real usage.
+   */
+  private streamAnswer(f: Forwarded, reservation: Reservation, audit: AuditEvent, api: InferenceApi, body: Record<string, unknown>): Promise<InferenceResult> {
+    const out = new PassThrough();
+    const clientWantsUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+    const contentSafety = this.config().profile.inferencePolicy.contentSafety;
+    let started = false;
+    return new Promise<InferenceResult>((resolve, reject) => {
+      const begin = () => {
+        if (started) return;
+        started = true;
+        resolve({ kind: "stream", status: f.response.status, stream: out, settled });
+      };
+      const settled = (async () => {
+        const splitter = new SseSplitter();
+        let used: number | undefined;
+        let refusal: unknown;
+        const send = (text: string) => {
+          begin();
+          if (!out.destroyed && !out.writableEnded) out.write(text);
+        };
+        try {
+          outer: for await (const chunk of f.response.body) {
+            for (const event of splitter.push(chunk)) {
+              const data = eventData(event);
+              const reported = reportedTotalTokens(data);
+              if (reported !== undefined) used = reported;
+              try {
+                verifyContentSafety(contentSafety, data);
+              } catch (err) {
+                refusal = err;
+                break outer; // leaving the loop aborts the upstream: stop paying for refused output
+              }
+              if (api === "chat" && !clientWantsUsage && isUsageOnlyChunk(data)) continue;
+              send(event);
+            }
+          }
+          const rest = splitter.flush();
+          if (rest.trim() !== "" && refusal === undefined) send(rest);
+        } catch (err) {
+          refusal ??= new RouterError("upstream_error", `upstream stream failed: ${(err as Error).message}`, { cause: err });
+        }
+        const charged = used ?? reservation.tokens; // no usage reported: charge what was reserved
+        this.deps.ledger.settle(reservation, charged);
+        audit.usedTokens = charged;
+        if (refusal !== undefined) {
+          this.refused(audit, refusal);
+          if (!started) {
+            started = true;
+            out.destroy();
+            reject(refusal);
+            return;
+          }
+          send(`data: ${JSON.stringify(toErrorReply(refusal).body)}\n\n`);
+        } else {
+          this.allowed(audit, f.response.status);
+        }
+        begin();
+        out.end();
+      })();
+      settled.catch(err => {
+        this.deps.log.error({ err }, "stream settlement failed");
+        if (!started) reject(err);
+        else out.destroy(err as Error);
+      });
+    });
+  }
+
+  private allowed(audit: AuditEvent, status: number): void {
+    this.writeAudit({ ...audit, decision: "allowed", status });
+  }
+
+  private refused(audit: AuditEvent, err: unknown): void {
+    const reply = toErrorReply(err);
+    this.writeAudit({ ...audit, decision: "refused", code: reply.body.error.code, status: reply.status });
+  }
+
+  private writeAudit(event: AuditEvent): void {
+    try {
+      this.deps.audit.record(event);
+    } catch (err) {
+      this.deps.log.error({ err }, "audit write failed");
+    }
+    this.deps.log.info({ audit: event }, `inference ${event.decision}`);
+  }
+}
+
+/** The request body as an object with the fields each API needs; throws RouterError `invalid_request` (400). */
+function requestBody(api: InferenceApi, raw: unknown): Record<string, unknown> {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new RouterError("invalid_request", "request body must be a JSON object");
+  const body = raw as Record<string, unknown>;
+  if (body.model !== undefined && typeof body.model !== "string") throw new RouterError("invalid_request", "model must be a string", { param: "model" });
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== "boolean") throw new RouterError("invalid_request", "stream must be a boolean", { param: "stream" });
+  if (api === "chat" && !Array.isArray(body.messages)) throw new RouterError("invalid_request", "messages must be an array", { param: "messages" });
+  if ((api === "responses" || api === "embeddings") && body.input === undefined) throw new RouterError("invalid_request", "input is required", { param: "input" });
+  if (api === "embeddings" && body.stream === true) throw new RouterError("invalid_request", "embeddings cannot stream", { param: "stream" });
+  return body;
+}

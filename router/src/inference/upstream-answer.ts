@@ -1,0 +1,47 @@
+import { RouterError } from "../errors/router-error";
+import type { UpstreamResponse } from "../upstream/upstream-fetch";
+
+/** Largest upstream body the router buffers (bytes); embeddings of large batches are the big ones. */
+export const MAX_UPSTREAM_BODY_BYTES = 64 * 1024 * 1024;
+
+/** Reads a whole upstream body as UTF-8. Throws Error when it exceeds MAX_UPSTREAM_BODY_BYTES. */
+export async function readUpstreamBody(response: UpstreamResponse): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > MAX_UPSTREAM_BODY_BYTES) throw new Error(`upstream body larger than ${MAX_UPSTREAM_BODY_BYTES} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Anything in an upstream message that looks like a credential is cut out before an agent sees it. */
+const CREDENTIAL_PATTERNS = [/bearer\s+[A-Za-z0-9._~+/=-]+/gi, /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, /(api[-_]?key["'=:\s]+)[^\s"',}]+/gi];
+
+/** Removes credential-looking substrings from upstream text (defence in depth; see DESIGN §6 hygiene). */
+export function redactCredentials(text: string): string {
+  let out = text;
+  for (const p of CREDENTIAL_PATTERNS) out = out.replace(p, m => (m.toLowerCase().startsWith("api") ? m.replace(/([-_]?key["'=:\s]+).*/i, "$1[redacted]") : "[redacted]"));
+  return out;
+}
+
+/**
+ * Maps an upstream non-2xx answer (not 429/5xx, those fall back) to what the agent sees:
+ * Azure's prompt block (400 `content_filter`) → `content_policy_violation` (403); 401/403 (the
+ * router's own credential refused) → `upstream_error` (502, the agent cannot fix it); anything else
+ * → `invalid_request` with the upstream's message, credential-redacted and truncated.
+ */
+export function upstreamErrorToRouterError(status: number, body: unknown, upstreamName: string): RouterError {
+  const error = (body as { error?: { message?: unknown; code?: unknown; param?: unknown; innererror?: { code?: unknown } } } | undefined)?.error;
+  const message = typeof error?.message === "string" ? redactCredentials(error.message).slice(0, 1000) : `upstream answered ${status}`;
+  if (error?.code === "content_filter" || error?.innererror?.code === "ResponsibleAIPolicyViolation") {
+    return new RouterError("content_policy_violation", `content safety: the upstream filtered the prompt: ${message}`);
+  }
+  if (status === 401 || status === 403) {
+    return new RouterError("upstream_error", `upstream ${upstreamName} refused the router's credential (status ${status})`);
+  }
+  if (status === 404) return new RouterError("upstream_error", `upstream ${upstreamName} has no such deployment or route (status 404)`);
+  if (status === 413) return new RouterError("request_too_large", message);
+  return new RouterError("invalid_request", message, { param: typeof error?.param === "string" ? error.param : undefined });
+}
