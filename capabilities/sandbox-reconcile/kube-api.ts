@@ -1,0 +1,94 @@
+/**
+ * The reconciler's only door to the apiserver. Children are written by server-side apply with one
+ * field manager (`kars-controller`, force: kars owns these fields); status and finalizers through
+ * merge patches. The interface lets tests hand in an in-memory fake.
+ */
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
+
+/** Apiserver operations used by `SandboxController`. Errors are thrown as `KubeApiError`. */
+export interface KubeApi {
+  /** Server-side apply of a full desired object. */
+  apply(obj: KubernetesObject): Promise<void>;
+  /** Reads an object; undefined when it does not exist. */
+  get<T extends object>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined>;
+  /** Deletes an object (background propagation); a missing object is not an error. */
+  delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<void>;
+  /** Replaces `status` of a KarsSandbox through the status subresource. */
+  patchStatus(sb: KarsSandbox, status: KarsSandboxStatus): Promise<void>;
+  /** Sets `metadata.finalizers` of a KarsSandbox (optimistic: fails on a stale resourceVersion). */
+  setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<void>;
+  /** Every KarsSandbox in the cluster (for the periodic resync). */
+  listSandboxes(): Promise<KarsSandbox[]>;
+}
+
+/** An apiserver error with its HTTP status (0 when the request never got an answer). */
+export class KubeApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "KubeApiError";
+  }
+}
+
+/** Creates the real KubeApi from the ambient kubeconfig (KUBECONFIG or in-cluster). */
+export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
+  const k8s = await import("@kubernetes/client-node");
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+  const wrap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      const code = (e as { code?: number }).code ?? 0;
+      const body = (e as { body?: unknown }).body;
+      const msg = typeof body === "string" ? body : body ? JSON.stringify(body) : (e as Error).message;
+      throw new KubeApiError(`${what}: ${msg}`, code, { cause: e });
+    }
+  };
+  const plural = { group: "kars.azure.com", version: "v1alpha1", plural: "karssandboxes" };
+  return {
+    apply: obj =>
+      wrap(`apply ${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`, async () => {
+        await objects.patch(obj, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+      }),
+    get: async <T extends object>(apiVersion: string, kind: string, name: string, namespace?: string) => {
+      try {
+        return (await objects.read({ apiVersion, kind, metadata: { name, namespace } } as never)) as T;
+      } catch (e) {
+        if ((e as { code?: number }).code === 404) return undefined;
+        throw new KubeApiError(`get ${kind} ${namespace ?? ""}/${name}: ${(e as Error).message}`, (e as { code?: number }).code ?? 0, { cause: e });
+      }
+    },
+    delete: async (apiVersion, kind, name, namespace) => {
+      try {
+        await objects.delete({ apiVersion, kind, metadata: { name, namespace } }, undefined, undefined, undefined, undefined, "Background");
+      } catch (e) {
+        if ((e as { code?: number }).code === 404) return;
+        throw new KubeApiError(`delete ${kind} ${namespace ?? ""}/${name}: ${(e as Error).message}`, (e as { code?: number }).code ?? 0, { cause: e });
+      }
+    },
+    patchStatus: (sb, status) =>
+      wrap(`status of KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
+        await custom.patchNamespacedCustomObjectStatus({ ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { status } }, merge);
+      }),
+    setFinalizers: (sb, finalizers) =>
+      wrap(`finalizers of KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
+        await custom.patchNamespacedCustomObject(
+          { ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { metadata: { finalizers, resourceVersion: sb.metadata.resourceVersion } } },
+          merge,
+        );
+      }),
+    listSandboxes: () =>
+      wrap("list KarsSandboxes", async () => {
+        const list = (await custom.listClusterCustomObject(plural)) as { items: KarsSandbox[] };
+        return list.items;
+      }),
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * Runs reconcile for KarsSandboxes: a de-duplicating work queue with bounded concurrency, retry
+ * with exponential backoff (KFC's watch swallows callback errors, PITFALLS), a periodic resync of
+ * every sandbox (watch streams drop), and the steps of one pass: finalizer → spec problems →
+ * server-side apply of the children → observe the Deployment → status.
+ */
+import type { V1Deployment, V1Namespace } from "@kubernetes/client-node";
+import { FINALIZER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
+import type { KarsSandbox } from "../shared/karssandbox-types";
+import type { ReconcileConfig } from "./config";
+import { desiredChildren, sandboxNamespaceName, AGENT_NAME } from "./desired-children";
+import type { KubeApi } from "./kube-api";
+import { sandboxStatus, type Observation } from "./sandbox-status";
+import { specProblem } from "./spec-problems";
+import { sameJson } from "../sandbox-admission/injected-containers";
+
+/** Minimal logger (pino-compatible). */
+export interface ControllerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** What one reconcile pass asks of the queue next. */
+type Outcome = { requeueAfterMs?: number };
+
+export class SandboxController {
+  readonly #api: KubeApi;
+  readonly #cfg: ReconcileConfig;
+  readonly #log: ControllerLog;
+  readonly #now: () => Date;
+  readonly #pending = new Set<string>();
+  readonly #running = new Set<string>();
+  readonly #again = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #concurrency: number;
+  #resync?: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(api: KubeApi, cfg: ReconcileConfig, log: ControllerLog, opts: { now?: () => Date; concurrency?: number } = {}) {
+    this.#api = api;
+    this.#cfg = cfg;
+    this.#log = log;
+    this.#now = opts.now ?? (() => new Date());
+    this.#concurrency = opts.concurrency ?? 8;
+  }
+
+  /** Starts the periodic resync (and one immediately). */
+  start(): void {
+    const resync = (): void => {
+      this.#api.listSandboxes().then(
+        items => items.forEach(sb => this.enqueue(sb.metadata.namespace, sb.metadata.name)),
+        (e: unknown) => this.#log.warn({ err: String(e) }, "resync list failed"),
+      );
+    };
+    resync();
+    this.#resync = setInterval(resync, this.#cfg.resyncMs);
+    this.#resync.unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#resync) clearInterval(this.#resync);
+    for (const t of this.#timers) clearTimeout(t);
+  }
+
+  /** Schedules a reconcile of `namespace/name` (coalesced with any pending one). */
+  enqueue(namespace: string, name: string): void {
+    if (this.#stopped) return;
+    const key = `${namespace}/${name}`;
+    if (this.#running.has(key)) {
+      this.#again.add(key);
+      return;
+    }
+    this.#pending.add(key);
+    this.#pump();
+  }
+
+  /** Resolves when nothing is pending or running (tests, benchmarks). */
+  async idle(): Promise<void> {
+    while (this.#pending.size || this.#running.size) await new Promise(r => setTimeout(r, 20));
+  }
+
+  #later(key: string, ms: number): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      const [ns, name] = key.split("/") as [string, string];
+      this.enqueue(ns, name);
+    }, ms);
+    t.unref();
+    this.#timers.add(t);
+  }
+
+  #pump(): void {
+    for (const key of this.#pending) {
+      if (this.#running.size >= this.#concurrency) return;
+      this.#pending.delete(key);
+      this.#running.add(key);
+      this.#reconcileKey(key)
+        .then(
+          out => {
+            this.#failures.delete(key);
+            if (out.requeueAfterMs !== undefined) this.#later(key, out.requeueAfterMs);
+          },
+          (e: unknown) => {
+            const n = (this.#failures.get(key) ?? 0) + 1;
+            this.#failures.set(key, n);
+            const delay = Math.min(60_000, 500 * 2 ** Math.min(n, 7));
+            this.#log.warn({ sandbox: key, err: e instanceof Error ? e.message : String(e), retryInMs: delay }, "reconcile failed; retrying");
+            this.#later(key, delay);
+          },
+        )
+        .finally(() => {
+          this.#running.delete(key);
+          if (this.#again.delete(key)) this.#pending.add(key);
+          this.#pump();
+        });
+    }
+  }
+
+  async #reconcileKey(key: string): Promise<Outcome> {
+    const [namespace, name] = key.split("/") as [string, string];
+    const sb = await this.#api.get<KarsSandbox & { apiVersion: string; kind: string; metadata: { resourceVersion?: string } }>(
+      "kars.azure.com/v1alpha1", "KarsSandbox", name, namespace,
+    );
+    if (!sb) return {};
+    if (sb.metadata.deletionTimestamp) return this.#finalize(sb);
+    const finalizers = sb.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) {
+      await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]);
+      return { requeueAfterMs: 0 };
+    }
+    const nsName = sandboxNamespaceName(sb);
+    const problem = specProblem(sb, this.#cfg);
+    if (problem) {
+      await this.#api.delete("apps/v1", "Deployment", AGENT_NAME, nsName);
+      await this.#writeStatus(sb, { kind: "stalled", reason: problem.reason, message: problem.message });
+      this.#log.info({ sandbox: key, reason: problem.reason }, "sandbox stalled");
+      return {};
+    }
+    const existing = await this.#api.get<V1Namespace>("v1", "Namespace", nsName);
+    const owner = existing?.metadata?.labels;
+    if (existing && (owner?.[LABEL_SANDBOX] !== sb.metadata.name || owner?.[LABEL_SANDBOX_NAMESPACE] !== sb.metadata.namespace)) {
+      await this.#writeStatus(sb, {
+        kind: "stalled",
+        reason: "NamespaceConflict",
+        message: `namespace ${nsName} already exists and does not belong to this KarsSandbox (labels ${LABEL_SANDBOX}/${LABEL_SANDBOX_NAMESPACE}); rename the sandbox or remove that namespace`,
+      });
+      return {};
+    }
+    const children = desiredChildren(sb, this.#cfg);
+    try {
+      for (const child of [children.namespace, children.serviceAccount, children.networkPolicy, children.routerProfile, children.deployment]) {
+        await this.#api.apply(child as never);
+      }
+    } catch (e) {
+      await this.#writeStatus(sb, { kind: "applyFailed", message: e instanceof Error ? e.message : String(e), namespace: nsName }).catch(() => undefined);
+      throw e;
+    }
+    const dep = await this.#api.get<V1Deployment>("apps/v1", "Deployment", AGENT_NAME, nsName);
+    const obs = observeDeployment(dep, !!sb.spec.suspended, nsName);
+    await this.#writeStatus(sb, obs);
+    this.#log.info({ sandbox: key, generation: sb.metadata.generation, observation: obs.kind }, "reconcile done");
+    return obs.kind === "applied" && !obs.deploymentReady && !obs.suspended ? { requeueAfterMs: 10_000 } : {};
+  }
+
+  async #finalize(sb: KarsSandbox & { metadata: { resourceVersion?: string } }): Promise<Outcome> {
+    const finalizers = sb.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) return {};
+    const nsName = sandboxNamespaceName(sb);
+    const ns = await this.#api.get<V1Namespace>("v1", "Namespace", nsName);
+    const ours = ns?.metadata?.labels?.[LABEL_SANDBOX_NAMESPACE] === sb.metadata.namespace && ns?.metadata?.labels?.[LABEL_SANDBOX] === sb.metadata.name;
+    if (ns && ours) {
+      if (!ns.metadata?.deletionTimestamp) await this.#api.delete("v1", "Namespace", nsName);
+      return { requeueAfterMs: 1000 };
+    }
+    await this.#api.setFinalizers(sb, finalizers.filter(f => f !== FINALIZER));
+    this.#log.info({ sandbox: `${sb.metadata.namespace}/${sb.metadata.name}` }, "children removed; finalizer released");
+    return {};
+  }
+
+  async #writeStatus(sb: KarsSandbox, obs: Observation): Promise<void> {
+    const status = sandboxStatus(sb, obs, this.#now());
+    if (sameJson(status, sb.status)) return;
+    await this.#api.patchStatus(sb, status);
+  }
+}
+
+/**
+ * What the agent Deployment's status says: available, still progressing, or refused by admission
+ * (the ReplicaSet's ReplicaFailure condition carries the webhook's message, DESIGN §5).
+ */
+export function observeDeployment(dep: V1Deployment | undefined, suspended: boolean, namespace: string): Observation {
+  const failure = dep?.status?.conditions?.find(c => c.type === "ReplicaFailure" && c.status === "True");
+  if (failure && !suspended && /denied the request/.test(failure.message ?? "")) {
+    return { kind: "admissionDenied", message: failure.message ?? "", namespace };
+  }
+  const ready = (dep?.status?.availableReplicas ?? 0) >= 1 && (dep?.status?.observedGeneration ?? 0) >= (dep?.metadata?.generation ?? 0);
+  return { kind: "applied", deploymentReady: ready, suspended, namespace };
+}
+
+
