@@ -1,0 +1,235 @@
+import pino from "pino";
+import type { AuditEvent } from "./audit/audit-log";
+import { buildRouterApps, type ConfigSource, type RouterApps } from "./app";
+import { BudgetLedger } from "./budget/ledger";
+import { parseProfile, type Profile } from "./config/profile";
+import { parsePolicyProfile } from "./policy/policy-engine";
+import type { UpstreamFetch } from "./upstream/upstream-fetch";
+import { inject } from "./test-support/inject";
+
+const NOW = Date.parse("2026-11-30T14:00:00Z");
+
+/** What the fake upstream received. */
+interface Seen {
+  url: string;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+type Answer = { status: number; body: unknown } | { status: number; sse: unknown[] };
+
+function completion(content: string, usage = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 }, filter: unknown = {}) {
+  return { id: "c1", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop", content_filter_results: filter }], usage };
+}
+
+function fakeUpstream(answer: (seen: Seen) => Answer, seen: Seen[]): UpstreamFetch {
+  return async (url, init) => {
+    const s = { url, headers: init.headers, body: JSON.parse(init.body) };
+    seen.push(s);
+    const a = answer(s);
+    const text = "sse" in a ? a.sse.map(e => `data: ${typeof e === "string" ? e : JSON.stringify(e)}\n\n`).join("") : JSON.stringify(a.body);
+    return {
+      status: a.status,
+      contentType: "sse" in a ? "text/event-stream" : "application/json",
+      body: (async function* () {
+        yield Buffer.from(text);
+      })(),
+      dump: async () => undefined,
+    };
+  };
+}
+
+const baseProfile: Profile = {
+  sandbox: "demo",
+  tenant: "team-a",
+  egressMode: "Strict",
+  allowedEndpoints: [],
+  inferencePolicy: {
+    tokenBudget: { perRequestTokens: 2000, hourlyTokens: 5000 },
+    contentSafety: { hate: "Low", selfHarm: "Low", sexual: "Low", violence: "Low" },
+    modelPreference: { primary: "gpt-4o", fallback: ["backup"] },
+  },
+  upstreams: [
+    { name: "gpt-4o", provider: "openai-compatible", endpoint: "http://127.0.0.1:1/v1", deployment: "real-4o", apiKeyFile: "k" },
+    { name: "backup", provider: "openai-compatible", endpoint: "http://127.0.0.1:2/v1", apiKeyFile: "k" },
+  ],
+};
+
+interface Harness {
+  apps: RouterApps;
+  seen: Seen[];
+  audit: AuditEvent[];
+  ledger: BudgetLedger;
+}
+
+function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; opsToken?: string | null } = {}): Harness {
+  const profile = parseProfile(JSON.stringify({ ...baseProfile, ...opts.profile }));
+  const config: ConfigSource = {
+    config: () => ({ profile: profile.profile, profileDigest: profile.digest, toolPolicy: opts.toolPolicy ? parsePolicyProfile(opts.toolPolicy) : null }),
+    readiness: () => ({ ready: true, reasons: [] }),
+    opsBearerToken: () => (opts.opsToken === undefined ? "ops-secret" : opts.opsToken),
+  };
+  const seen: Seen[] = [];
+  const audit: AuditEvent[] = [];
+  const ledger = new BudgetLedger(null);
+  const apps = buildRouterApps({
+    config,
+    ledger,
+    audit: { record: e => audit.push(e) },
+    fetch: fakeUpstream(opts.answer ?? (() => ({ status: 200, body: completion("hi") })), seen),
+    auth: async () => ({ authorization: "Bearer upstream-key" }),
+    now: () => NOW,
+    logger: pino({ level: "silent" }),
+  });
+  opened.push(apps);
+  return { apps, seen, audit, ledger };
+}
+
+const opened: RouterApps[] = [];
+afterEach(async () => {
+  for (const a of opened.splice(0)) await Promise.all([a.api.close(), a.ops.close()]);
+});
+
+const chat = (extra: Record<string, unknown> = {}) => ({ model: "gpt-4o", messages: [{ role: "user", content: "hello" }], ...extra });
+
+describe("router API", () => {
+  it("forwards a chat completion with the router's credential, never the agent's, and settles to usage", async () => {
+    const h = harness();
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", headers: { authorization: "Bearer agent-secret", "api-key": "agent-key" }, payload: chat() });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().choices[0].message.content).toBe("hi");
+    expect(h.seen[0].headers).toEqual({ authorization: "Bearer upstream-key" });
+    expect(h.seen[0].body).toMatchObject({ model: "real-4o", max_completion_tokens: expect.any(Number) });
+    expect(res.headers.authorization).toBeUndefined();
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(8);
+    expect(h.audit.at(-1)).toMatchObject({ decision: "allowed", usedTokens: 8, upstream: "gpt-4o" });
+  });
+
+  it("streams, asks the upstream for usage, hides the usage chunk the agent did not ask for, and settles", async () => {
+    const h = harness({
+      answer: () => ({
+        status: 200,
+        sse: [
+          { choices: [{ index: 0, delta: { content: "he" } }] },
+          { choices: [{ index: 0, delta: { content: "llo" }, finish_reason: "stop" }] },
+          { choices: [], usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 } },
+          "[DONE]",
+        ],
+      }),
+    });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/^text\/event-stream/);
+    expect(res.body).toContain('"content":"llo"');
+    expect(res.body).not.toContain('"usage"');
+    expect(res.body.trim().endsWith("data: [DONE]")).toBe(true);
+    expect(h.seen[0].body.stream_options).toEqual({ include_usage: true });
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(6);
+  });
+
+  it("falls back to the next preferred model on 429", async () => {
+    const h = harness({ answer: s => (s.url.includes(":1/") ? { status: 429, body: {} } : { status: 200, body: completion("from backup") }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
+    expect([res.statusCode, res.json().choices[0].message.content, h.seen.length]).toEqual([200, "from backup", 2]);
+  });
+
+  it("lists the allowed models", async () => {
+    const res = await inject(harness().apps.api, { method: "GET", url: "/v1/models" });
+    expect(res.json().data.map((m: { id: string }) => m.id)).toEqual(["gpt-4o", "backup"]);
+  });
+
+  type Row = [string, () => Harness, { url?: string; payload?: unknown; headers?: Record<string, string>; times?: number }, number, string];
+  const rows: Row[] = [
+    ["a second request over the rate limit is rate_limited", () => harness({ profile: { rateLimits: { perAgent: { rps: 1, burst: 1 } } } }), { times: 2 }, 429, "rate_limited"],
+    ["a model outside the preference is policy_violation", () => harness(), { payload: chat({ model: "gpt-5" }) }, 403, "policy_violation"],
+    ["an action the PolicyEngine denies is policy_denied", () => harness({ toolPolicy: "version: 1\npolicies:\n  - {name: no-4o, type: capability, denied_actions: ['inference:chat_completions:gpt-4o'], priority: 10}\n" }), {}, 403, "policy_denied"],
+    ["a reservation over the sandbox's hourly budget is token_budget_exceeded", () => harness({ profile: { inferencePolicy: { tokenBudget: { hourlyTokens: 100 } } } }), { payload: chat({ max_tokens: 200 }) }, 429, "token_budget_exceeded"],
+    ["a reservation over the tenant's budget is budget_exceeded", () => harness({ profile: { tenantTokenBudget: { dailyTokens: 100 } } }), { payload: chat({ max_tokens: 200 }) }, 429, "budget_exceeded"],
+    ["prompt + max tokens over the per-request cap is per_request_tokens_exceeded", () => harness(), { payload: chat({ max_tokens: 1990 }) }, 429, "per_request_tokens_exceeded"],
+    ["a completion above the content-safety floor is content_policy_violation", () => harness({ answer: () => ({ status: 200, body: completion("x", undefined, { violence: { filtered: false, severity: "medium" } }) }) }), {}, 403, "content_policy_violation"],
+    ["Azure's filtered-prompt 400 is content_policy_violation", () => harness({ answer: () => ({ status: 400, body: { error: { code: "content_filter", message: "The response was filtered" } } }) }), {}, 403, "content_policy_violation"],
+    ["a body that is not JSON is 400", () => harness(), { payload: "{nope", headers: { "content-type": "application/json" } }, 400, "invalid_request"],
+    ["messages that are not a list are 400", () => harness(), { payload: { model: "gpt-4o", messages: "hi" } }, 400, "invalid_request"],
+    ["a bad max_tokens is 400", () => harness(), { payload: chat({ max_tokens: -1 }) }, 400, "invalid_request"],
+    ["a body over the limit is 413", () => harness(), { payload: chat({ pad: "x".repeat(9 * 1024 * 1024) }) }, 413, "request_too_large"],
+    ["a non-JSON content type is 415", () => harness(), { payload: "hello", headers: { "content-type": "text/plain" } }, 415, "unsupported_media_type"],
+    ["every upstream failing is 502", () => harness({ answer: () => ({ status: 500, body: {} }) }), {}, 502, "upstream_error"],
+    ["every upstream rate limiting is 503", () => harness({ answer: () => ({ status: 429, body: {} }) }), {}, 503, "upstream_unavailable"],
+    ["the upstream refusing the router's credential is 502", () => harness({ answer: () => ({ status: 401, body: { error: { message: "bad key Bearer upstream-key" } } }) }), {}, 502, "upstream_error"],
+    ["an unknown route is 404", () => harness(), { url: "/v1/nope" }, 404, "not_found"],
+  ];
+  it.each(rows)("%s", async (_t, make, req, status, code) => {
+    const h = make();
+    let res: Awaited<ReturnType<typeof inject>> | undefined;
+    for (let i = 0; i < (req.times ?? 1); i++) {
+      res = await inject(h.apps.api, { method: "POST", url: req.url ?? "/v1/chat/completions", payload: (req.payload ?? chat()) as string, headers: req.headers });
+    }
+    expect(res!.statusCode).toBe(status);
+    const body = res!.json();
+    expect(Object.keys(body)).toEqual(["error"]);
+    expect(Object.keys(body.error).sort()).toEqual(["code", "message", "param", "type"]);
+    expect(body.error.code).toBe(code);
+    expect(res!.body).not.toContain("upstream-key");
+    if (code === "rate_limited") expect(Number(res!.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    if (status !== 404 && status < 500 && code !== "rate_limited" && code !== "content_policy_violation") {
+      expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(0); // a refusal charges nothing
+    }
+  });
+
+  it("a filtered stream chunk after output started ends the stream with an error event and settles", async () => {
+    const h = harness({
+      answer: () => ({
+        status: 200,
+        sse: [
+          { choices: [{ index: 0, delta: { content: "ok" }, content_filter_results: {} }] },
+          { choices: [{ index: 0, delta: { content: "bad" }, content_filter_results: { hate: { filtered: false, severity: "high" } } }] },
+          { choices: [], usage: { total_tokens: 9 } },
+        ],
+      }),
+    });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
+    expect(res.body).toContain('"content":"ok"');
+    expect(res.body).not.toContain('"content":"bad"');
+    expect(res.body).toContain('"code":"content_policy_violation"');
+    expect(h.audit.at(-1)).toMatchObject({ decision: "refused", code: "content_policy_violation" });
+  });
+
+  it("a prompt refused in the first stream chunk is a plain 403", async () => {
+    const h = harness({ answer: () => ({ status: 200, sse: [{ choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: true, severity: "high" } } }] }] }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
+    expect([res.statusCode, res.json().error.code]).toEqual([403, "content_policy_violation"]);
+  });
+});
+
+describe("ops app", () => {
+  it.each<[string, string, Record<string, string>, number]>([
+    ["healthz answers", "/healthz", {}, 200],
+    ["readyz answers", "/readyz", {}, 200],
+    ["policy status without a token is 401", "/internal/policy-status", {}, 401],
+    ["policy status with a wrong token is 401", "/internal/policy-status", { authorization: "Bearer nope" }, 401],
+    ["policy status with the token answers", "/internal/policy-status", { authorization: "Bearer ops-secret" }, 200],
+  ])("%s", async (_t, url, headers, status) => {
+    expect((await inject(harness().apps.ops, { method: "GET", url, headers })).statusCode).toBe(status);
+  });
+
+  it("policy status reports the profile digest and the budget left", async () => {
+    const h = harness();
+    await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
+    const body = (await inject(h.apps.ops, { method: "GET", url: "/internal/policy-status", headers: { authorization: "Bearer ops-secret" } })).json();
+    expect(body.profileDigest).toMatch(/^sha256:/);
+    expect(body.budgets["sandbox:demo"].hourly).toEqual({ used: 8, remaining: 4992 });
+  });
+
+  it("without a configured ops token the internal endpoints refuse (fail closed)", async () => {
+    const res = await inject(harness({ opsToken: null }).apps.ops, { method: "GET", url: "/internal/policy-status", headers: { authorization: "Bearer " } });
+    expect(res.statusCode).toBe(401);
+  });
+
+  it("exposes Prometheus metrics", async () => {
+    const h = harness();
+    await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
+    const text = (await inject(h.apps.ops, { method: "GET", url: "/metrics" })).body;
+    expect(text).toContain('kars_router_requests_total{api="chat",code="ok"} 1');
+    expect(text).toContain('kars_router_budget_remaining_tokens{scope="sandbox",window="hourly"} 4992');
+  });
+});

@@ -1,0 +1,158 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { timingSafeEqual } from "node:crypto";
+import type { Logger } from "pino";
+import type { AuditSink } from "./audit/audit-log";
+import type { BudgetLedger } from "./budget/ledger";
+import { WINDOW_KINDS } from "./budget/windows";
+import type { ConfigReadiness } from "./config/config-dir";
+import { asRouterError, toErrorReply } from "./errors/openai-error";
+import { RouterError } from "./errors/router-error";
+import { InferenceService } from "./inference/inference-service";
+import { budgetScopes, type RuntimeConfig } from "./inference/runtime-config";
+import { createMetrics } from "./metrics";
+import { allowedModels, type InferenceApi } from "./policy/model-selection";
+import { DEFAULT_RATE_LIMITS, RateLimiter } from "./ratelimit/token-bucket";
+import { CircuitBreakers } from "./upstream/circuit-breaker";
+import type { UpstreamAuth } from "./upstream/forward";
+import type { UpstreamFetch } from "./upstream/upstream-fetch";
+
+/** Largest agent request body accepted (bytes); larger is 413. */
+export const MAX_REQUEST_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Headers and fields the logger never prints (STYLE §8: redaction by configuration). */
+export const REDACT_PATHS = [
+  "req.headers.authorization",
+  'req.headers["api-key"]',
+  'req.headers["x-api-key"]',
+  'req.headers["ocp-apim-subscription-key"]',
+  "headers.authorization",
+  'headers["api-key"]',
+  "*.authorization",
+  '*["api-key"]',
+  "token",
+  "*.token",
+];
+
+/** Where the configuration comes from (ConfigDirectory in production; a fixed object in tests). */
+export interface ConfigSource {
+  config(): RuntimeConfig;
+  readiness(): ConfigReadiness;
+  opsBearerToken(): string | null;
+}
+
+/** Everything the router needs, passed in (STYLE §2); server.ts builds the production set. */
+export interface RouterDeps {
+  config: ConfigSource;
+  ledger: BudgetLedger;
+  audit: AuditSink;
+  fetch: UpstreamFetch;
+  auth: UpstreamAuth;
+  now: () => number;
+  logger: Logger;
+}
+
+/** The agent-facing API app and the ops app (separate listeners, DESIGN §2). */
+export interface RouterApps {
+  api: FastifyInstance;
+  ops: FastifyInstance;
+  service: InferenceService;
+}
+
+const ROUTES: [string, InferenceApi][] = [
+  ["/v1/chat/completions", "chat"],
+  ["/v1/responses", "responses"],
+  ["/v1/embeddings", "embeddings"],
+];
+
+/**
+ * Builds both fastify apps from explicit deps (no env, no listening: see server.ts). Routes are thin:
+ * parse → InferenceService → reply; every error leaves through toErrorReply (openai-error.ts).
+ * Incoming credentials (`authorization`, `api-key`) are never read or forwarded.
+ */
+export function buildRouterApps(deps: RouterDeps): RouterApps {
+  const profile = deps.config.config().profile;
+  const limiter = new RateLimiter({ ...DEFAULT_RATE_LIMITS, ...profile.rateLimits }, deps.now());
+  const breakers = new CircuitBreakers();
+  const service = new InferenceService(() => deps.config.config(), {
+    ledger: deps.ledger,
+    limiter,
+    forward: { fetch: deps.fetch, auth: deps.auth, breakers, now: deps.now },
+    audit: deps.audit,
+    now: deps.now,
+    log: deps.logger.child({ component: "router.inference" }),
+  });
+  const metrics = createMetrics(() => deps.config.config(), deps.ledger, () => deps.config.readiness(), deps.now);
+
+  const api = Fastify({ loggerInstance: deps.logger.child({ component: "router.api" }) as FastifyBaseLogger, bodyLimit: MAX_REQUEST_BODY_BYTES, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  api.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
+  api.setErrorHandler((err, req, reply) => sendError(reply, req, err));
+  api.setNotFoundHandler((req, reply) => sendError(reply, req, new RouterError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`)));
+
+  for (const [url, kind] of ROUTES) {
+    api.post(url, async (req, reply) => {
+      const end = metrics.duration.startTimer({ api: kind });
+      try {
+        const result = await service.handle(kind, req.body, deps.config.config().profile.sandbox);
+        metrics.requests.inc({ api: kind, code: "ok" });
+        if (result.kind === "json") return reply.code(result.status).type("application/json").send(result.body);
+        return reply
+          .code(result.status)
+          .headers({ "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" })
+          .send(result.stream);
+      } catch (err) {
+        metrics.requests.inc({ api: kind, code: asRouterError(err).code });
+        throw err;
+      } finally {
+        end();
+      }
+    });
+  }
+  api.get("/v1/models", async () => {
+    const models = allowedModels(deps.config.config().profile);
+    return { object: "list", data: models.map(id => ({ id, object: "model", created: 0, owned_by: "kars" })) };
+  });
+
+  const ops = Fastify({ loggerInstance: deps.logger.child({ component: "router.ops" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  ops.setErrorHandler((err, req, reply) => sendError(reply, req, err));
+  ops.get("/healthz", async () => ({ status: "ok" }));
+  ops.get("/readyz", async (_req, reply) => {
+    const r = deps.config.readiness();
+    return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
+  });
+  ops.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  ops.get("/internal/policy-status", async (req, reply) => {
+    verifyBearer(req, deps.config.opsBearerToken());
+    const cfg = deps.config.config();
+    const now = deps.now();
+    const budgets = Object.fromEntries(
+      budgetScopes(cfg.profile).map(s => [s.key, Object.fromEntries(WINDOW_KINDS.map(k => [k, { used: deps.ledger.used(s.key, k, now), remaining: deps.ledger.remaining(s, now)[k] ?? null }]))]),
+    );
+    return reply.send({
+      sandbox: cfg.profile.sandbox,
+      tenant: cfg.profile.tenant,
+      profileDigest: cfg.profileDigest,
+      toolPolicyDigest: cfg.toolPolicy?.digest ?? null,
+      ready: deps.config.readiness(),
+      budgets,
+      upstreams: cfg.profile.upstreams.map(u => ({ name: u.name, provider: u.provider, circuit: breakers.status(u.name, now) })),
+    });
+  });
+  return { api, ops, service };
+}
+
+/** Checks `authorization: Bearer <ops-token>` in constant time; no configured token = refuse (fail closed). */
+function verifyBearer(req: FastifyRequest, expected: string | null): void {
+  if (expected === null) throw new RouterError("unauthorized", "ops token not configured; internal endpoints are disabled");
+  const header = req.headers.authorization ?? "";
+  const given = Buffer.from(header.startsWith("Bearer ") ? header.slice(7).trim() : "");
+  const want = Buffer.from(expected);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new RouterError("unauthorized", "missing or wrong bearer token");
+}
+
+function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): FastifyReply {
+  const e = asRouterError(err);
+  const out = toErrorReply(e);
+  if (out.status >= 500) req.log.error({ err: e.cause ?? e, code: e.code }, "request failed");
+  else req.log.info({ code: e.code, status: out.status }, "request refused");
+  return reply.code(out.status).headers(out.headers).type("application/json").send(out.body);
+}
