@@ -63,6 +63,10 @@ install_family() {
   "$tool" -w -t filter -N "$CHAIN" >/dev/null 2>&1 || true
   run "$tool" -w -t filter -F "$CHAIN"
   run "$tool" -w -t filter -A "$CHAIN" -o lo -j ACCEPT
+  # A connection redirected by the nat rules below is re-routed to loopback, but the filter hook still
+  # sees the original output interface (the pod's eth0), so "-o lo" does not match it. Accept exactly
+  # those: destination the proxy on loopback, and conntrack confirms our DNAT made it so.
+  run "$tool" -w -t filter -A "$CHAIN" -d "$loopback" -p tcp --dport "$PROXY_PORT" -m conntrack --ctstate DNAT -j ACCEPT
   for dns in "$@"; do
     run "$tool" -w -t filter -A "$CHAIN" -d "$dns" -p udp --dport 53 -j ACCEPT
     run "$tool" -w -t filter -A "$CHAIN" -d "$dns" -p tcp --dport 53 -j ACCEPT

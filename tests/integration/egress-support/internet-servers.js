@@ -1,0 +1,31 @@
+// The "internet" of the egress tests: run as root inside the internet network namespace.
+// For each address given, serves HTTP on :80 and :8080 and HTTPS on :443 (certificate from argv), each
+// answering "hello from <local address> host=<Host header>". Prints "READY" when all listen.
+//   internet-servers.js CERT KEY ADDR [ADDR...]
+"use strict";
+const http = require("node:http");
+const https = require("node:https");
+const fs = require("node:fs");
+
+const [certFile, keyFile, ...addrs] = process.argv.slice(2);
+const cert = fs.readFileSync(certFile);
+const key = fs.readFileSync(keyFile);
+const handler = (req, res) => {
+  res.writeHead(200, { "content-type": "text/plain" });
+  res.end(`hello from ${req.socket.localAddress} host=${req.headers.host}\n`);
+};
+let pending = 0;
+const ready = () => {
+  if (--pending === 0) process.stdout.write("READY\n");
+};
+for (const addr of addrs) {
+  for (const [make, port] of [[() => http.createServer(handler), 80], [() => http.createServer(handler), 8080], [() => https.createServer({ cert, key }, handler), 443]]) {
+    pending++;
+    const server = make();
+    server.on("error", (e) => {
+      process.stderr.write(`listen ${addr}:${port}: ${e.message}\n`);
+      process.exit(1);
+    });
+    server.listen({ host: addr, port }, ready);
+  }
+}

@@ -1,0 +1,20 @@
+// Runs the egress proxy for the integration tests: `run-proxy.ts CONFIG_DIR STATE_DIR [PORT]`.
+// Prints "LISTEN egress <host:port>" (the `kars router` line format, DESIGN §0) once listening, logs
+// JSON to stderr, and stops cleanly on SIGTERM.
+import pino from "pino";
+import { startEgressProxy } from "../../../router/src/egress";
+
+async function main(): Promise<void> {
+  const [configDir, stateDir, port] = process.argv.slice(2);
+  const logger = pino({ level: "info" }, pino.destination(2));
+  const proxy = await startEgressProxy({ configDir, stateDir, port: port ? Number(port) : 8444, logger, reloadIntervalMs: 200 });
+  process.stdout.write(`LISTEN egress ${proxy.address}\n`);
+  process.on("SIGTERM", () => {
+    void proxy.close().then(() => process.exit(0));
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`run-proxy: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
