@@ -1,0 +1,92 @@
+/**
+ * The whole kars stack on a cluster: CRDs, the kars controller (the Pepr module, run as a local
+ * process serving the webhooks over TLS) and the webhook configurations pointing at it. Used by the
+ * demo, `kars cluster up` and the e2e global setup.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { desiredWebhookConfigurations } from "../../capabilities/shared/webhook-configurations";
+import { kubectl, type Kubectl } from "./kubectl";
+import { freePort, httpsGet, isAlive, startLogged, stopGroups, waitFor } from "./local/processes";
+import { startCluster, stopCluster, type Cluster } from "./providers";
+
+const repo = join(__dirname, "..", "..");
+
+/** The running stack; serialisable to `<dir>/stack.json` for other processes (tests, `cluster down`). */
+export interface Stack {
+  dir: string;
+  cluster: Cluster;
+  controller: { pid: number; port: number; apiPath: string; log: string };
+}
+
+/** Applies CRDs and waits until they are Established. */
+export function installCrds(k: Kubectl): void {
+  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-f", join(repo, "manifests", "crds"), "-f", join(repo, "manifests", "pepr")]);
+  k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/peprstores.pepr.dev"]);
+}
+
+/**
+ * Starts the kars controller process: `pepr.ts` under tsx on the pinned Node, with PEPR_MODE=dev
+ * (watches + admission endpoints), our TLS cert and a random API path. Resolves once /healthz is up.
+ */
+export async function startController(cluster: Cluster, dir: string, prev?: Stack["controller"]): Promise<Stack["controller"]> {
+  const port = prev?.port ?? (await freePort());
+  const apiPath = prev?.apiPath ?? randomBytes(16).toString("hex");
+  const log = join(dir, "logs", "kars-controller.log");
+  const pid = startLogged(process.execPath, [join(repo, "node_modules", "tsx", "dist", "cli.mjs"), join(repo, "pepr.ts")], log, {
+    ...process.env,
+    PATH: `${join(repo, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
+    KUBECONFIG: cluster.kubeconfig,
+    PEPR_MODE: "dev",
+    PEPR_API_PATH: apiPath,
+    SSL_KEY_PATH: cluster.pki.webhookKey,
+    SSL_CERT_PATH: cluster.pki.webhookCert,
+    KARS_WEBHOOK_PORT: String(port),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
+  });
+  const ca = readFileSync(cluster.pki.caCert);
+  await waitFor("the kars controller's /healthz", async () => {
+    if (!isAlive(pid)) throw new Error("kars controller exited");
+    return (await httpsGet(`https://127.0.0.1:${port}/healthz`, { ca })).status === 200;
+  }, 90_000, () => `--- kars-controller log tail ---\n${readFileSync(log, "utf8").split("\n").slice(-40).join("\n")}`);
+  return { pid, port, apiPath, log };
+}
+
+/** Registers the webhook configurations pointing at the local controller. */
+export function registerWebhooks(k: Kubectl, cluster: Cluster, controller: Stack["controller"]): void {
+  const caBundle = readFileSync(cluster.pki.caCert).toString("base64");
+  const url = `https://${cluster.webhookHost.includes(":") ? `[${cluster.webhookHost}]` : cluster.webhookHost}:${controller.port}`;
+  const configs = desiredWebhookConfigurations({ url, caBundle }, controller.apiPath);
+  k.ok(["apply", "--server-side", "--force-conflicts", "--field-manager", "kars-install", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: configs }));
+}
+
+/** Starts cluster + CRDs + controller + webhooks. Stops what it started if a step fails. */
+export async function startStack(provider: Cluster["provider"], dir: string): Promise<Stack> {
+  const cluster = await startCluster(provider, dir);
+  let controller: Stack["controller"] | undefined;
+  try {
+    const k = kubectl(cluster.kubectlBin, cluster.kubeconfig);
+    installCrds(k);
+    controller = await startController(cluster, dir);
+    registerWebhooks(k, cluster, controller);
+    const stack: Stack = { dir, cluster, controller };
+    writeFileSync(join(dir, "stack.json"), JSON.stringify(stack, null, 2));
+    return stack;
+  } catch (e) {
+    if (controller) await stopGroups([controller.pid]);
+    await stopCluster(cluster);
+    throw e;
+  }
+}
+
+/** Reads a stack written by `startStack` in another process. */
+export function readStack(dir: string): Stack {
+  return JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as Stack;
+}
+
+/** Stops the controller, then the cluster. Leaves nothing running. */
+export async function stopStack(stack: Stack): Promise<void> {
+  await stopGroups([stack.controller.pid].filter(isAlive));
+  await stopCluster(stack.cluster);
+}
