@@ -130,7 +130,7 @@ const V4_BLOCKS: readonly V4Block[] = [
 
 const V4_TABLE = V4_BLOCKS.map(([base, prefix, reason]) => {
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { net: (parseIPv4(base) as number) & mask, mask, reason };
+  return { net: ((parseIPv4(base) as number) & mask) >>> 0, mask, reason };
 });
 
 /** Classifies an IPv4 address given as an unsigned 32-bit integer (see {@link classifyAddress}). */

@@ -1,0 +1,198 @@
+// DESIGN §6 egress proxy, on a real kernel: the proxy runs as the router (UID 1001) in the "pod"
+// namespace behind the egress-guard; the agent (UID 1000) uses it explicitly (CONNECT / absolute-form
+// HTTP) and transparently (redirected TLS). Destinations live in the "internet" namespace with a
+// real DNS server, so resolution and the public-address check run for real. See
+// egress-support/testbed.ts for the topology and why 198.20.0.0/24 and 2001:db9::/32 stand in for
+// public addresses.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { AGENT_UID, EgressTestbed, eventually, requireKernelFacilities, sleep, type TestConfig } from "./egress-support/testbed";
+
+jest.setTimeout(120_000);
+
+const bed = new EgressTestbed();
+const PROXY = "127.0.0.1:8444";
+const BLOCKLIST = {
+  // OISD domainswild: the domain and its subdomains
+  "oisd-domainswild.txt": "# Title: test list\n# Version: 202611300000\n*.blocked.test\n",
+  // URLhaus hosts file: exact hosts only
+  "urlhaus-hosts.txt": "# URLhaus\n127.0.0.1 exact.test\n",
+};
+const STRICT: TestConfig = {
+  egressMode: "Strict",
+  allowedEndpoints: [
+    { host: "allowed.test", port: 443 },
+    { host: "allowed.test", port: 80 },
+    { host: "allowed.test", port: 8080 },
+    { host: "blocked.test", port: 443 }, // the blocklist wins over the allowlist
+  ],
+  blocklist: BLOCKLIST,
+};
+
+/** CONNECT through the proxy as the agent; with `sni`, then a TLS handshake + GET inside the tunnel. */
+function connect(authority: string, sni?: string): Promise<Record<string, unknown>> {
+  return bed.probe(AGENT_UID, "connect", PROXY, authority, ...(sni ? [sni] : []));
+}
+
+async function reconfigure(cfg: TestConfig, check: () => Promise<boolean>): Promise<void> {
+  bed.writeConfig(cfg);
+  // the proxy polls its configuration directory; wait until the new policy is visibly in force
+  const ok = await eventually(check, (v) => v, 40, 150);
+  if (!ok) throw new Error("proxy did not pick up the new configuration");
+}
+
+beforeAll(async () => {
+  await requireKernelFacilities();
+  await bed.setup();
+  const guard = await bed.guard();
+  if (guard.code !== 0) throw new Error(`egress-guard failed: ${guard.stderr}`);
+  bed.writeConfig(STRICT);
+  await bed.startProxy();
+});
+
+afterAll(async () => {
+  await bed.teardown();
+});
+
+describe("Strict mode", () => {
+  beforeAll(async () => {
+    await reconfigure(STRICT, async () => (await connect("other.test:443")).reason === "not_allowlisted");
+  });
+
+  it("tunnels CONNECT to an allowed host, end to end through TLS", async () => {
+    expect(await connect("allowed.test:443", "allowed.test")).toMatchObject({ status: 200, tls: "ok", body: expect.stringMatching(/host=allowed\.test/) });
+  });
+
+  it("forwards absolute-form plain HTTP to an allowed host", async () => {
+    const r = await bed.curl(AGENT_UID, ["-x", `http://${PROXY}`, "http://allowed.test/x"]);
+    expect(r.stdout).toMatch(/^hello from 198\.20\.0\.10|^hello from 2001:db9::10/);
+  });
+
+  it("serves an allowed host through curl's own CONNECT (IPv6 proxy address too)", async () => {
+    const r = await bed.curl(AGENT_UID, ["-x", "http://[::1]:8444", "https://allowed.test/"]);
+    expect(r.stdout).toMatch(/host=allowed\.test/);
+  });
+
+  it.each([
+    ["a host on the blocklist (domainswild, exact)", "blocked.test:443", "blocklisted"],
+    ["a subdomain of a domainswild entry", "ads.blocked.test:443", "blocklisted"],
+    ["a host on the blocklist (hosts file, exact)", "exact.test:443", "blocklisted"],
+    ["a host outside the allowlist", "other.test:443", "not_allowlisted"],
+    ["a subdomain of an exact hosts-file entry, which is not blocked but not allowed either", "sub.exact.test:443", "not_allowlisted"],
+    ["an allowed host in another case with a trailing dot... on port 22", "ALLOWED.test.:22", "port_not_allowed"],
+    ["port 22 of an allowed host", "allowed.test:22", "port_not_allowed"],
+    ["a malformed authority", "allowed.test", "bad_request"],
+  ])("refuses CONNECT to %s", async (_title, authority, reason) => {
+    expect(await connect(authority)).toMatchObject({ ok: false, status: reason === "bad_request" ? 400 : 403, reason });
+  });
+
+  it("allows a port other than 443 when an allowed endpoint names it", async () => {
+    expect(await connect("allowed.test:8080")).toMatchObject({ ok: true, status: 200 });
+  });
+
+  it("refuses absolute-form HTTP to a blocked host with 403 and the reason", async () => {
+    const r = await bed.curl(AGENT_UID, ["-x", `http://${PROXY}`, "-o", "/dev/null", "-D", "-", "http://ads.blocked.test/"]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 403/);
+    expect(r.stdout).toMatch(/x-kars-egress-reason: blocklisted/i);
+  });
+
+  it.each([
+    ["another allowed-looking host", "allowed.test:443", "other.test"],
+    ["a blocked host", "allowed.test:443", "blocked.test"],
+  ])("closes a tunnel whose ClientHello names %s than the CONNECT (domain fronting)", async (_title, authority, sni) => {
+    expect(await connect(authority, sni)).toMatchObject({ ok: false, status: 200, tls: expect.stringMatching(/closed|error/) });
+    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_mismatch", host: "allowed.test" }));
+  });
+
+  it("closes a tunnel to 443 whose ClientHello has no SNI", async () => {
+    expect(await connect("allowed.test:443", "-")).toMatchObject({ ok: false, status: 200 });
+    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_missing" }));
+  });
+
+  it("refuses a transparently redirected TLS connection to a blocked host (SNI)", async () => {
+    const r = await bed.curl(AGENT_UID, ["https://blocked.test/"]);
+    expect(r.code).not.toBe(0);
+    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "tls", allow: false, reason: "blocklisted", host: "blocked.test" }));
+  });
+});
+
+describe("EgressApprovals", () => {
+  it("open a host in Strict mode until they expire", async () => {
+    const expiresAt = new Date(Date.now() + 4000).toISOString();
+    await reconfigure({ ...STRICT, approvals: [{ name: "ticket-1", hosts: [{ host: "approved.test", port: 443 }], expiresAt }] }, async () => (await connect("approved.test:443")).status === 200);
+    expect(bed.decisions()).toContainEqual(expect.objectContaining({ allow: true, reason: "approved", host: "approved.test" }));
+    await sleep(Math.max(0, Date.parse(expiresAt) - Date.now() + 100));
+    expect(await connect("approved.test:443")).toMatchObject({ status: 403, reason: "not_allowlisted" });
+  });
+});
+
+describe("Learn mode", () => {
+  beforeAll(async () => {
+    await reconfigure({ ...STRICT, egressMode: "Learn" }, async () => (await connect("other.test:443")).status === 200);
+  });
+
+  it("allows a host outside the allowlist and records it in the state directory", async () => {
+    expect(await connect("other.test:443", "other.test")).toMatchObject({ status: 200, tls: "ok" });
+    const file = path.join(bed.stateDir, "egress-learned-hosts.json");
+    const learned = await eventually(
+      async () => {
+        try {
+          return JSON.parse(readFileSync(file, "utf8")) as { hosts: { host: string; port: number }[] };
+        } catch {
+          return { hosts: [] };
+        }
+      },
+      (doc) => doc.hosts.some((h) => h.host === "other.test"),
+    );
+    expect(learned.hosts).toContainEqual(expect.objectContaining({ host: "other.test", port: 443 }));
+  });
+
+  it("still refuses blocked hosts and ports other than 443", async () => {
+    expect(await connect("ads.blocked.test:443")).toMatchObject({ status: 403, reason: "blocklisted" });
+    expect(await connect("other.test:22")).toMatchObject({ status: 403, reason: "port_not_allowed" });
+  });
+
+  // Learn mode admits any name, so only the address check stands between these and the target.
+  it.each([
+    ["IPv4 loopback", "127.0.0.1:443"],
+    ["loopback as one decimal number", "2130706433:443"],
+    ["loopback in hex parts", "0x7f.1:443"],
+    ["loopback in octal", "0177.0.0.1:443"],
+    ["loopback as a short dotted form", "127.1:443"],
+    ["unspecified IPv4", "0.0.0.0:443"],
+    ["RFC 1918 10/8", "10.99.0.10:443"],
+    ["RFC 1918 172.16/12", "172.16.0.1:443"],
+    ["RFC 1918 192.168/16", "192.168.1.1:443"],
+    ["CGNAT 100.64/10", "100.64.0.1:443"],
+    ["the metadata address", "169.254.169.254:443"],
+    ["the metadata address in hex", "0xa9fea9fe:443"],
+    ["IPv4 multicast", "224.0.0.1:443"],
+    ["IPv6 loopback", "[::1]:443"],
+    ["IPv6 unspecified", "[::]:443"],
+    ["IPv6 link-local", "[fe80::1]:443"],
+    ["IPv6 unique-local", "[fd00::10]:443"],
+    ["IPv6 multicast", "[ff02::1]:443"],
+    ["IPv4-mapped loopback", "[::ffff:127.0.0.1]:443"],
+    ["IPv4-mapped private", "[::ffff:a63:a]:443"],
+    ["NAT64 of a private address", "[64:ff9b::a63:a]:443"],
+    ["6to4 of a private address", "[2002:a63:a::1]:443"],
+    ["Teredo", "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:443"],
+    ["a name resolving to a private address (DNS rebinding shape)", "rebind.test:443"],
+    ["a name resolving to the metadata address", "meta.test:443"],
+    ["a name resolving to a public and a private address", "mixed.test:443"],
+    ["a name resolving to loopback", "loop.test:443"],
+    ["a name resolving to IPv6 loopback", "loop6.test:443"],
+    ["a name resolving to an IPv6 unique-local address", "ula.test:443"],
+  ])("refuses %s", async (_title, authority) => {
+    expect(await connect(authority)).toMatchObject({ ok: false, status: 403, reason: "non_public_address" });
+  });
+
+  it("reaches an IPv6-only public host", async () => {
+    expect(await connect("v6only.test:443", "v6only.test")).toMatchObject({ status: 200, tls: "ok", body: expect.stringMatching(/2001:db9::10/) });
+  });
+
+  it("refuses absolute-form HTTP to a name resolving to the metadata address", async () => {
+    const r = await bed.curl(AGENT_UID, ["-x", `http://${PROXY}`, "-o", "/dev/null", "-D", "-", "http://meta.test/latest/meta-data/"]);
+    expect(r.stdout).toMatch(/x-kars-egress-reason: non_public_address/i);
+  });
+});
