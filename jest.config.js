@@ -25,6 +25,7 @@ module.exports = {
       globalSetup: "<rootDir>/tests/e2e-kind/global-setup.ts",
       globalTeardown: "<rootDir>/tests/e2e-kind/global-teardown.ts",
       slowTestThreshold: 60,
+      setupFilesAfterEnv: ["<rootDir>/tests/e2e-kind/jest-setup.ts"],
     },
   ],
 };

@@ -68,6 +68,15 @@ describe("hardenSandboxPod", () => {
     expect(postureViolations(out, ctx, cfg).map(v => v.path)).toContain(path);
   });
 
+  it.each([
+    ["privileged", { privileged: true }],
+    ["CAP_SYS_ADMIN", { capabilities: { add: ["SYS_ADMIN"] } }],
+  ])("leaves allowPrivilegeEscalation unset beside %s (the apiserver refuses that pair) and Validate denies", (_t, sc) => {
+    const out = hardenSandboxPod(pod({ containers: [{ name: "agent", image: "x", securityContext: sc }] }), ctx, cfg);
+    expect(out.spec!.containers[0]!.securityContext!.allowPrivilegeEscalation).toBeUndefined();
+    expect(postureViolations(out, ctx, cfg).map(v => v.path)).toContain("spec.containers[0].securityContext.allowPrivilegeEscalation");
+  });
+
   it("keeps a stricter user value (runAsUser 4242) untouched", () => {
     const out = hardenSandboxPod(pod({ containers: [{ name: "agent", image: "x", securityContext: { runAsUser: 4242 } }] }), ctx, cfg);
     expect(out.spec!.containers[0]!.securityContext!.runAsUser).toBe(4242);

@@ -66,7 +66,10 @@ function hardenPodSecurityContext(spec: V1PodSpec, ctx: SandboxContext, cfg: Adm
 function hardenContainer(c: V1Container, podUserSet: boolean, podNonRootSet: boolean): void {
   const sc: V1SecurityContext = (c.securityContext ??= {});
   sc.privileged ??= false;
-  sc.allowPrivilegeEscalation ??= false;
+  // The apiserver refuses allowPrivilegeEscalation=false beside privileged or CAP_SYS_ADMIN; leave
+  // it unset there so the user sees kars' denial naming the real problem, not a validation error.
+  const sysAdmin = (sc.capabilities?.add ?? []).some(c => c === "SYS_ADMIN" || c === "CAP_SYS_ADMIN");
+  if (sc.privileged !== true && !sysAdmin) sc.allowPrivilegeEscalation ??= false;
   sc.readOnlyRootFilesystem ??= true;
   if (!podNonRootSet) sc.runAsNonRoot ??= true;
   if (!podUserSet) sc.runAsUser ??= AGENT_UID;
