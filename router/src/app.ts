@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { timingSafeEqual } from "node:crypto";
 import type { Logger } from "pino";
+import { Registry } from "prom-client";
 import type { AuditSink } from "./audit/audit-log";
 import type { BudgetLedger } from "./budget/ledger";
 import { WINDOW_KINDS } from "./budget/windows";
@@ -49,6 +50,8 @@ export interface RouterDeps {
   auth: UpstreamAuth;
   now: () => number;
   logger: Logger;
+  /** More metric registries served on /metrics (the egress proxy's). */
+  extraRegistries?: () => Registry[];
 }
 
 /** The agent-facing API app and the ops app (separate listeners, DESIGN §2). */
@@ -119,7 +122,11 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
     const r = deps.config.readiness();
     return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, reasons: r.reasons });
   });
-  ops.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  ops.get("/metrics", async (_req, reply) => {
+    const extra = deps.extraRegistries?.() ?? [];
+    const registry = extra.length === 0 ? metrics.registry : Registry.merge([metrics.registry, ...extra]);
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   ops.get("/internal/policy-status", async (req, reply) => {
     verifyBearer(req, deps.config.opsBearerToken());
     const cfg = deps.config.config();

@@ -1,0 +1,195 @@
+import { ChainedTokenCredential, ManagedIdentityCredential, WorkloadIdentityCredential, type TokenCredential } from "@azure/identity";
+import type { AddressInfo } from "node:net";
+import pino, { type Logger } from "pino";
+import type { Registry } from "prom-client";
+import { buildRouterApps, REDACT_PATHS } from "./app";
+import { AuditLog } from "./audit/audit-log";
+import { BudgetJournal } from "./budget/journal";
+import { BudgetLedger } from "./budget/ledger";
+import { ConfigDirectory } from "./config/config-dir";
+import { DEFAULT_LISTEN, formatAddress, parseListenAddress } from "./listen-address";
+import type { UpstreamAuth } from "./upstream/forward";
+import { authHeaders, COGNITIVE_SERVICES_SCOPE, usesEntraToken } from "./upstream/request-target";
+import { TokenCache } from "./upstream/token-cache";
+import { createUndiciFetch } from "./upstream/upstream-fetch";
+
+/** What the egress proxy module (router/src/egress, built separately) must provide. */
+export interface EgressHandle {
+  address: string;
+  close(): Promise<void>;
+  status(): { ready: boolean; reasons: string[] };
+  registry?: Registry;
+}
+
+/** Starts the egress proxy; the default loads router/src/egress lazily (see loadEgressStarter). */
+export type EgressStarter = (opts: { configDir: string; stateDir: string; host?: string; port?: number; logger?: Logger }) => Promise<EgressHandle>;
+
+/** Options of startRouter. */
+export interface StartRouterOptions {
+  configDir: string;
+  stateDir: string;
+  /** Environment to read (default process.env); see startRouter for the variables. */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** The egress proxy starter; null = run without egress (tests of the inference path). */
+  startEgress?: EgressStarter | null;
+}
+
+/** A running router: its bound addresses (`host:port`) and a clean stop. */
+export interface RunningRouter {
+  addresses: { api: string; egress: string | null; ops: string };
+  close(): Promise<void>;
+}
+
+/**
+ * The seam to the egress proxy: requires `./egress` only when a router starts, and fails loudly when
+ * it is absent or does not export startEgressProxy (never a silent router without egress).
+ */
+export function loadEgressStarter(): EgressStarter {
+  let mod: { startEgressProxy?: unknown };
+  try {
+    mod = require("./egress") as { startEgressProxy?: unknown };
+  } catch (err) {
+    throw new Error(`the egress proxy (router/src/egress) could not be loaded: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof mod.startEgressProxy !== "function") throw new Error("router/src/egress does not export startEgressProxy");
+  return mod.startEgressProxy as EgressStarter;
+}
+
+/**
+ * Starts a router (DESIGN §2, §6): the only place that reads the environment and listens.
+ * Reads profile.json etc. from `configDir` (hot-reloaded), keeps the budget journal and audit log in
+ * `stateDir`, listens on `listen` from the profile or 127.0.0.1:8443 (api), 127.0.0.1:8444 (egress),
+ * :9090 (ops). Environment: `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE`,
+ * `AZURE_AUTHORITY_HOST` (Workload Identity), `KARS_AZURE_IMDS=off` (no IMDS fallback),
+ * `KARS_LOG_LEVEL` (default info), `KARS_CONFIG_POLL_MS` (default 2000).
+ * Throws when profile.json is missing/invalid, the state directory is unusable, or a port cannot bind.
+ */
+export async function startRouter(opts: StartRouterOptions): Promise<RunningRouter> {
+  const env = opts.env ?? process.env;
+  const logger =
+    opts.logger ??
+    pino({ level: env.KARS_LOG_LEVEL ?? "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, pino.destination(2));
+  const config = new ConfigDirectory(opts.configDir, logger.child({ component: "router.config" }));
+  const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now());
+  if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");
+  const ledger = new BudgetLedger(journal, counters);
+  const audit = AuditLog.open(opts.stateDir);
+  const undici = createUndiciFetch();
+  let tokens: TokenCache | null = null;
+  const auth: UpstreamAuth = async upstream => {
+    if (usesEntraToken(upstream)) {
+      tokens ??= new TokenCache(azureCredential(env));
+      return { authorization: `Bearer ${await tokens.get(COGNITIVE_SERVICES_SCOPE)}` };
+    }
+    const key = config.apiKey(upstream.name);
+    if (key === undefined) throw new Error(`apiKeyFile of upstream ${upstream.name} is unreadable`);
+    return authHeaders(upstream, key);
+  };
+
+  const listen = { ...DEFAULT_LISTEN, ...config.config().profile.listen };
+  let egress: EgressHandle | null = null;
+  const startEgress = opts.startEgress === undefined ? loadEgressStarter() : opts.startEgress;
+  const apps = buildRouterApps({
+    config: {
+      config: () => config.config(),
+      readiness: () => {
+        const own = config.readiness();
+        const e = egress?.status();
+        return e ? { ready: own.ready && e.ready, reasons: [...own.reasons, ...e.reasons.map(r => `egress: ${r}`)] } : own;
+      },
+      opsBearerToken: () => config.opsBearerToken(),
+    },
+    ledger,
+    audit,
+    fetch: undici.fetch,
+    auth,
+    now: Date.now,
+    logger,
+    extraRegistries: () => (egress?.registry ? [egress.registry] : []),
+  });
+
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) {
+      try {
+        const t0 = Date.now();
+        await c();
+        logger.debug({ ms: Date.now() - t0, step: c.toString().slice(0, 60) }, "stopped");
+      } catch (err) {
+        logger.error({ err }, "error while stopping");
+      }
+    }
+    closers.length = 0;
+  };
+  closers.push(() => journal.close(), () => audit.close(), () => undici.close(), () => config.close());
+  try {
+    const api = parseListenAddress(listen.api);
+    await apps.api.listen({ host: api.host, port: api.port });
+    closers.push(() => closeWithGrace(apps.api.close(), () => apps.api.server.closeAllConnections(), SHUTDOWN_GRACE_MS));
+    if (startEgress) {
+      const e = parseListenAddress(listen.egress);
+      egress = await startEgress({ configDir: opts.configDir, stateDir: opts.stateDir, host: e.host, port: e.port, logger });
+      closers.push(() => egress?.close());
+    }
+    const ops = parseListenAddress(listen.ops);
+    await apps.ops.listen({ host: ops.host, port: ops.port });
+    closers.push(() => apps.ops.close());
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  config.watch(Number(env.KARS_CONFIG_POLL_MS ?? 2000));
+  const pruner = setInterval(() => ledger.prune(Date.now()), 60_000);
+  pruner.unref();
+  closers.push(() => clearInterval(pruner));
+  return {
+    addresses: {
+      api: formatAddress(apps.api.server.address() as AddressInfo),
+      egress: egress?.address ?? null,
+      ops: formatAddress(apps.ops.server.address() as AddressInfo),
+    },
+    close,
+  };
+}
+
+/** How long a stop waits for in-flight agent requests before cutting their connections (ms). */
+export const SHUTDOWN_GRACE_MS = 5000;
+
+async function closeWithGrace(closing: Promise<unknown>, force: () => void, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>(resolve => {
+    timer = setTimeout(() => {
+      force();
+      resolve();
+    }, graceMs);
+  });
+  await Promise.race([closing, grace]);
+  clearTimeout(timer);
+  await closing;
+}
+
+/**
+ * Workload Identity (federated token file) with IMDS fallback (issue 3). With a non-public authority
+ * host (sovereign cloud proxies, a test token endpoint) instance discovery is disabled, so MSAL asks
+ * only that host. IMDS (169.254.169.254) is skipped with `KARS_AZURE_IMDS=off`.
+ */
+function azureCredential(env: NodeJS.ProcessEnv): TokenCredential {
+  const chain: TokenCredential[] = [];
+  const authorityHost = env.AZURE_AUTHORITY_HOST;
+  const knownAuthority = !authorityHost || /^https:\/\/login\.(microsoftonline\.(com|us)|chinacloudapi\.cn)\/?$/.test(authorityHost);
+  if (env.AZURE_FEDERATED_TOKEN_FILE && env.AZURE_CLIENT_ID && env.AZURE_TENANT_ID) {
+    chain.push(
+      new WorkloadIdentityCredential({
+        tenantId: env.AZURE_TENANT_ID,
+        clientId: env.AZURE_CLIENT_ID,
+        tokenFilePath: env.AZURE_FEDERATED_TOKEN_FILE,
+        authorityHost,
+        disableInstanceDiscovery: !knownAuthority,
+      }),
+    );
+  }
+  if (env.KARS_AZURE_IMDS !== "off") chain.push(env.AZURE_CLIENT_ID ? new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID }) : new ManagedIdentityCredential());
+  if (chain.length === 0) throw new Error("no Azure credential configured (Workload Identity env absent and KARS_AZURE_IMDS=off)");
+  return chain.length === 1 ? chain[0] : new ChainedTokenCredential(...chain);
+}

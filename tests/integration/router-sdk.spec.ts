@@ -1,0 +1,150 @@
+/**
+ * The router as an agent sees it (issue 3 "Show it"): a real `kars router` process, the unchanged
+ * `openai` SDK as client, a loopback Azure-shaped upstream, and a loopback Entra token endpoint for
+ * Workload Identity. Proves: SDK calls (stream and not) work; the upstream saw a bearer token the
+ * agent never had; no credential comes back; refusals are OpenAI-shaped; a stream whose client went
+ * away is still settled; LISTEN lines; clean stop on SIGTERM.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import OpenAI from "openai";
+import { request } from "undici";
+import { COMPLETION_TOKENS, PROMPT_TOKENS, startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
+import { startFakeTokenEndpoint, type FakeTokenEndpoint } from "./router-support/fake-token-endpoint";
+import { startRouterProcess, type RouterProcess } from "./router-support/router-process";
+
+jest.setTimeout(120_000);
+
+const TENANT_ID = "00000000-0000-0000-0000-00000000aaaa";
+const CLIENT_ID = "11111111-1111-1111-1111-111111111111";
+const FEDERATED_TOKEN = "federated-sa-token-of-the-router";
+const OPS_TOKEN = "ops-token-for-tests";
+
+let dir: string;
+let upstream: FakeUpstream;
+let entra: FakeTokenEndpoint;
+let router: RouterProcess;
+let client: OpenAI;
+
+async function policyStatus(): Promise<{ budgets: Record<string, Record<string, { used: number; remaining: number | null }>> }> {
+  const res = await request(`http://${router.listen.ops}/internal/policy-status`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } });
+  return (await res.body.json()) as never;
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-router-sdk-"));
+  const configDir = path.join(dir, "etc-kars");
+  fs.mkdirSync(configDir);
+  upstream = await startFakeUpstream();
+  entra = await startFakeTokenEndpoint(dir, TENANT_ID);
+  fs.writeFileSync(path.join(dir, "federated-token"), FEDERATED_TOKEN);
+  fs.writeFileSync(path.join(configDir, "ops-token"), OPS_TOKEN);
+  fs.writeFileSync(
+    path.join(configDir, "profile.json"),
+    JSON.stringify({
+      sandbox: "sdk-demo",
+      tenant: "team-a",
+      egressMode: "Strict",
+      allowedEndpoints: [],
+      inferencePolicy: {
+        tokenBudget: { perRequestTokens: 4000, hourlyTokens: 100000, dailyTokens: 200000, monthlyTokens: 1000000 },
+        contentSafety: { hate: "Low", selfHarm: "Low", sexual: "Low", violence: "Low", requirePromptShields: true },
+        modelPreference: { primary: "gpt-4o", fallback: [] },
+      },
+      upstreams: [{ name: "gpt-4o", provider: "azure-openai", endpoint: upstream.url, deployment: "gpt4o-prod", apiVersion: "2024-10-21" }],
+      listen: { api: "127.0.0.1:0", egress: "127.0.0.1:0", ops: "127.0.0.1:0" },
+    }),
+  );
+  router = await startRouterProcess(configDir, path.join(dir, "state"), {
+    AZURE_AUTHORITY_HOST: entra.authorityHost,
+    AZURE_TENANT_ID: TENANT_ID,
+    AZURE_CLIENT_ID: CLIENT_ID,
+    AZURE_FEDERATED_TOKEN_FILE: path.join(dir, "federated-token"),
+    NODE_EXTRA_CA_CERTS: entra.caFile,
+  });
+  client = new OpenAI({ baseURL: `http://${router.listen.api}/v1`, apiKey: "agent-has-no-real-key", maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await router?.kill9().catch(() => undefined);
+  await upstream?.close();
+  await entra?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it("prints a LISTEN line per listener with a loopback address", () => {
+  expect(router.listen.api).toMatch(/^127\.0\.0\.1:\d+$/);
+  expect(router.listen.ops).toMatch(/^127\.0\.0\.1:\d+$/);
+  expect(router.listen.egress).toMatch(/^127\.0\.0\.1:\d+$/);
+});
+
+it("answers a chat completion through the SDK with a Workload Identity token the agent never had", async () => {
+  const before = upstream.received.length;
+  const res = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hello" }] }).withResponse();
+  expect(res.data.choices[0].message.content).toBe("Hello!");
+  const seen = upstream.received[before];
+  expect(seen.url).toBe("/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21");
+  expect(seen.headers.authorization).toBe(`Bearer ${entra.accessToken}`);
+  expect(JSON.stringify(seen.headers)).not.toContain("agent-has-no-real-key");
+  expect(entra.assertions).toContain(FEDERATED_TOKEN);
+  const headersText = JSON.stringify(Object.fromEntries(res.response.headers.entries()));
+  expect(headersText).not.toContain(entra.accessToken);
+  expect(JSON.stringify(res.data)).not.toContain(entra.accessToken);
+  expect(router.logs()).not.toContain(entra.accessToken);
+});
+
+it("streams through the SDK and settles the budget to the reported usage", async () => {
+  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const stream = await client.chat.completions.create({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "stream please" }] });
+  let text = "";
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+  expect(text).toBe("Hello!");
+  const usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+});
+
+it("serves embeddings, responses and models", async () => {
+  const emb = await client.embeddings.create({ model: "gpt-4o", input: "abc" });
+  expect(emb.data[0].embedding.map(v => Math.round(v * 10) / 10)).toEqual([0.1, 0.2, 0.3]);
+  const resp = await client.responses.create({ model: "gpt-4o", input: "hi" });
+  expect(resp.output_text).toBe("hello from responses");
+  const models = await client.models.list();
+  expect(models.data.map(m => m.id)).toEqual(["gpt-4o"]);
+});
+
+it.each<[string, () => Promise<unknown>, number, string]>([
+  ["a model the policy does not allow", () => client.chat.completions.create({ model: "gpt-5", messages: [{ role: "user", content: "x" }] }), 403, "policy_violation"],
+  ["a completion above the content-safety floor", () => client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "[[hate]]" }] }), 403, "content_policy_violation"],
+  ["a request above the per-request cap", () => client.chat.completions.create({ model: "gpt-4o", max_tokens: 5000, messages: [{ role: "user", content: "x" }] }), 429, "per_request_tokens_exceeded"],
+])("refuses %s with an OpenAI-shaped error the SDK understands", async (_t, call, status, code) => {
+  const err = await call().then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(OpenAI.APIError);
+  expect([(err as InstanceType<typeof OpenAI.APIError>).status, (err as InstanceType<typeof OpenAI.APIError>).code]).toEqual([status, code]);
+});
+
+it("settles a stream whose client disconnected, once the upstream finishes", async () => {
+  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const completedBefore = upstream.completedStreams();
+  const abort = new AbortController();
+  const stream = await client.chat.completions.create({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "[[slow 1500]]" }] }, { signal: abort.signal });
+  const it = stream[Symbol.asyncIterator]();
+  await it.next(); // the first chunk arrived: then the agent goes away
+  abort.abort();
+  await it.return?.();
+  for (let i = 0; i < 100 && upstream.completedStreams() === completedBefore; i++) await new Promise(r => setTimeout(r, 100));
+  let usedAfter = usedBefore;
+  for (let i = 0; i < 50 && usedAfter - usedBefore !== PROMPT_TOKENS + COMPLETION_TOKENS; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  }
+  expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+});
+
+it("asks the token endpoint once and reuses the cached token", () => {
+  expect(entra.tokenRequests()).toBe(1);
+});
+
+it("stops cleanly on SIGTERM", async () => {
+  expect(await router.stop()).toBe(0);
+});

@@ -1,0 +1,122 @@
+/**
+ * A local OpenAI-compatible upstream on 127.0.0.1 that answers like Azure OpenAI (usage, prompt and
+ * completion filter results, SSE streams with `include_usage`) and records every request it received.
+ * Behaviour is steered by markers in the last user message:
+ *   `[[hate]]`   → completion content_filter_results.hate severity "high"
+ *   `[[slow N]]` → answer after N ms (streams: one chunk every N/5 ms)
+ * Usage: prompt_tokens = 10, completion_tokens = min(3, max_completion_tokens).
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+export interface FakeUpstream {
+  url: string;
+  received: ReceivedRequest[];
+  /** Usage totals the upstream reported, summed (what the router should have charged). */
+  reportedTokens(): number;
+  /** Streams that ran to the end (usage chunk sent). */
+  completedStreams(): number;
+  close(): Promise<void>;
+}
+
+export const PROMPT_TOKENS = 10;
+export const COMPLETION_TOKENS = 3;
+
+const filterOk = { hate: { filtered: false, severity: "safe" }, self_harm: { filtered: false, severity: "safe" }, sexual: { filtered: false, severity: "safe" }, violence: { filtered: false, severity: "safe" } };
+
+export async function startFakeUpstream(): Promise<FakeUpstream> {
+  const received: ReceivedRequest[] = [];
+  let reported = 0;
+  let completed = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", c => chunks.push(c));
+    req.on("end", () => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+      const text = JSON.stringify(body.messages ?? body.input ?? "");
+      const slow = /\[\[slow (\d+)\]\]/.exec(text);
+      const delay = slow ? Number(slow[1]) : 0;
+      const maxOut = Number(body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? COMPLETION_TOKENS);
+      const completion = Math.min(COMPLETION_TOKENS, maxOut);
+      const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: completion, total_tokens: PROMPT_TOKENS + completion };
+      const cfr = text.includes("[[hate]]") ? { ...filterOk, hate: { filtered: false, severity: "high" } } : filterOk;
+      const url = req.url ?? "";
+      if (url.includes("/embeddings")) {
+        reported += PROMPT_TOKENS;
+        const vector = [0.1, 0.2, 0.3];
+        const embedding = body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+        return json(res, 200, { object: "list", data: [{ object: "embedding", index: 0, embedding }], model: "emb", usage: { prompt_tokens: PROMPT_TOKENS, total_tokens: PROMPT_TOKENS } });
+      }
+      if (url.includes("/responses")) {
+        reported += usage.total_tokens;
+        return json(res, 200, {
+          id: "resp_1", object: "response", status: "completed", model: String(body.model),
+          output: [{ type: "message", id: "msg_1", role: "assistant", status: "completed", content: [{ type: "output_text", text: "hello from responses", annotations: [] }] }],
+          usage: { input_tokens: PROMPT_TOKENS, output_tokens: completion, total_tokens: usage.total_tokens },
+        });
+      }
+      if (!url.includes("/chat/completions")) return json(res, 404, { error: { message: "no such route", code: "404" } });
+      const promptFilter = [{ prompt_index: 0, content_filter_results: filterOk }];
+      if (body.stream === true) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const events: unknown[] = [
+          { id: "c", object: "chat.completion.chunk", choices: [], prompt_filter_results: promptFilter },
+          ...["Hel", "lo", "!"].map((t, i) => ({ id: "c", object: "chat.completion.chunk", model: body.model, choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content: t } : { content: t }, finish_reason: null, content_filter_results: cfr }] })),
+          { id: "c", object: "chat.completion.chunk", model: body.model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+        ];
+        const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+        if (wantsUsage) events.push({ id: "c", object: "chat.completion.chunk", model: body.model, choices: [], usage });
+        let i = 0;
+        const next = () => {
+          if (i < events.length) {
+            res.write(`data: ${JSON.stringify(events[i++])}\n\n`);
+            setTimeout(next, delay / 5);
+          } else {
+            res.end("data: [DONE]\n\n");
+            if (wantsUsage) reported += usage.total_tokens;
+            completed++;
+          }
+        };
+        next();
+        return;
+      }
+      setTimeout(() => {
+        reported += usage.total_tokens;
+        json(res, 200, {
+          id: "chatcmpl-1", object: "chat.completion", created: 1, model: String(body.model),
+          prompt_filter_results: promptFilter,
+          choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: "Hello!" }, content_filter_results: cfr }],
+          usage,
+        });
+      }, delay);
+    });
+  });
+  await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    reportedTokens: () => reported,
+    completedStreams: () => completed,
+    close: () => new Promise(r => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+}
