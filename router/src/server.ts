@@ -7,6 +7,7 @@ import { AuditLog } from "./audit/audit-log";
 import { BudgetJournal } from "./budget/journal";
 import { BudgetLedger } from "./budget/ledger";
 import { ConfigDirectory } from "./config/config-dir";
+import { startEgressProxy } from "./egress";
 import { DEFAULT_LISTEN, formatAddress, parseListenAddress } from "./listen-address";
 import type { UpstreamAuth } from "./upstream/forward";
 import { authHeaders, COGNITIVE_SERVICES_SCOPE, usesEntraToken } from "./upstream/request-target";
@@ -21,7 +22,7 @@ export interface EgressHandle {
   registry?: Registry;
 }
 
-/** Starts the egress proxy; the default loads router/src/egress lazily (see loadEgressStarter). */
+/** Starts the egress proxy (default: startEgressProxy of router/src/egress; tests may pass their own or null). */
 export type EgressStarter = (opts: { configDir: string; stateDir: string; host?: string; port?: number; logger?: Logger }) => Promise<EgressHandle>;
 
 /** Options of startRouter. */
@@ -41,20 +42,8 @@ export interface RunningRouter {
   close(): Promise<void>;
 }
 
-/**
- * The seam to the egress proxy: requires `./egress` only when a router starts, and fails loudly when
- * it is absent or does not export startEgressProxy (never a silent router without egress).
- */
-export function loadEgressStarter(): EgressStarter {
-  let mod: { startEgressProxy?: unknown };
-  try {
-    mod = require("./egress") as { startEgressProxy?: unknown };
-  } catch (err) {
-    throw new Error(`the egress proxy (router/src/egress) could not be loaded: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof mod.startEgressProxy !== "function") throw new Error("router/src/egress does not export startEgressProxy");
-  return mod.startEgressProxy as EgressStarter;
-}
+/** The egress proxy of router/src/egress (issue 4), as the router starts it. */
+export const defaultEgressStarter: EgressStarter = opts => startEgressProxy(opts);
 
 /**
  * Starts a router (DESIGN §2, §6): the only place that reads the environment and listens.
@@ -89,7 +78,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
 
   const listen = { ...DEFAULT_LISTEN, ...config.config().profile.listen };
   let egress: EgressHandle | null = null;
-  const startEgress = opts.startEgress === undefined ? loadEgressStarter() : opts.startEgress;
+  const startEgress = opts.startEgress === undefined ? defaultEgressStarter : opts.startEgress;
   const apps = buildRouterApps({
     config: {
       config: () => config.config(),
