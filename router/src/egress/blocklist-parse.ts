@@ -8,7 +8,7 @@
 //   domain(s) and all subdomains;
 // - hosts files (URLhaus): `0.0.0.0 host` / `127.0.0.1 host [host...]` = exactly those hosts;
 // - plain domains: `example.com` = exactly that host.
-// `#` starts a comment (whole line or trailing). Lines that fit none of these are counted, never fatal.
+// `#` starts a comment (a whole line, or after whitespace). Lines that fit none of these are counted, never fatal.
 
 import { normaliseHost } from "./host";
 
@@ -33,6 +33,8 @@ export interface ParsedBlocklist {
 
 // Names a hosts file maps to itself; never a blocklist entry.
 const HOSTS_FILE_SELF = new Set(["localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "ip6-loopback", "0.0.0.0"]);
+// Already-canonical names: LDH labels (no leading/trailing hyphen), alphabetic TLD.
+const FAST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const HEADER_FIELD = /^[#!]\s*(title|version|last modified|last updated|updated)\s*:\s*(.+?)\s*$/i;
 
 /** Parses one list file's text. Never throws; see the module comment for the syntaxes. */
@@ -64,7 +66,8 @@ function parseLine(raw: string, out: ParsedBlocklist): void {
     return;
   }
   if (c === "[") return; // "[Adblock Plus 2.0]" header
-  const hash = line.indexOf("#");
+  // A trailing comment needs whitespace before "#": "example.com##.banner" is an ABP cosmetic rule.
+  const hash = line.search(/\s#/);
   const body = (hash >= 0 ? line.slice(0, hash) : line).trim();
   if (body === "") return;
 
@@ -103,7 +106,7 @@ function parseLine(raw: string, out: ParsedBlocklist): void {
 
 function addHost(text: string, into: string[]): boolean {
   // Fast path for the overwhelmingly common already-canonical entry; normaliseHost does the rest.
-  if (/^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,63}$/.test(text) && text.length <= 253 && !text.includes("xn--")) {
+  if (FAST_NAME.test(text) && text.length <= 253 && !text.includes("xn--")) {
     into.push(text);
     return true;
   }

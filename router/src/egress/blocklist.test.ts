@@ -1,0 +1,103 @@
+import { Blocklist } from "./blocklist";
+import { parseBlocklistText } from "./blocklist-parse";
+
+describe("parseBlocklistText", () => {
+  it("reads the OISD domainswild format: *.domain is the domain and its subdomains, header kept", () => {
+    const text = [
+      "# Title: oisd big",
+      "# Version: 202611300815",
+      "# Last modified: 2026-11-30T08:15:00+0000",
+      "# Syntax: Domains (including possible subdomains)",
+      "*.ads.example",
+      "*.Tracker.Example.",
+      "",
+    ].join("\n");
+    expect(parseBlocklistText(text)).toEqual({
+      wildcard: ["ads.example", "tracker.example"],
+      exact: [],
+      header: { title: "oisd big", version: "202611300815", lastModified: "2026-11-30T08:15:00+0000" },
+      unparsedLines: 0,
+    });
+  });
+
+  it("reads the Adblock Plus format: ||domain^ host rules; other rule kinds are counted, not fatal", () => {
+    const text = [
+      "[Adblock Plus]",
+      "! Title: oisd small",
+      "! Version: 202611300815",
+      "! Last modified: 2026-11-30T08:15:00+0000",
+      "||ads.example^",
+      "||bücher-ads.example^",
+      "@@||allowed.example^", // exception rule
+      "example.com##.banner", // cosmetic rule
+      "||example.com/path^", // path rule: not a host rule
+      "||example.org^$third-party", // options narrow it; refuse to guess
+    ].join("\r\n");
+    const parsed = parseBlocklistText(text);
+    expect(parsed.wildcard).toEqual(["ads.example", "xn--bcher-ads-q9a.example"]);
+    expect(parsed.header).toEqual({ title: "oisd small", version: "202611300815", lastModified: "2026-11-30T08:15:00+0000" });
+    expect(parsed.unparsedLines).toBe(4);
+  });
+
+  it("reads the URLhaus hosts format: exact hosts; localhost self-entries skipped", () => {
+    const text = [
+      "# abuse.ch URLhaus Host file",
+      "# Last updated: 2026-11-30 08:00:00 (UTC)",
+      "127.0.0.1\tlocalhost",
+      "127.0.0.1 malware.example",
+      "0.0.0.0 phish.example # trailing comment",
+      ":: v6sink.example",
+      "127.0.0.1 203.0.113.7", // hosts files list IPs too
+      "not-an-ip host.example",
+    ].join("\n");
+    const parsed = parseBlocklistText(text);
+    expect(parsed.exact).toEqual(["malware.example", "phish.example", "v6sink.example", "203.0.113.7"]);
+    expect(parsed.wildcard).toEqual([]);
+    expect(parsed.header.lastModified).toBe("2026-11-30 08:00:00 (UTC)");
+    expect(parsed.unparsedLines).toBe(1);
+  });
+
+  it("reads dnsmasq lines: address=/server=/local= with one or more domains", () => {
+    const text = ["address=/ads.example/0.0.0.0", "server=/a.example/b.example/", "local=/c.example/", "address=/#/0.0.0.0"].join("\n");
+    const parsed = parseBlocklistText(text);
+    expect(parsed.wildcard).toEqual(["ads.example", "a.example", "b.example", "c.example"]);
+    expect(parsed.unparsedLines).toBe(1); // "#" (everything) is not a domain
+  });
+
+  it("reads plain domain lists as exact hosts, and counts invalid lines", () => {
+    const parsed = parseBlocklistText("one.example\nTWO.example\nbad..example\n-x.example\n");
+    expect(parsed.exact).toEqual(["one.example", "two.example"]);
+    expect(parsed.unparsedLines).toBe(2);
+  });
+});
+
+describe("Blocklist.match", () => {
+  const list = new Blocklist([
+    parseBlocklistText("*.ads.example\n||tracker.example^\naddress=/dns.example/0.0.0.0"),
+    parseBlocklistText("0.0.0.0 exact.example\n127.0.0.1 203.0.113.7\nplain.example"),
+  ]);
+
+  it.each([
+    ["ads.example", { matched: true, entry: "ads.example", kind: "wildcard" }, "the wildcard's own domain"],
+    ["x.ads.example", { matched: true, entry: "ads.example", kind: "wildcard" }, "a subdomain"],
+    ["a.b.c.ads.example", { matched: true, entry: "ads.example", kind: "wildcard" }, "a deep subdomain"],
+    ["x.tracker.example", { matched: true, entry: "tracker.example", kind: "wildcard" }, "ABP rules cover subdomains"],
+    ["x.dns.example", { matched: true, entry: "dns.example", kind: "wildcard" }, "dnsmasq rules cover subdomains"],
+    ["exact.example", { matched: true, entry: "exact.example", kind: "exact" }, "a hosts-file entry"],
+    ["203.0.113.7", { matched: true, entry: "203.0.113.7", kind: "exact" }, "an IP from a hosts file"],
+    ["plain.example", { matched: true, entry: "plain.example", kind: "exact" }, "a plain entry"],
+    ["sub.exact.example", { matched: false }, "hosts-file entries are exact"],
+    ["sub.plain.example", { matched: false }, "plain entries are exact"],
+    ["thisads.example", { matched: false }, "label boundaries are respected"],
+    ["ads.example.com", { matched: false }, "a suffix elsewhere is not a parent"],
+    ["example", { matched: false }, "a parent of an entry is not blocked"],
+    ["113.7", { matched: false }, "IP literals have no parents"],
+  ])("matches %s → %j (%s)", (host, expected) => {
+    expect(list.match(host)).toEqual(expected);
+  });
+
+  it("counts distinct entries across lists", () => {
+    expect(list.size).toBe(6);
+    expect(Blocklist.empty().has("anything.example")).toBe(false);
+  });
+});

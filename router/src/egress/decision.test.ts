@@ -1,0 +1,100 @@
+import { Blocklist } from "./blocklist";
+import { parseBlocklistText } from "./blocklist-parse";
+import { parseApprovals, parseEgressProfile } from "./config";
+import { decideByPolicy, decideEgress, endpointMatches, type EgressPolicySnapshot, type Resolver } from "./decision";
+
+const NOW = Date.parse("2026-11-30T12:00:00Z");
+const blocklist = new Blocklist([parseBlocklistText("*.blocked.example\n0.0.0.0 exact.example\n")]);
+const approvals = parseApprovals(
+  JSON.stringify([
+    { name: "active", hosts: [{ host: "approved.example" }, { host: "approved.example", port: 8443 }], expiresAt: "2026-11-30T13:00:00Z" },
+    { name: "expired", hosts: [{ host: "expired.example" }], expiresAt: "2026-11-30T11:59:59Z" },
+  ]),
+);
+const strict: EgressPolicySnapshot = {
+  profile: parseEgressProfile(
+    JSON.stringify({
+      egressMode: "Strict",
+      allowedEndpoints: [{ host: "api.example" }, { host: "*.cdn.example" }, { host: "api.example", port: 8443 }, { host: "blocked.example" }, { host: "198.20.0.10" }],
+    }),
+  ),
+  approvals,
+  blocklist,
+};
+const learn: EgressPolicySnapshot = { ...strict, profile: { ...strict.profile!, egressMode: "Learn" } };
+
+describe("decideByPolicy", () => {
+  it.each([
+    // [title, snapshot, host, port, via, expected]
+    ["an allowlisted host", strict, "api.example", 443, "connect", { allow: true, reason: "allowlisted" }],
+    ["an allowlisted host in another spelling", strict, "API.Example.", 443, "connect", { allow: true, reason: "allowlisted" }],
+    ["an allowlisted IP literal in a numeric spelling", strict, "3323199498", 443, "connect", { allow: true, reason: "allowlisted" }],
+    ["a subdomain under a *. endpoint", strict, "img.cdn.example", 443, "tls", { allow: true, reason: "allowlisted" }],
+    ["the apex of a *. endpoint", strict, "cdn.example", 443, "connect", { allow: false, reason: "not_allowlisted" }],
+    ["an allowlisted host on the port its endpoint names", strict, "api.example", 8443, "connect", { allow: true, reason: "allowlisted" }],
+    ["an allowlisted host on another port", strict, "api.example", 22, "connect", { allow: false, reason: "port_not_allowed" }],
+    ["an allowlisted host over plain HTTP (endpoints name 443)", strict, "api.example", 80, "http", { allow: false, reason: "not_allowlisted" }],
+    ["a host outside the allowlist", strict, "other.example", 443, "connect", { allow: false, reason: "not_allowlisted" }],
+    ["a blocklisted host, even if allowlisted", strict, "blocked.example", 443, "connect", { allow: false, reason: "blocklisted" }],
+    ["a blocklisted subdomain", strict, "x.Blocked.Example", 443, "connect", { allow: false, reason: "blocklisted" }],
+    ["an exact blocklist entry", strict, "exact.example", 443, "connect", { allow: false, reason: "blocklisted" }],
+    ["a host with an active approval", strict, "approved.example", 443, "connect", { allow: true, reason: "approved", approval: "active" }],
+    ["an approved host on the port its approval names", strict, "approved.example", 8443, "connect", { allow: true, reason: "approved" }],
+    ["a host whose approval has expired", strict, "expired.example", 443, "connect", { allow: false, reason: "not_allowlisted" }],
+    ["an unparseable host", strict, "a b", 443, "connect", { allow: false, reason: "invalid_host" }],
+    ["a host with a zone id", strict, "[fe80::1%eth0]", 443, "connect", { allow: false, reason: "invalid_host" }],
+    ["any host in Learn mode", learn, "other.example", 443, "connect", { allow: true, reason: "learn" }],
+    ["plain HTTP on 80 in Learn mode", learn, "other.example", 80, "http", { allow: true, reason: "learn" }],
+    ["plain HTTP on 443 in Learn mode", learn, "other.example", 443, "http", { allow: false, reason: "port_not_allowed" }],
+    ["CONNECT to port 22 in Learn mode", learn, "other.example", 22, "connect", { allow: false, reason: "port_not_allowed" }],
+    ["a blocklisted host in Learn mode", learn, "x.blocked.example", 443, "connect", { allow: false, reason: "blocklisted" }],
+    ["anything without a profile", { ...strict, profile: undefined }, "api.example", 443, "connect", { allow: false, reason: "no_config" }],
+  ] as const)("decides on %s", (_title, snapshot, host, port, via, expected) => {
+    expect(decideByPolicy({ host, port, via }, snapshot, NOW)).toMatchObject(expected);
+  });
+});
+
+describe("decideEgress", () => {
+  const dns: Record<string, string[]> = {
+    "api.example": ["198.20.0.10", "2001:db9::10"],
+    "other.example": ["198.20.0.11"],
+    "rebind.example": ["10.0.0.5"],
+    "mixed.example": ["198.20.0.10", "169.254.169.254"],
+    "mapped.example": ["::ffff:10.0.0.1"],
+    "empty.example": [],
+  };
+  const resolve: Resolver = async (name) => {
+    const answer = dns[name];
+    if (!answer) throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+    return answer;
+  };
+
+  it.each([
+    ["dials the first checked address of an allowed name", strict, "api.example", { allow: true, address: "198.20.0.10", host: "api.example" }],
+    ["refuses a name resolving to a private address", learn, "rebind.example", { allow: false, reason: "non_public_address", detail: "10.0.0.5 is private" }],
+    ["refuses a name with one private answer among public ones", learn, "mixed.example", { allow: false, reason: "non_public_address", detail: "169.254.169.254 is link_local" }],
+    ["refuses an IPv4-mapped answer", learn, "mapped.example", { allow: false, reason: "non_public_address" }],
+    ["refuses a name with no answers", learn, "empty.example", { allow: false, reason: "non_public_address", detail: "no addresses" }],
+    ["refuses a name that does not resolve", learn, "nx.example", { allow: false, reason: "resolve_failed", detail: "ENOTFOUND" }],
+    ["checks IP literals without resolving them", learn, "0x7f.1", { allow: false, reason: "non_public_address", detail: "127.0.0.1 is loopback" }],
+    ["refuses the metadata address in decimal", learn, "2852039166", { allow: false, reason: "non_public_address", detail: "169.254.169.254 is link_local" }],
+    ["refuses NAT64 literals", learn, "[64:ff9b::a00:1]", { allow: false, reason: "non_public_address", detail: "64:ff9b::a00:1 is nat64" }],
+    ["allows a public IP literal in Learn mode", learn, "198.20.0.12", { allow: true, address: "198.20.0.12" }],
+    ["never resolves a denied host", strict, "other.example", { allow: false, reason: "not_allowlisted" }],
+  ] as const)("%s", async (_title, snapshot, host, expected) => {
+    expect(await decideEgress({ host, port: 443, via: "connect" }, snapshot, NOW, resolve)).toMatchObject(expected);
+  });
+});
+
+describe("endpointMatches", () => {
+  it.each([
+    [{ host: "*.a.example", port: 443 }, "b.a.example", 443, true],
+    [{ host: "*.a.example", port: 443 }, "a.example", 443, false],
+    [{ host: "*.a.example", port: 443 }, "ba.example", 443, false],
+    [{ host: "*.a.example", port: 443 }, "b.a.example", 80, false],
+    [{ host: "a.example", port: 443 }, "a.example", 443, true],
+    [{ host: "a.example", port: 443 }, "b.a.example", 443, false],
+  ])("%j vs %s:%d → %s", (endpoint, host, port, expected) => {
+    expect(endpointMatches(endpoint, host, port)).toBe(expected);
+  });
+});
