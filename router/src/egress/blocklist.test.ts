@@ -92,7 +92,7 @@ describe("Blocklist.match", () => {
     ["ads.example.com", { matched: false }, "a suffix elsewhere is not a parent"],
     ["example", { matched: false }, "a parent of an entry is not blocked"],
     ["113.7", { matched: false }, "IP literals have no parents"],
-  ])("matches %s → %j (%s)", (host, expected) => {
+  ] as [string, object, string][])("matches %s → %j (%s)", (host, expected) => {
     expect(list.match(host)).toEqual(expected);
   });
 

@@ -80,8 +80,7 @@ export class EgressConfigStore {
 
   /** Loads everything once (including a first fetch of blocklist sources), then starts polling. */
   async start(): Promise<void> {
-    await this.poll();
-    await this.refreshSources();
+    await this.poll(); // the first poll sees blocklist-sources.json as changed, so it also fetches
     const interval = this.opts.reloadIntervalMs ?? 1000;
     this.pollTimer = setInterval(() => {
       this.polling = this.polling.then(() => this.poll()).catch((err) => this.opts.logger.error({ err }, "egress config poll failed"));

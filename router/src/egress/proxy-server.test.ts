@@ -1,0 +1,113 @@
+// The proxy shell on loopback: request parsing, refusals, limits and audit events. Every request here
+// is refused before any dial (loopback and the test's names are never dialled); tunnels and relaying
+// are exercised on a real kernel in tests/integration/egress-proxy.spec.ts.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { startEgressProxy, type EgressDecisionEvent, type EgressProxy } from "./index";
+
+let dir: string;
+let proxy: EgressProxy;
+let events: EgressDecisionEvent[];
+
+async function start(limits = {}): Promise<void> {
+  proxy = await startEgressProxy({
+    configDir: path.join(dir, "config"),
+    stateDir: path.join(dir, "state"),
+    port: 0,
+    logger: pino({ level: "silent" }),
+    audit: (e) => events.push(e),
+    // names never reach real DNS in unit tests
+    resolve: async (name) => (name === "private.example" ? ["10.1.2.3"] : Promise.reject(Object.assign(new Error("nx"), { code: "ENOTFOUND" }))),
+    limits,
+  });
+}
+
+/** Sends raw bytes to the proxy and returns everything it answers until it closes. */
+function exchange(bytes: string | Buffer): Promise<string> {
+  const [host, port] = proxy.address.split(":");
+  return new Promise((resolve) => {
+    const s = connect({ host, port: Number(port) });
+    let out = "";
+    s.on("data", (d) => (out += d.toString("latin1")));
+    s.on("close", () => resolve(out));
+    s.on("error", () => resolve(out));
+    s.write(bytes);
+    setTimeout(() => s.destroy(), 3000).unref();
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "kars-egress-proxy-"));
+  mkdirSync(path.join(dir, "config"));
+  writeFileSync(path.join(dir, "config", "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "private.example" }] }));
+  writeFileSync(path.join(dir, "config", "approvals.json"), "[]");
+  events = [];
+});
+afterEach(async () => {
+  await proxy.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("egress proxy shell", () => {
+  it.each([
+    ["CONNECT to a host outside the allowlist", "CONNECT other.example:443 HTTP/1.1\r\nHost: other.example:443\r\n\r\n", 403, "not_allowlisted"],
+    ["CONNECT to an allowed name that resolves privately", "CONNECT private.example:443 HTTP/1.1\r\n\r\n", 403, "non_public_address"],
+    ["CONNECT to port 22", "CONNECT other.example:22 HTTP/1.1\r\n\r\n", 403, "port_not_allowed"],
+    ["CONNECT without a port", "CONNECT other.example HTTP/1.1\r\n\r\n", 400, "bad_request"],
+    ["absolute-form https (must use CONNECT)", "GET https://other.example/ HTTP/1.1\r\nHost: other.example\r\n\r\n", 400, "bad_request"],
+    ["absolute-form with userinfo", "GET http://u:p@other.example/ HTTP/1.1\r\nHost: other.example\r\n\r\n", 400, "bad_request"],
+    ["absolute-form http outside the allowlist", "GET http://other.example/x HTTP/1.1\r\nHost: other.example\r\n\r\n", 403, "not_allowlisted"],
+    ["origin-form (redirected) http to the metadata address", "GET /latest/meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n", 403, "not_allowlisted"],
+    ["origin-form without Host", "GET / HTTP/1.0\r\n\r\n", 400, "bad_request"],
+  ])("answers %s with %d %s", async (_title, request, status, reason) => {
+    await start();
+    const answer = await exchange(request);
+    expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(answer).toMatch(new RegExp(`x-kars-egress-reason: ${reason}`, "i"));
+    expect(events.map((e) => e.decision.reason)).toContain(reason);
+  });
+
+  it("refuses an oversized request head with 431 (header size limit)", async () => {
+    await start({ maxHeaderBytes: 1024 });
+    const answer = await exchange(`GET http://other.example/ HTTP/1.1\r\nHost: other.example\r\nX-Big: ${"a".repeat(4096)}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(events).toHaveLength(0);
+  });
+
+  it("refuses tunnels beyond the limit with 503 and reason tunnel_limit", async () => {
+    await start({ maxTunnels: 0 });
+    const answer = await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(events[0].decision).toMatchObject({ allow: false, reason: "tunnel_limit" });
+  });
+
+  it("closes a redirected TLS connection without SNI, and one that is not a ClientHello", async () => {
+    await start();
+    // A minimal ClientHello with no extensions (so no SNI).
+    const body = [3, 3, ...new Array(32).fill(1), 0, 0, 2, 0x13, 0x01, 1, 0];
+    const hello = Buffer.from([0x16, 3, 1, 0, body.length + 4, 1, 0, 0, body.length, ...body]);
+    expect(await exchange(hello)).toBe("");
+    expect(await exchange(Buffer.from([0x16, 3, 3, 0, 2, 2, 40]))).toBe("");
+    expect(events.map((e) => [e.via, e.decision.reason])).toEqual([
+      ["tls", "sni_missing"],
+      ["tls", "bad_request"],
+    ]);
+  });
+
+  it("denies everything while profile.json is missing (fail closed) and reports not ready", async () => {
+    rmSync(path.join(dir, "config", "profile.json"));
+    await start();
+    expect(proxy.status()).toEqual({ ready: false, reasons: ["profile.json: missing"] });
+    expect(await exchange("CONNECT private.example:443 HTTP/1.1\r\n\r\n")).toMatch(/x-kars-egress-reason: no_config/i);
+  });
+
+  it("counts decisions by reason in kars_egress_decisions_total", async () => {
+    await start();
+    await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n");
+    const text = await proxy.registry.metrics();
+    expect(text).toMatch(/kars_egress_decisions_total\{decision="deny",reason="not_allowlisted",via="connect"\} 1/);
+  });
+});
