@@ -9,6 +9,8 @@ import { parseAdmissionConfig } from "./config";
 import { hardenSandboxPod } from "./harden-pod";
 import { postureViolations } from "./posture-violations";
 import { isSandboxNamespace, sandboxContextFromNamespace } from "./sandbox-context";
+import { ignoredFieldWarnings } from "./ignored-fields";
+import { KarsSandboxKind } from "../shared/kinds";
 
 const config = parseAdmissionConfig(process.env);
 const log = Log.child({ component: "admission.posture" });
@@ -60,4 +62,12 @@ When(a.Pod)
       log.error({ pod: name, err: e }, "admission check failed");
       return req.Deny(`kars could not check this pod and refuses it (fail closed): ${e instanceof Error ? e.message : String(e)}`, 500);
     }
+  });
+
+// Why: manifests written for the original kars apply unchanged; say which fields kars ignores.
+When(KarsSandboxKind)
+  .IsCreatedOrUpdated()
+  .Validate(req => {
+    const warnings = ignoredFieldWarnings(req.Raw.spec);
+    return warnings.length ? req.Approve(warnings) : req.Approve();
   });

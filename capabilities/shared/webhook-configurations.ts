@@ -46,7 +46,20 @@ export function desiredWebhookConfigurations(target: WebhookTarget, apiPath: str
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingWebhookConfiguration",
       metadata: { name: VALIDATING_WEBHOOK, labels: { "app.kubernetes.io/managed-by": "kars" } },
-      webhooks: [{ name: "pods.sandbox.validate.kars.azure.com", clientConfig: clientConfig(target, `/validate/${apiPath}`), rules: podRules, ...common }],
+      webhooks: [
+        { name: "pods.sandbox.validate.kars.azure.com", clientConfig: clientConfig(target, `/validate/${apiPath}`), rules: podRules, ...common },
+        {
+          // Warnings only (fields kept but not acted on): never blocks, in any namespace.
+          name: "karssandboxes.validate.kars.azure.com",
+          clientConfig: clientConfig(target, `/validate/${apiPath}`),
+          rules: [{ apiGroups: ["kars.azure.com"], apiVersions: ["v1alpha1"], operations: ["CREATE", "UPDATE"], resources: ["karssandboxes"], scope: "Namespaced" }],
+          failurePolicy: "Ignore",
+          sideEffects: "None",
+          admissionReviewVersions: ["v1"],
+          timeoutSeconds: 5,
+          matchPolicy: "Equivalent",
+        },
+      ],
     },
   ];
 }

@@ -56,8 +56,15 @@ describe("the original kars examples (../shared/conformance/kars-examples)", () 
 
   it.each(sandboxes)("%s is accepted as written (--dry-run=server)", (_n, doc) => {
     const r = apply(JSON.stringify(doc));
-    expect(r.stderr).toBe("");
+    expect(r.stderr.split("\n").filter(l => l && !l.startsWith("Warning: "))).toEqual([]);
     expect(r.code).toBe(0);
+  });
+
+  it("fields kars keeps but does not act on are named in a kubectl warning", () => {
+    const [, basic] = sandboxes.find(([n]) => n.startsWith("basic-agent_clawsandbox.yaml"))!;
+    const r = apply(JSON.stringify(basic));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("Warning: spec.azureServices: kept but not acted on by kars");
   });
 
   it("kinds kars does not serve fail with kubectl's ordinary message", () => {
