@@ -1,0 +1,137 @@
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
+import { parseReconcileConfig } from "./config";
+import type { KubeApi } from "./kube-api";
+import { observeDeployment, SandboxController } from "./sandbox-controller";
+
+/** In-memory apiserver: objects by "apiVersion/kind/namespace/name". */
+class FakeApi implements KubeApi {
+  objects = new Map<string, KubernetesObject & Record<string, unknown>>();
+  applied: string[] = [];
+  failApply = 0;
+  key = (apiVersion: string, kind: string, name: string, ns = "") => `${apiVersion}/${kind}/${ns}/${name}`;
+  async apply(o: KubernetesObject) {
+    if (this.failApply > 0) {
+      this.failApply--;
+      throw new Error("apply refused: conflict");
+    }
+    this.applied.push(`${o.kind}/${o.metadata!.name}`);
+    this.objects.set(this.key(o.apiVersion!, o.kind!, o.metadata!.name!, o.metadata!.namespace), structuredClone(o) as never);
+  }
+  async get<T extends object>(apiVersion: string, kind: string, name: string, ns?: string) {
+    return structuredClone(this.objects.get(this.key(apiVersion, kind, name, ns))) as T | undefined;
+  }
+  async delete(apiVersion: string, kind: string, name: string, ns?: string) {
+    this.objects.delete(this.key(apiVersion, kind, name, ns));
+    if (kind === "Namespace") for (const k of [...this.objects.keys()]) if (k.split("/").at(-2) === name) this.objects.delete(k);
+  }
+  async patchStatus(sb: KarsSandbox, status: KarsSandboxStatus) {
+    const o = this.objects.get(this.key("kars.azure.com/v1alpha1", "KarsSandbox", sb.metadata.name, sb.metadata.namespace))!;
+    o.status = status;
+  }
+  async setFinalizers(sb: KarsSandbox, finalizers: string[]) {
+    const k = this.key("kars.azure.com/v1alpha1", "KarsSandbox", sb.metadata.name, sb.metadata.namespace);
+    const o = this.objects.get(k)!;
+    o.metadata!.finalizers = finalizers;
+    if (o.metadata!.deletionTimestamp && finalizers.length === 0) this.objects.delete(k);
+  }
+  async listSandboxes() {
+    return [...this.objects.values()].filter(o => o.kind === "KarsSandbox") as unknown as KarsSandbox[];
+  }
+  sandbox = (name: string) => this.objects.get(this.key("kars.azure.com/v1alpha1", "KarsSandbox", name, "team")) as unknown as KarsSandbox | undefined;
+  put(sb: Partial<KarsSandbox["spec"]>, name = "demo") {
+    this.objects.set(this.key("kars.azure.com/v1alpha1", "KarsSandbox", name, "team"), {
+      apiVersion: "kars.azure.com/v1alpha1", kind: "KarsSandbox",
+      metadata: { name, namespace: "team", generation: 1 },
+      spec: { runtime: { kind: "Hermes" }, inferenceRef: { name: "p" }, ...sb },
+    } as never);
+  }
+}
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const cfg = parseReconcileConfig({});
+const setup = () => {
+  const api = new FakeApi();
+  const c = new SandboxController(api, cfg, quiet, { now: () => new Date("2026-11-30T00:00:00Z") });
+  return { api, c };
+};
+const settle = async (c: SandboxController) => {
+  for (let i = 0; i < 5; i++) {
+    await c.idle();
+    await new Promise(r => setTimeout(r, 5));
+  }
+};
+
+describe("SandboxController", () => {
+
+  it("adds the finalizer, applies the children in order, and writes status for the generation", async () => {
+    const { api, c } = setup();
+    api.put({});
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(api.sandbox("demo")!.metadata.finalizers).toEqual(["kars.azure.com/cleanup"]);
+    expect(api.applied).toEqual(["Namespace/kars-demo", "ServiceAccount/agent", "NetworkPolicy/kars-sandbox", "ConfigMap/kars-router-profile", "Deployment/agent"]);
+    expect(api.sandbox("demo")!.status).toMatchObject({ phase: "Provisioning", observedGeneration: 1, namespace: "kars-demo" });
+    c.stop();
+  });
+
+  it("stalls a BYO sandbox with an unsupported contract and creates no Deployment", async () => {
+    const { api, c } = setup();
+    api.put({ runtime: { kind: "BYO", byo: { image: "x", contractVersion: "v999" } } });
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(api.applied).toEqual([]);
+    expect(api.sandbox("demo")!.status!.conditions!.find(x => x.type === "Stalled")).toMatchObject({ status: "True", reason: "ByoContractUnsupported" });
+    c.stop();
+  });
+
+  it("refuses to take over a namespace that belongs to another sandbox", async () => {
+    const { api, c } = setup();
+    api.objects.set(api.key("v1", "Namespace", "kars-demo"), { apiVersion: "v1", kind: "Namespace", metadata: { name: "kars-demo", labels: { "kars.azure.com/sandbox": "demo", "kars.azure.com/sandbox-namespace": "other-team" } } } as never);
+    api.put({});
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(api.applied).toEqual([]);
+    expect(api.sandbox("demo")!.status!.conditions!.find(x => x.type === "Stalled")).toMatchObject({ status: "True", reason: "NamespaceConflict" });
+    c.stop();
+  });
+
+  it("deletes the namespace on deletion, then releases the finalizer", async () => {
+    const { api, c } = setup();
+    api.put({});
+    c.enqueue("team", "demo");
+    await settle(c);
+    api.sandbox("demo")!.metadata.deletionTimestamp = "2026-11-30T00:00:01Z";
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(await api.get("v1", "Namespace", "kars-demo")).toBeUndefined();
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(api.sandbox("demo")).toBeUndefined();
+    c.stop();
+  });
+
+  it("retries a failed apply and records ApplyFailed meanwhile", async () => {
+    const { api, c } = setup();
+    api.put({ runtime: { kind: "Hermes" } });
+    api.sandbox("demo")!.metadata.finalizers = ["kars.azure.com/cleanup"];
+    api.failApply = 1;
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(api.sandbox("demo")!.status!.conditions!.find(x => x.type === "Ready")).toMatchObject({ status: "False", reason: "ApplyFailed" });
+    c.stop();
+  });
+});
+
+describe("observeDeployment", () => {
+  const dep = (status: V1Deployment["status"], generation = 1): V1Deployment => ({ metadata: { generation }, status });
+  it.each([
+    ["missing", undefined, { kind: "applied", deploymentReady: false }],
+    ["available", dep({ availableReplicas: 1, observedGeneration: 1 }), { kind: "applied", deploymentReady: true }],
+    ["available but for an older generation", dep({ availableReplicas: 1, observedGeneration: 1 }, 2), { kind: "applied", deploymentReady: false }],
+    ["pods refused by admission", dep({ conditions: [{ type: "ReplicaFailure", status: "True", reason: "FailedCreate", message: 'admission webhook "x" denied the request: spec.hostPID: must be false' }] }), { kind: "admissionDenied", message: expect.stringContaining("spec.hostPID: must be false") }],
+    ["a quota failure is not an admission denial", dep({ conditions: [{ type: "ReplicaFailure", status: "True", reason: "FailedCreate", message: "exceeded quota" }] }), { kind: "applied", deploymentReady: false }],
+  ])("%s", (_t, d, want) => {
+    expect(observeDeployment(d, false, "kars-demo")).toMatchObject(want);
+  });
+});
