@@ -1,4 +1,4 @@
-import { ChainedTokenCredential, ManagedIdentityCredential, WorkloadIdentityCredential, type TokenCredential } from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -164,6 +164,9 @@ async function closeWithGrace(closing: Promise<unknown>, force: () => void, grac
  * only that host. IMDS (169.254.169.254) is skipped with `KARS_AZURE_IMDS=off`.
  */
 function azureCredential(env: NodeJS.ProcessEnv): TokenCredential {
+  // Loaded on first use: @azure/identity (with MSAL) is ~30 MiB of heap that API-key-only routers never need.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ChainedTokenCredential, ManagedIdentityCredential, WorkloadIdentityCredential } = require("@azure/identity") as typeof import("@azure/identity");
   const chain: TokenCredential[] = [];
   const authorityHost = env.AZURE_AUTHORITY_HOST;
   const knownAuthority = !authorityHost || /^https:\/\/login\.(microsoftonline\.(com|us)|chinacloudapi\.cn)\/?$/.test(authorityHost);

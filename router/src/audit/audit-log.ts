@@ -29,10 +29,15 @@ const GENESIS = "0".repeat(64);
  * Append-only JSONL audit log in the state directory (DESIGN §6): each line is
  * `{seq, ts, prev, event, hash}` where `hash = sha256(prev + "\n" + canonical {seq, ts, prev, event})`,
  * chaining every record to the one before it, so an edit, deletion or reorder breaks the chain.
- * Records are written with a synchronous write(2) (survive kill -9). The chain head is recovered
- * from the file's last line on open. (Signed checkpoints: not in this file yet.)
+ * Records of one event-loop turn are written together with one synchronous write(2) at the end of
+ * the turn (group commit; a kill -9 can lose at most that turn's records, which a verifier then sees as
+ * a clean end of the chain, never as a broken one). The chain head is recovered from the file's last
+ * line on open. (Signed checkpoints: not implemented yet.)
  */
 export class AuditLog implements AuditSink {
+  private pending = "";
+  private flushScheduled = false;
+
   private constructor(
     private readonly fd: number,
     private prev: string,
@@ -61,12 +66,26 @@ export class AuditLog implements AuditSink {
   record(event: AuditEvent): void {
     const body = { seq: this.seq, ts: new Date(this.now()).toISOString(), prev: this.prev, event };
     const hash = auditHash(this.prev, body);
-    fs.writeSync(this.fd, `${JSON.stringify({ ...body, hash })}\n`);
+    this.pending += `${JSON.stringify({ ...body, hash })}\n`;
     this.prev = hash;
     this.seq++;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes the buffered records now. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending === "") return;
+    const text = this.pending;
+    this.pending = "";
+    fs.writeSync(this.fd, text);
   }
 
   close(): void {
+    this.flush();
     fs.fsyncSync(this.fd);
     fs.closeSync(this.fd);
   }

@@ -40,6 +40,16 @@ describe("BudgetJournal", () => {
     b.journal.close();
   });
 
+  it("a settlement not yet written when the process dies leaves the full reservation charged (never less)", () => {
+    const a = BudgetJournal.open(dir, now);
+    const ledger = new BudgetLedger(a.journal);
+    ledger.settle(ledger.reserve([scope], 100, now), 10); // settle is buffered until the end of the turn
+    const text = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8"); // what a kill -9 right now leaves
+    expect(replay(text).counters.get(H)).toBe(100);
+    a.journal.close();
+    expect(replay(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8")).counters.get(H)).toBe(10);
+  });
+
   it("drops windows that have ended when it reopens", () => {
     const a = BudgetJournal.open(dir, now);
     new BudgetLedger(a.journal).reserve([scope], 10, now);

@@ -9,20 +9,31 @@ export const JOURNAL_FILE = "budget.journal";
 /**
  * Append-only, crash-safe budget journal (one JSON record per line) in the router's --state-dir.
  *
- * Durability: each record is written with a synchronous write(2) before the ledger acts on it, so a
- * killed process (kill -9) never loses a reservation that was forwarded; fdatasync(2) follows within
- * one event-loop turn (coalesced), so an OS crash loses at most the records of that turn.
+ * Durability: a reservation is written with a synchronous write(2) before the ledger grants it, so a
+ * killed process (kill -9) never loses a reservation that may have been forwarded. Settlements are
+ * buffered and written at the end of the event-loop turn or with the next reservation, whichever comes
+ * first: losing one to a kill only leaves its full reservation charged (never under-counts spend).
+ * fdatasync(2) runs at most every `syncIntervalMs` (default 1 s) while there are unsynced writes, so an
+ * OS crash or power loss can lose at most that much; per-record fsync would block every write behind
+ * the disk flush.
  * On open, the journal is replayed: an unsettled reservation counts as spent in full (the request may
  * have reached the upstream), then the journal is compacted to one `set` line per counter.
  */
 export class BudgetJournal implements LedgerSink {
-  private syncScheduled = false;
+  private pending = "";
+  private flushScheduled = false;
+  private dirty = false;
   private closed = false;
+  private readonly syncTimer: NodeJS.Timeout;
 
   private constructor(
     private fd: number,
     readonly file: string,
-  ) {}
+    syncIntervalMs: number,
+  ) {
+    this.syncTimer = setInterval(() => this.sync(), syncIntervalMs);
+    this.syncTimer.unref();
+  }
 
   /**
    * Opens (creating) `<stateDir>/budget.journal`, replays it and compacts it, dropping windows that
@@ -30,7 +41,7 @@ export class BudgetJournal implements LedgerSink {
    * Returns the journal and the replayed counters (`counter key → tokens`). Lines that do not parse
    * (a torn last write) are skipped; their count is returned as `skipped`.
    */
-  static open(stateDir: string, nowMs: number): { journal: BudgetJournal; counters: Map<string, number>; skipped: number } {
+  static open(stateDir: string, nowMs: number, syncIntervalMs = 1000): { journal: BudgetJournal; counters: Map<string, number>; skipped: number } {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const file = path.join(stateDir, JOURNAL_FILE);
     const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
@@ -45,26 +56,49 @@ export class BudgetJournal implements LedgerSink {
     fs.renameSync(tmp, file);
     fsyncDir(stateDir);
     const fd = fs.openSync(file, "a", 0o600);
-    return { journal: new BudgetJournal(fd, file), counters, skipped };
+    return { journal: new BudgetJournal(fd, file, syncIntervalMs), counters, skipped };
   }
 
-  /** Writes one record (synchronously; see class doc). Throws if the write fails: fail closed. */
+  /** Records one change (see class doc for when it reaches the file). Throws if a write fails: fail closed. */
   append(record: LedgerRecord): void {
     if (this.closed) throw new Error("budget journal is closed");
-    fs.writeSync(this.fd, `${JSON.stringify(record)}\n`);
-    if (!this.syncScheduled) {
-      this.syncScheduled = true;
-      setImmediate(() => {
-        this.syncScheduled = false;
-        if (!this.closed) fs.fdatasync(this.fd, () => undefined);
-      });
+    const line = `${JSON.stringify(record)}\n`;
+    if (record.op === "reserve") {
+      const text = this.pending + line;
+      this.pending = "";
+      fs.writeSync(this.fd, text);
+      this.dirty = true;
+      return;
     }
+    this.pending += line;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes buffered settlements now. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.pending === "") return;
+    const text = this.pending;
+    this.pending = "";
+    fs.writeSync(this.fd, text);
+    this.dirty = true;
+  }
+
+  private sync(): void {
+    if (this.closed || !this.dirty) return;
+    this.dirty = false;
+    fs.fdatasync(this.fd, () => undefined);
   }
 
   /** Flushes and closes the file. */
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
+    clearInterval(this.syncTimer);
     fs.fsyncSync(this.fd);
     fs.closeSync(this.fd);
   }

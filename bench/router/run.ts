@@ -1,0 +1,232 @@
+/**
+ * `npm run bench:router` (DESIGN §8): the router's added latency against calling the upstream
+ * directly, its throughput and RSS under load, beside LiteLLM proxy (PyPI) against the same loopback
+ * upstream on the same box. Ends with one `BENCH router …` line per target:
+ *   overhead p50 < 0.5 ms, overhead p99 < 2 ms, throughput ≥ 5× LiteLLM's, RSS < 128 MiB under load.
+ * LiteLLM is installed into a venv under ~/.cache/kars/ (never the repository); when that is not
+ * possible the output says so and the router's own numbers are still printed.
+ * Environment: BENCH_SEQ (sequential requests per target, default 2000), BENCH_SECONDS (throughput
+ * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { request } from "undici";
+import { quantile, sequentialLatencies, throughput } from "./measure";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SEQ = Number(process.env.BENCH_SEQ ?? 2000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const CACHE = path.join(os.homedir(), ".cache", "kars");
+const VENV = path.join(CACHE, "litellm-venv");
+const children: ChildProcess[] = [];
+
+function log(msg: string): void {
+  process.stderr.write(`bench:router ${msg}\n`);
+}
+
+/** Spawns a process and resolves with the first stdout/stderr match of `ready`. */
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} not ready after ${timeoutMs} ms:\n${out.slice(-2000)}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(ready);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, match: m });
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.on("exit", code => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} exited with ${code}:\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+/** Resident set size in MiB of a process and its descendants (Linux /proc). */
+function rssMiB(pid: number): number {
+  let kib = 0;
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      const status = fs.readFileSync(`/proc/${pids[i]}/status`, "utf8");
+      kib += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const kids = fs.readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, "utf8").trim();
+      if (kids) pids.push(...kids.split(/\s+/).map(Number));
+    } catch {
+      // process gone
+    }
+  }
+  return kib / 1024;
+}
+
+/** Runs `fn` while sampling the RSS of `pid` every 100 ms; returns fn's result and the peak. */
+async function withPeakRss<T>(pid: number, fn: () => Promise<T>): Promise<[T, number]> {
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
+  try {
+    return [await fn(), Math.max(peak, rssMiB(pid))];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Ensures LiteLLM proxy is installed in the cache venv; returns its executable or why not. */
+function ensureLiteLLM(): { bin: string } | { reason: string } {
+  const bin = path.join(VENV, "bin", "litellm");
+  if (fs.existsSync(bin)) return { bin };
+  fs.mkdirSync(CACHE, { recursive: true });
+  log(`installing litellm[proxy] into ${VENV} (first run only)`);
+  const venv = spawnSync("python3", ["-m", "venv", VENV], { encoding: "utf8", timeout: 120_000 });
+  if (venv.status !== 0) return { reason: `python3 -m venv failed: ${(venv.stderr || venv.error?.message || "").trim().split("\n").pop()}` };
+  const pip = spawnSync(path.join(VENV, "bin", "pip"), ["install", "--quiet", "--disable-pip-version-check", "litellm[proxy]"], { encoding: "utf8", timeout: 420_000 });
+  if (pip.status !== 0 || !fs.existsSync(bin)) return { reason: `pip install litellm[proxy] failed: ${(pip.stderr || pip.error?.message || "").trim().split("\n").pop()}` };
+  return { bin };
+}
+
+async function startLiteLLM(bin: string, upstream: string, dir: string): Promise<{ origin: string; pid: number }> {
+  const config = path.join(dir, "litellm.yaml");
+  fs.writeFileSync(
+    config,
+    [
+      "model_list:",
+      "  - model_name: bench-model",
+      "    litellm_params:",
+      "      model: openai/bench-model",
+      `      api_base: ${upstream}/v1`,
+      "      api_key: sk-bench",
+      "litellm_settings:",
+      "  telemetry: false",
+      "  drop_params: true",
+      "",
+    ].join("\n"),
+  );
+  const port = 40000 + Math.floor(Math.random() * 20000);
+  const { child } = await start(
+    bin,
+    ["--config", config, "--host", "127.0.0.1", "--port", String(port), "--num_workers", "1"],
+    { LITELLM_LOCAL_MODEL_COST_MAP: "True", LITELLM_TELEMETRY: "False", LITELLM_LOG: "ERROR", NO_PROXY: "*", DO_NOT_TRACK: "1" },
+    /Uvicorn running on|Application startup complete/,
+    240_000,
+  );
+  const origin = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await request(`${origin}/health/liveliness`);
+      await res.body.text();
+      if (res.statusCode === 200) break;
+    } catch {
+      // not yet
+    }
+    await new Promise(r => setTimeout(r, 200));
+  }
+  return { origin, pid: child.pid as number };
+}
+
+function fmt(n: number): string {
+  return Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) : "n/a";
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-bench-router-"));
+  const node = process.execPath;
+  const up = await start(node, ["-r", "tsx/cjs", path.join(__dirname, "upstream.ts")], {}, /LISTEN (\d+)/, 60_000);
+  const upstream = `http://127.0.0.1:${up.match[1]}`;
+
+  const configDir = path.join(dir, "config");
+  fs.mkdirSync(configDir);
+  fs.writeFileSync(path.join(configDir, "key"), "sk-bench");
+  fs.writeFileSync(
+    path.join(configDir, "profile.json"),
+    JSON.stringify({
+      sandbox: "bench",
+      tenant: "bench",
+      egressMode: "Strict",
+      allowedEndpoints: [],
+      inferencePolicy: { tokenBudget: { perRequestTokens: 100000, monthlyTokens: 1_000_000_000_000 } },
+      upstreams: [{ name: "bench-model", provider: "openai-compatible", endpoint: `${upstream}/v1`, apiKeyFile: "key" }],
+      rateLimits: { global: { rps: 1e9, burst: 1e9 }, perAgent: { rps: 1e9, burst: 1e9 } },
+      listen: { api: "127.0.0.1:0", egress: "127.0.0.1:0", ops: "127.0.0.1:0" },
+    }),
+  );
+  // The router runs as in its image (router/Dockerfile): one esbuild bundle on Node 24, no tsx.
+  const bundle = path.join(dir, "router.js");
+  const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), "--bundle", "--platform=node", "--target=node24", "--format=cjs", `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
+  if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
+  const routerProc = await start(node, [bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { KARS_LOG_LEVEL: "warn" }, /LISTEN api (\S+)/, 60_000);
+  const router = `http://${routerProc.match[1]}`;
+  const routerPid = routerProc.child.pid as number;
+  log(`upstream ${upstream}, router ${router} (pid ${routerPid})`);
+
+  let litellm: { origin: string; pid: number } | null = null;
+  let litellmWhy = "";
+  if (process.env.BENCH_SKIP_LITELLM === "1") litellmWhy = "skipped (BENCH_SKIP_LITELLM=1)";
+  else {
+    const lb = ensureLiteLLM();
+    if ("reason" in lb) litellmWhy = lb.reason;
+    else {
+      try {
+        litellm = await startLiteLLM(lb.bin, upstream, dir);
+        log(`litellm ${litellm.origin} (pid ${litellm.pid})`);
+      } catch (err) {
+        litellmWhy = `LiteLLM did not start: ${(err as Error).message.split("\n")[0]}`;
+      }
+    }
+  }
+  if (!litellm) console.log(`BENCH router litellm unavailable: ${litellmWhy}`);
+
+  const auth = { authorization: "Bearer sk-bench" };
+  log("warm-up");
+  await sequentialLatencies(upstream, "/v1/chat/completions", 300);
+  await sequentialLatencies(router, "/v1/chat/completions", 500);
+  if (litellm) await sequentialLatencies(litellm.origin, "/v1/chat/completions", 100, auth);
+
+  log(`latency: ${SEQ} sequential requests per target`);
+  const direct = await sequentialLatencies(upstream, "/v1/chat/completions", SEQ);
+  const viaRouter = await sequentialLatencies(router, "/v1/chat/completions", SEQ);
+  const direct2 = await sequentialLatencies(upstream, "/v1/chat/completions", SEQ);
+  const base = [...direct, ...direct2];
+  const viaLitellm = litellm ? await sequentialLatencies(litellm.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth) : [];
+
+  log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
+  const [routerTp, routerRss] = await withPeakRss(routerPid, () => throughput(router, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
+  const [litellmTp, litellmRss] = litellm ? await withPeakRss(litellm.pid, () => throughput(litellm!.origin, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000, auth)) : [{ rps: NaN, errors: 0 }, NaN];
+  const directTp = await throughput(upstream, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000);
+
+  const o50 = quantile(viaRouter, 0.5) - quantile(base, 0.5);
+  const o99 = quantile(viaRouter, 0.99) - quantile(base, 0.99);
+  const l50 = litellm ? quantile(viaLitellm, 0.5) - quantile(base, 0.5) : NaN;
+  const l99 = litellm ? quantile(viaLitellm, 0.99) - quantile(base, 0.99) : NaN;
+  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors}; litellm errors=${litellmTp.errors}`);
+  const verdict = (ok: boolean) => (ok ? "pass" : "fail");
+  const ratio = (a: number, b: number) => fmt(a / b);
+  console.log(`BENCH router overhead_p50_ms=${fmt(o50)} litellm_overhead_p50_ms=${fmt(l50)} ratio=${ratio(l50, o50)} target<0.5 ${verdict(o50 < 0.5)}`);
+  console.log(`BENCH router overhead_p99_ms=${fmt(o99)} litellm_overhead_p99_ms=${fmt(l99)} ratio=${ratio(l99, o99)} target<2 ${verdict(o99 < 2)}`);
+  console.log(`BENCH router throughput_rps=${fmt(routerTp.rps)} litellm_throughput_rps=${fmt(litellmTp.rps)} ratio=${ratio(routerTp.rps, litellmTp.rps)} target>=5 ${litellm ? verdict(routerTp.rps / litellmTp.rps >= 5) : "fail (no LiteLLM to compare)"}`);
+  console.log(`BENCH router rss_mib=${fmt(routerRss)} litellm_rss_mib=${fmt(litellmRss)} target<128 ${verdict(routerRss < 128)}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+function stopAll(): void {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+}
+
+main().then(
+  () => {
+    stopAll();
+    setTimeout(() => process.exit(0), 500).unref();
+  },
+  err => {
+    console.error(`bench:router failed: ${(err as Error).stack ?? err}`);
+    stopAll();
+    setTimeout(() => process.exit(1), 500).unref();
+  },
+);
