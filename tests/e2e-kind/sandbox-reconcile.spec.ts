@@ -8,7 +8,10 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { KarsSandbox } from "../../capabilities/shared/karssandbox-types";
 import { e2e, eventually, sandboxYaml } from "./helpers";
 
-const { k } = e2e();
+const { stack, k } = e2e();
+// The local provider's kwok node runs pods to Running, so the sandbox becomes Ready; on kind the
+// placeholder runtime images cannot be pulled, so the sandbox stays Provisioning (Reconciling=True).
+const expectedPhase = stack.cluster.provider === "local" ? "Ready" : "Provisioning";
 const examples = join(__dirname, "..", "..", "manifests", "examples");
 type Obj = { metadata: { name: string; labels?: Record<string, string>; generation?: number; deletionTimestamp?: string }; [k: string]: unknown };
 
@@ -28,17 +31,15 @@ describe("an example KarsSandbox applied with kubectl", () => {
     k.ok(["apply", "-f", join(examples, "openai-agents.yaml")]);
   });
 
-  it("reaches phase Provisioning or Ready with observedGeneration = generation and kstatus conditions", async () => {
-    const sb = await eventually("status", () => {
-      const s = sandbox("kars-system", "research-agent");
-      return s?.status?.observedGeneration === s?.metadata.generation && ["Provisioning", "Ready"].includes(s?.status?.phase ?? "") ? s : undefined;
-    }, 90_000);
+  it(`reaches phase ${expectedPhase} with observedGeneration = generation and kstatus conditions`, async () => {
+    const sb = await settled("kars-system", "research-agent", expectedPhase);
+    expect(sb.status!.conditions!.find(c => c.type === "Ready")!.status).toBe(expectedPhase === "Ready" ? "True" : "False");
     const types = sb.status!.conditions!.map(c => c.type);
     expect(types).toEqual(expect.arrayContaining(["Ready", "Reconciling", "Stalled"]));
     expect(sb.status!.conditions!.find(c => c.type === "Stalled")!.status).toBe("False");
     expect(sb.status!.namespace).toBe("kars-research-agent");
     expect(sb.metadata.finalizers).toContain("kars.azure.com/cleanup");
-    expect(k.ok(["get", "karssandbox", "-n", "kars-system", "research-agent"])).toMatch(/research-agent\s+OpenAIAgents\s+(Provisioning|Ready)/);
+    expect(k.ok(["get", "karssandbox", "-n", "kars-system", "research-agent"])).toMatch(new RegExp(`research-agent\\s+OpenAIAgents\\s+${expectedPhase}\\s+${expectedPhase === "Ready" ? "True" : "False"}`));
   });
 
   it("creates every child with the sandbox labels and the locked-down fields", () => {

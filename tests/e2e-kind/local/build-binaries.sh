@@ -12,9 +12,11 @@ set -euo pipefail
 
 K8S_VERSION="${KARS_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${KARS_ETCD_VERSION:-v3.6.16}"
+KWOK_VERSION="${KARS_KWOK_VERSION:-v0.8.0}"
 CACHE="${KARS_CACHE:-$HOME/.cache/kars}"
 K8S_BIN="$CACHE/bin/kubernetes-$K8S_VERSION"
 ETCD_BIN="$CACHE/bin/etcd-$ETCD_VERSION"
+KWOK_BIN="$CACHE/bin/kwok-$KWOK_VERSION"
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 log() { printf '[build-binaries] %s\n' "$*" >&2; }
@@ -87,6 +89,26 @@ GO
   rm -rf "$work"
 }
 
+# kwok (sigs.k8s.io/kwok) fakes a kubelet: a Node that turns Ready and pods that turn Running, so
+# Deployments become available without a container runtime. Its stage definitions (the "fast" node
+# and pod lifecycles) come from the same module and are copied beside the binary.
+build_kwok() {
+  if [ -x "$KWOK_BIN/kwok" ] && [ -d "$KWOK_BIN/stages" ]; then log "kwok $KWOK_VERSION cached"; return; fi
+  local work; work=$(mktemp -d)
+  log "building kwok $KWOK_VERSION"
+  ( cd "$work" && go mod init kars.local/kwok-build >/dev/null 2>&1 &&
+    go get "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >/dev/null 2>&1 &&
+    mkdir -p "$KWOK_BIN.tmp/stages" &&
+    go build -trimpath -ldflags "-s -w" -o "$KWOK_BIN.tmp/kwok" sigs.k8s.io/kwok/cmd/kwok )
+  local mod; mod=$(cd "$work" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  local st="$mod/kustomize/stage"
+  cp "$st/node/fast/node-initialize.yaml" "$st/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+     "$st/pod/fast/pod-ready.yaml" "$st/pod/fast/pod-complete.yaml" "$st/pod/fast/pod-delete.yaml" "$KWOK_BIN.tmp/stages/"
+  rm -rf "$KWOK_BIN"; mv "$KWOK_BIN.tmp" "$KWOK_BIN"
+  rm -rf "$work"
+}
+
 build_etcd
 build_kubernetes
-log "done: $ETCD_BIN $K8S_BIN"
+build_kwok
+log "done: $ETCD_BIN $K8S_BIN $KWOK_BIN"

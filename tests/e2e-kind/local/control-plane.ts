@@ -1,18 +1,20 @@
 /**
- * The local control plane of DESIGN §7: etcd, kube-apiserver and kube-controller-manager (and
- * kube-scheduler) built from their Go modules by `build-binaries.sh`, started on 127.0.0.1 on free
- * ports with self-signed certificates. `startLocalControlPlane` returns once the apiserver is ready
+ * The local control plane of DESIGN §7: etcd, kube-apiserver, kube-controller-manager,
+ * kube-scheduler and a kwok fake node, built from their Go modules by `build-binaries.sh`, started
+ * on 127.0.0.1 on free ports with self-signed certificates. `startLocalControlPlane` returns once the apiserver is ready
  * and the default ServiceAccount controller is running; `stop` leaves nothing running.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { adminKubeconfig, makePki, type Pki } from "./pki";
 import { freePort, httpsGet, isAlive, startLogged, stopGroups, waitFor } from "./processes";
 
 /** Pinned versions; keep in step with build-binaries.sh. */
 export const K8S_VERSION = process.env.KARS_K8S_VERSION ?? "v1.36.3";
 export const ETCD_VERSION = process.env.KARS_ETCD_VERSION ?? "v3.6.16";
+export const KWOK_VERSION = process.env.KARS_KWOK_VERSION ?? "v0.8.0";
 
 /** Cache root of the Go-built binaries. */
 export function cacheDir(): string {
@@ -20,7 +22,7 @@ export function cacheDir(): string {
 }
 
 /** Paths of the binaries the local provider runs. */
-export function binaries(): Record<"etcd" | "apiserver" | "controllerManager" | "scheduler" | "kubectl", string> {
+export function binaries(): Record<"etcd" | "apiserver" | "controllerManager" | "scheduler" | "kubectl" | "kwok", string> {
   const k8s = join(cacheDir(), "bin", `kubernetes-${K8S_VERSION}`);
   return {
     etcd: join(cacheDir(), "bin", `etcd-${ETCD_VERSION}`, "etcd"),
@@ -28,6 +30,7 @@ export function binaries(): Record<"etcd" | "apiserver" | "controllerManager" | 
     controllerManager: join(k8s, "kube-controller-manager"),
     scheduler: join(k8s, "kube-scheduler"),
     kubectl: join(k8s, "kubectl"),
+    kwok: join(cacheDir(), "bin", `kwok-${KWOK_VERSION}`, "kwok"),
   };
 }
 
@@ -92,7 +95,7 @@ export async function startLocalControlPlane(dir: string): Promise<LocalControlP
         "--kubeconfig", state.kubeconfig, "--authentication-kubeconfig", state.kubeconfig, "--authorization-kubeconfig", state.kubeconfig,
         "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", String(kcmPort),
         "--service-account-private-key-file", pki.saKey, "--root-ca-file", pki.caCert,
-        "--use-service-account-credentials=false", "--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-persistentvolume-binder,-attachdetach",
+        "--use-service-account-credentials=false", "--controllers", "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-persistentvolume-binder,-attachdetach",
         "--concurrent-gc-syncs", "5", "--v=1",
       ], log("kube-controller-manager")),
     );
@@ -103,12 +106,39 @@ export async function startLocalControlPlane(dir: string): Promise<LocalControlP
       ], log("kube-scheduler")),
     );
     await waitFor("kube-controller-manager /healthz", async () => (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, { rejectUnauthorized: false, cert: tls.cert, key: tls.key }, 2000)).status === 200, 60_000, tail("kube-controller-manager"));
+    await startFakeNode(state, bins.kubectl, bins.kwok, log("kwok"));
     writeFileSync(join(dir, "state.json"), JSON.stringify(state, null, 2));
     return state;
   } catch (e) {
     await stopGroups(pids);
     throw e;
   }
+}
+
+/** The fake node kwok manages (no container runtime: pods turn Running, nothing executes). */
+export const FAKE_NODE = {
+  apiVersion: "v1",
+  kind: "Node",
+  metadata: { name: "kars-node-0", annotations: { "kwok.x-k8s.io/node": "fake" }, labels: { type: "kwok", "kubernetes.io/hostname": "kars-node-0", "kubernetes.io/os": "linux" } },
+  status: { allocatable: { cpu: "32", memory: "256Gi", pods: "110" }, capacity: { cpu: "32", memory: "256Gi", pods: "110" } },
+};
+
+/**
+ * Registers FAKE_NODE and starts kwok to run its lifecycle ("fast" stages: Ready node, Running pods).
+ * Pod and node addresses kwok reports are fake and never contacted.
+ */
+async function startFakeNode(state: LocalControlPlaneState, kubectlBin: string, kwokBin: string, logFile: string): Promise<void> {
+  const r = spawnSync(kubectlBin, ["--kubeconfig", state.kubeconfig, "apply", "-f", "-"], { input: JSON.stringify(FAKE_NODE), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`could not register the fake node: ${r.stderr}`);
+  const stages = join(dirname(kwokBin), "stages");
+  const stageArgs = readdirSync(stages).filter(f => f.endsWith(".yaml")).flatMap(f => ["-c", join(stages, f)]);
+  state.pids.push(
+    startLogged(kwokBin, [
+      "--kubeconfig", state.kubeconfig, ...stageArgs, "--manage-all-nodes=false",
+      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.2",
+      "--node-lease-duration-seconds=40",
+    ], logFile),
+  );
 }
 
 /** Stops every process of `state` and removes its directory. */
