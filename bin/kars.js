@@ -4,17 +4,20 @@
 // the pinned one so every library sees the runtime it was tested with.
 "use strict";
 const path = require("node:path");
-const { spawnSync } = require("node:child_process");
+const { spawn } = require("node:child_process");
 
 const major = Number(process.versions.node.split(".")[0]);
 if (major !== 24) {
   const pinned = path.join(__dirname, "..", "node_modules", "node", "bin", "node");
-  const r = spawnSync(pinned, [__filename, ...process.argv.slice(2)], { stdio: "inherit" });
-  if (r.error) {
-    console.error(`kars needs Node 24 (found ${process.version}); run 'npm ci' first: ${r.error.message}`);
+  const child = spawn(pinned, [__filename, ...process.argv.slice(2)], { stdio: "inherit" });
+  // Forward stop signals so `kars demo --keep` cleans up whichever process receives them.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
+  child.on("error", err => {
+    console.error(`kars needs Node 24 (found ${process.version}); run 'npm ci' first: ${err.message}`);
     process.exit(1);
-  }
-  process.exit(r.status ?? 1);
+  });
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
+} else {
+  require("tsx/cjs");
+  require("../cli/main.ts");
 }
-require("tsx/cjs");
-require("../cli/main.ts");

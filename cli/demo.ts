@@ -45,10 +45,15 @@ function podSummary(pod: V1Pod): Record<string, unknown> {
 
 async function showSandboxes(k: Kubectl): Promise<void> {
   const list = k.json<{ items: KarsSandbox[] }>(["get", "karssandboxes", "-n", "kars-system"])!.items;
+  // Wait for each sandbox to settle (Ready, Suspended or Failed at its generation); after 60 s show
+  // whatever state it is in, since a real cluster may be slow to pull images.
+  const current = (): KarsSandbox[] => k.json<{ items: KarsSandbox[] }>(["get", "karssandboxes", "-n", "kars-system"])!.items;
+  const isSettled = (s: KarsSandbox): boolean =>
+    s.status?.observedGeneration === s.metadata.generation && ["Ready", "Suspended", "Failed"].includes(s.status?.phase ?? "");
   const settled = await until("every sandbox's status", () => {
-    const items = k.json<{ items: KarsSandbox[] }>(["get", "karssandboxes", "-n", "kars-system"])!.items;
-    return items.length === list.length && items.every(s => s.status?.observedGeneration === s.metadata.generation) ? items : undefined;
-  }, 90_000);
+    const items = current();
+    return items.length === list.length && items.every(isSettled) ? items : undefined;
+  }, 60_000).catch(() => current());
   heading("KarsSandboxes (kubectl get karssandboxes -n kars-system -o wide)");
   say(k.ok(["get", "karssandboxes", "-n", "kars-system", "-o", "wide"]).trimEnd());
   for (const sb of settled) {
@@ -120,8 +125,14 @@ export async function main(args: string[]): Promise<number> {
       say(`\nkars demo is up; stop it with Ctrl-C. kubectl --kubeconfig ${stack.cluster.kubeconfig} get karssandboxes -A`);
       say(`KUBECONFIG=${stack.cluster.kubeconfig}`);
       await new Promise<void>(resolve => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
+        // A pending promise alone does not keep Node's event loop alive: hold it open until a signal.
+        const hold = setInterval(() => undefined, 60_000);
+        const done = (): void => {
+          clearInterval(hold);
+          resolve();
+        };
+        process.once("SIGINT", done);
+        process.once("SIGTERM", done);
       });
     }
     return 0;
