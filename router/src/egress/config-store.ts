@@ -6,7 +6,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { Blocklist, type BlocklistSourceInfo } from "./blocklist";
+import { Blocklist, hashHosts, type BlocklistSourceInfo, type HashedHosts } from "./blocklist";
 import { parseBlocklistText, type ParsedBlocklist } from "./blocklist-parse";
 import { fetchList, readCachedList, readSeedLists, seedSignature, type ListText } from "./blocklist-sources";
 import {
@@ -58,9 +58,10 @@ export class EgressConfigStore {
   private approvals: FileState<readonly EgressApprovalGrant[]> = { value: [], signature: undefined, error: undefined };
   private sources: FileState<BlocklistSources> = { value: undefined, signature: undefined, error: undefined };
   private seedSig: string | undefined;
-  private seedLists: ParsedBlocklist[] = [];
+  private seedLists: HashedHosts[] = [];
   private seedInfo: BlocklistSourceInfo[] = [];
-  private readonly remote = new Map<string, { parsed: ParsedBlocklist; info: BlocklistSourceInfo; fetchedAt: number }>();
+  // Lists are kept fingerprinted (no strings), so a rebuild after one source changes is cheap.
+  private readonly remote = new Map<string, { hashed: HashedHosts; info: BlocklistSourceInfo; fetchedAt: number }>();
   private blocklistError: string | undefined;
   private blocklist = Blocklist.empty();
   private pollTimer: NodeJS.Timeout | undefined;
@@ -130,8 +131,9 @@ export class EgressConfigStore {
     if (sig !== this.seedSig) {
       try {
         const lists = await readSeedLists(seedDir);
-        this.seedLists = lists.map((l) => parseBlocklistText(l.text));
-        this.seedInfo = lists.map((l, i) => info(l, this.seedLists[i]));
+        const parsed = lists.map((l) => parseBlocklistText(l.text));
+        this.seedLists = parsed.map(hashHosts);
+        this.seedInfo = lists.map((l, i) => info(l, parsed[i]));
         this.seedSig = sig;
         this.blocklistError = undefined;
         this.rebuildBlocklist();
@@ -214,7 +216,7 @@ export class EgressConfigStore {
       }
       if (list) {
         const parsed = parseBlocklistText(list.text);
-        this.remote.set(url, { parsed, info: info(list, parsed), fetchedAt: list.fetchedAt ?? this.now() });
+        this.remote.set(url, { hashed: hashHosts(parsed), info: info(list, parsed), fetchedAt: list.fetchedAt ?? this.now() });
       }
     }
     this.rebuildBlocklist();
@@ -228,9 +230,10 @@ export class EgressConfigStore {
 
   private rebuildBlocklist(): void {
     const remote = [...this.remote.values()];
-    const lists = [...this.seedLists, ...remote.map((r) => r.parsed)];
-    this.blocklist = new Blocklist(lists, [...this.seedInfo, ...remote.map((r) => r.info)]);
-    const unparsed = lists.reduce((n, l) => n + l.unparsedLines, 0);
+    const lists = [...this.seedLists, ...remote.map((r) => r.hashed)];
+    const infos = [...this.seedInfo, ...remote.map((r) => r.info)];
+    this.blocklist = new Blocklist(lists, infos);
+    const unparsed = infos.reduce((n, l) => n + l.unparsedLines, 0);
     this.opts.metrics.blocklistEntries.set(this.blocklist.size);
     this.opts.metrics.blocklistUnparsedLines.set(unparsed);
     this.opts.logger.info({ entries: this.blocklist.size, unparsedLines: unparsed, lists: lists.length }, "egress blocklist loaded");

@@ -1,0 +1,249 @@
+/**
+ * `npm run bench:egress` (DESIGN §8 "egress CONNECT ≥ Squid and smokescreen req/s on the same box;
+ * blocklist 350k domains, lookup < 1 µs, < 100 MiB"). Ends with:
+ *   BENCH egress connect_rps=… squid_rps=… smokescreen_rps=… ratio=… target>=1 pass|fail
+ *   BENCH egress connect_p99_ms=… squid_p99_ms=… smokescreen_p99_ms=… (information)
+ *   BENCH egress blocklist_lookup_ns=… target<1000 pass|fail
+ *   BENCH egress blocklist_rss_mib=… target<100 pass|fail
+ *   BENCH egress blocklist_load_ms=… (information)
+ *
+ * Setup (needs root, like the egress integration tests): one network namespace `kars-b-<id>` whose
+ * loopback interface also holds 198.20.0.10 (public to kars' classifier, see
+ * tests/integration/egress-support/testbed.ts; it never leaves the namespace) where a tiny upstream
+ * listens on :443, and /etc/netns/<ns>/hosts mapping allowed.test to it. kars (127.0.0.1:8444),
+ * Squid (127.0.0.1:3128, Debian package, installed if missing) and smokescreen (127.0.0.1:4750,
+ * built from github.com/stripe/smokescreen v0.1.0 into ~/.cache/kars/bin, never the repository) run
+ * there in turn with the same allowlist (allowed.test:443 only), and the same load generator drives
+ * each. Everything shares the box's 2 cores, so absolute numbers vary with other load; the ratio is
+ * what the target is about.
+ * Environment: BENCH_SECONDS (per proxy, default 8), BENCH_CONCURRENCY (default 32),
+ * BENCH_DOMAINS (default 350000), BENCH_SKIP_PEERS=1 (kars and the blocklist only).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const ROOT = path.resolve(__dirname, "../..");
+const NODE = path.join(ROOT, "node_modules/.bin/node");
+const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const SKIP_PEERS = process.env.BENCH_SKIP_PEERS === "1";
+const CACHE_BIN = path.join(os.homedir(), ".cache", "kars", "bin");
+const SMOKESCREEN = path.join(CACHE_BIN, "smokescreen");
+const UPSTREAM = "198.20.0.10";
+
+const id = randomBytes(2).toString("hex");
+const NS = `kars-b-${id}`;
+const work = mkdtempSync(path.join(os.tmpdir(), "kars-b-egress-"));
+const children: ChildProcess[] = [];
+
+function log(msg: string): void {
+  process.stderr.write(`bench:egress ${msg}\n`);
+}
+
+function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; allowFail?: boolean } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...opts.env }, maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+function inNs(args: string[]): string[] {
+  return ["netns", "exec", NS, ...args];
+}
+
+function startInNs(args: string[], logFile: string): ChildProcess {
+  const child = spawn("ip", inNs(args), { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
+  children.push(child);
+  let out = "";
+  const capture = (d: Buffer): void => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on("data", capture);
+  child.stderr?.on("data", capture);
+  child.on("exit", () => writeFileSync(logFile, out));
+  return child;
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = spawnSync("ip", inNs([NODE, "-e", `const s=require("net").connect(${port},"${host}");s.on("connect",()=>process.exit(0));s.on("error",()=>process.exit(1))`])).status === 0;
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`nothing listening on ${host}:${port} in ${NS} after ${timeoutMs} ms`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+}
+
+interface LoadResult {
+  tunnels: number;
+  errors: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+function load(port: number, seconds: number): LoadResult {
+  const out = sh("ip", inNs([NODE, TSX, path.join(__dirname, "load.ts"), "127.0.0.1", String(port), String(seconds), String(CONCURRENCY)]));
+  return JSON.parse(out.trim().split("\n").pop() ?? "{}") as LoadResult;
+}
+
+function ensureSquid(): boolean {
+  if (spawnSync("sh", ["-c", "command -v squid"]).status === 0) return true;
+  log("installing squid (Debian package)");
+  const r = spawnSync("sh", ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends squid || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends squid)"], { stdio: "inherit" });
+  return r.status === 0;
+}
+
+function ensureSmokescreen(): boolean {
+  if (existsSync(SMOKESCREEN)) return true;
+  log("building smokescreen v0.1.0 from its Go module into ~/.cache/kars/bin");
+  mkdirSync(CACHE_BIN, { recursive: true });
+  const r = spawnSync("go", ["install", "github.com/stripe/smokescreen@v0.1.0"], { stdio: "inherit", env: { ...process.env, GOBIN: CACHE_BIN, GOFLAGS: "-mod=mod" } });
+  return r.status === 0 && existsSync(SMOKESCREEN);
+}
+
+function setupNamespace(): void {
+  sh("ip", ["netns", "add", NS]);
+  sh("ip", ["-n", NS, "link", "set", "lo", "up"]);
+  sh("ip", ["-n", NS, "addr", "add", `${UPSTREAM}/32`, "dev", "lo"]);
+  mkdirSync(`/etc/netns/${NS}`, { recursive: true });
+  writeFileSync(`/etc/netns/${NS}/hosts`, `127.0.0.1 localhost\n${UPSTREAM} allowed.test\n`);
+  writeFileSync(`/etc/netns/${NS}/resolv.conf`, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+}
+
+async function benchKars(): Promise<LoadResult> {
+  const configDir = path.join(work, "kars-config");
+  mkdirSync(configDir);
+  writeFileSync(path.join(configDir, "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "allowed.test", port: 443 }] }));
+  const child = startInNs([NODE, TSX, path.join(__dirname, "kars-proxy.ts"), configDir, path.join(work, "kars-state"), "8444"], path.join(work, "kars.log"));
+  await waitForPort("127.0.0.1", 8444, 30_000);
+  load(8444, 1); // warm-up
+  const r = load(8444, SECONDS);
+  await stop(child);
+  return r;
+}
+
+async function benchSquid(): Promise<LoadResult | undefined> {
+  if (!ensureSquid()) return undefined;
+  const dir = path.join(work, "squid");
+  mkdirSync(dir);
+  chmodSync(dir, 0o777);
+  const conf = path.join(dir, "squid.conf");
+  writeFileSync(
+    conf,
+    [
+      "http_port 127.0.0.1:3128",
+      "acl allowed dstdomain allowed.test",
+      "acl SSL_ports port 443",
+      "acl CONNECT method CONNECT",
+      "http_access deny CONNECT !SSL_ports",
+      "http_access allow CONNECT allowed",
+      "http_access deny all",
+      "cache deny all",
+      "workers 1",
+      `pid_filename ${dir}/squid.pid`,
+      `access_log stdio:${dir}/access.log`,
+      `cache_log ${dir}/cache.log`,
+      `coredump_dir ${dir}`,
+      "shutdown_lifetime 1 seconds",
+      "max_filedescriptors 16384",
+      "",
+    ].join("\n"),
+  );
+  const child = startInNs(["squid", "-N", "-f", conf], path.join(work, "squid.log"));
+  await waitForPort("127.0.0.1", 3128, 30_000);
+  load(3128, 1);
+  const r = load(3128, SECONDS);
+  await stop(child);
+  return r;
+}
+
+async function benchSmokescreen(): Promise<LoadResult | undefined> {
+  if (!ensureSmokescreen()) return undefined;
+  const acl = path.join(work, "smokescreen-acl.yaml");
+  writeFileSync(acl, ["---", "version: v1", "services: []", "default:", "  project: kars-bench", "  action: enforce", "  allowed_domains:", "    - allowed.test", ""].join("\n"));
+  // No client certificates here: the ACL's default rule applies to every client (allow_missing_role).
+  const config = path.join(work, "smokescreen.yaml");
+  writeFileSync(config, ["ip: 127.0.0.1", "port: 4750", `acl_file: ${acl}`, "allow_missing_role: true", ""].join("\n"));
+  const child = startInNs([SMOKESCREEN, "--config-file", config], path.join(work, "smokescreen.log"));
+  await waitForPort("127.0.0.1", 4750, 30_000);
+  load(4750, 1);
+  const r = load(4750, SECONDS);
+  await stop(child);
+  return r;
+}
+
+function blocklistBench(): { domains: number; loadMs: number; rssMiB: number; heapMiB: number; lookupNs: number } {
+  const out = sh(NODE, ["--expose-gc", TSX, path.join(__dirname, "blocklist-bench.ts")]);
+  return JSON.parse(out.trim().split("\n").pop() ?? "{}") as ReturnType<typeof blocklistBench>;
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) throw new Error("bench:egress needs root (network namespaces)");
+  chmodSync(work, 0o755); // Squid drops to user proxy and must reach its log directory
+  log("blocklist: generating, loading and probing");
+  const bl = blocklistBench();
+  log(`blocklist: ${JSON.stringify(bl)}`);
+
+  setupNamespace();
+  const upstream = startInNs([NODE, TSX, path.join(__dirname, "upstream.ts"), UPSTREAM, "443"], path.join(work, "upstream.log"));
+  await waitForPort(UPSTREAM, 443, 30_000);
+  log(`kars: ${SECONDS}s at concurrency ${CONCURRENCY}`);
+  const kars = await benchKars();
+  log(`kars: ${JSON.stringify(kars)}`);
+  let squid: LoadResult | undefined;
+  let smoke: LoadResult | undefined;
+  if (!SKIP_PEERS) {
+    squid = await benchSquid();
+    log(`squid: ${squid ? JSON.stringify(squid) : "unavailable"}`);
+    smoke = await benchSmokescreen();
+    log(`smokescreen: ${smoke ? JSON.stringify(smoke) : "unavailable"}`);
+  }
+  await stop(upstream);
+
+  const peers = [squid?.rps, smoke?.rps].filter((x): x is number => typeof x === "number" && x > 0);
+  const best = peers.length ? Math.max(...peers) : NaN;
+  const ratio = Math.round((kars.rps / best) * 100) / 100;
+  const connectPass = peers.length === 2 && kars.errors === 0 && ratio >= 1;
+  const lines = [
+    `BENCH egress connect_rps=${kars.rps} squid_rps=${squid?.rps ?? "n/a"} smokescreen_rps=${smoke?.rps ?? "n/a"} ratio=${Number.isFinite(ratio) ? ratio : "n/a"} target>=1 ${connectPass ? "pass" : "fail"}`,
+    `BENCH egress connect_p99_ms=${kars.p99Ms} squid_p99_ms=${squid?.p99Ms ?? "n/a"} smokescreen_p99_ms=${smoke?.p99Ms ?? "n/a"} errors=${kars.errors}/${squid?.errors ?? "n/a"}/${smoke?.errors ?? "n/a"}`,
+    `BENCH egress blocklist_lookup_ns=${bl.lookupNs} target<1000 ${bl.lookupNs < 1000 ? "pass" : "fail"}`,
+    `BENCH egress blocklist_rss_mib=${bl.rssMiB} target<100 ${bl.rssMiB < 100 ? "pass" : "fail"}`,
+    `BENCH egress blocklist_load_ms=${bl.loadMs} domains=${bl.domains} heap_mib=${bl.heapMiB}`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+async function cleanup(): Promise<void> {
+  await Promise.all(children.map((c) => stop(c)));
+  spawnSync("ip", ["netns", "del", NS]);
+  rmSync(`/etc/netns/${NS}`, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP_LOGS !== "1") rmSync(work, { recursive: true, force: true });
+  else log(`logs kept in ${work}`);
+}
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exit(code);
+  })
+  .catch(async (err: Error) => {
+    log(`failed: ${err.stack ?? err.message}`);
+    await cleanup();
+    process.exit(1);
+  });
