@@ -92,6 +92,9 @@ function ensureLiteLLM(): { bin: string } | { reason: string } {
   return { bin };
 }
 
+/** LiteLLM proxy refuses to start without a master key; clients then send it as their bearer token. */
+const LITELLM_MASTER_KEY = `sk-kars-bench-${Math.random().toString(16).slice(2)}`;
+
 async function startLiteLLM(bin: string, upstream: string, dir: string): Promise<{ origin: string; pid: number }> {
   const config = path.join(dir, "litellm.yaml");
   fs.writeFileSync(
@@ -103,6 +106,8 @@ async function startLiteLLM(bin: string, upstream: string, dir: string): Promise
       "      model: openai/bench-model",
       `      api_base: ${upstream}/v1`,
       "      api_key: sk-bench",
+      "general_settings:",
+      `  master_key: ${LITELLM_MASTER_KEY}`,
       "litellm_settings:",
       "  telemetry: false",
       "  drop_params: true",
@@ -110,23 +115,27 @@ async function startLiteLLM(bin: string, upstream: string, dir: string): Promise
     ].join("\n"),
   );
   const port = 40000 + Math.floor(Math.random() * 20000);
-  const { child } = await start(
-    bin,
-    ["--config", config, "--host", "127.0.0.1", "--port", String(port), "--num_workers", "1"],
-    { LITELLM_LOCAL_MODEL_COST_MAP: "True", LITELLM_TELEMETRY: "False", LITELLM_LOG: "ERROR", NO_PROXY: "*", DO_NOT_TRACK: "1" },
-    /Uvicorn running on|Application startup complete/,
-    240_000,
-  );
+  const child = spawn(bin, ["--config", config, "--host", "127.0.0.1", "--port", String(port), "--num_workers", "1"], {
+    cwd: dir,
+    env: { ...process.env, LITELLM_LOCAL_MODEL_COST_MAP: "True", LITELLM_TELEMETRY: "False", LITELLM_LOG: "ERROR", DO_NOT_TRACK: "1" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  children.push(child);
+  let stderr = "";
+  child.stderr?.on("data", d => (stderr = (stderr + d).slice(-4000)));
   const origin = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + 240_000; // first start imports a lot of Python; slow on a busy 2-core box
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`litellm exited with ${child.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    if (Date.now() > deadline) throw new Error("litellm not ready after 240 s");
     try {
       const res = await request(`${origin}/health/liveliness`);
       await res.body.text();
       if (res.statusCode === 200) break;
     } catch {
-      // not yet
+      // not listening yet
     }
-    await new Promise(r => setTimeout(r, 200));
+    await new Promise(r => setTimeout(r, 500));
   }
   return { origin, pid: child.pid as number };
 }
@@ -183,7 +192,7 @@ async function main(): Promise<void> {
   }
   if (!litellm) console.log(`BENCH router litellm unavailable: ${litellmWhy}`);
 
-  const auth = { authorization: "Bearer sk-bench" };
+  const auth = { authorization: `Bearer ${LITELLM_MASTER_KEY}` };
   log("warm-up");
   await sequentialLatencies(upstream, "/v1/chat/completions", 300);
   await sequentialLatencies(router, "/v1/chat/completions", 500);
