@@ -37,9 +37,10 @@ function write(name: string, content: string): void {
 
 function makeStore(now: () => number = Date.now): { store: EgressConfigStore; registry: Registry } {
   const registry = new Registry();
-  let store: EgressConfigStore | undefined;
-  const metrics = createEgressMetrics(registry, () => store?.stalenessSeconds() ?? 0);
-  store = new EgressConfigStore({ configDir: path.join(dir, "config"), stateDir: path.join(dir, "state"), logger: pino({ level: "silent" }), metrics, reloadIntervalMs: 3_600_000, now });
+  const holder: { store?: EgressConfigStore } = {};
+  const metrics = createEgressMetrics(registry, () => holder.store?.stalenessSeconds() ?? 0);
+  const store = new EgressConfigStore({ configDir: path.join(dir, "config"), stateDir: path.join(dir, "state"), logger: pino({ level: "silent" }), metrics, reloadIntervalMs: 3_600_000, now });
+  holder.store = store;
   return { store, registry };
 }
 
