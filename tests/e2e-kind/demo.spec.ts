@@ -1,0 +1,43 @@
+/**
+ * The main job as a user runs it (DESIGN §0): `kars demo --keep` shows sandboxes, the admitted pod
+ * and a refused pod, prints KUBECONFIG=<path> once ready, and stops everything on SIGTERM.
+ * (Local provider only: against kind or a kubeconfig the demo shares the cluster under test.)
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { e2e, eventually } from "./helpers";
+import { binaries } from "./local/control-plane";
+
+const { stack } = e2e();
+const local = stack.cluster.provider === "local";
+const repo = join(__dirname, "..", "..");
+
+(local ? describe : describe.skip)("kars demo --keep", () => {
+  it("shows what a user wants to see, stays up with a working KUBECONFIG, and leaves nothing running after SIGTERM", async () => {
+    const env = { ...process.env };
+    delete env.KUBECONFIG;
+    const child = spawn(process.execPath, [join(repo, "bin", "kars.js"), "demo", "--keep"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>(r => child.on("exit", code => r(code)));
+
+    const kubeconfig = await eventually("KUBECONFIG= line", () => /^KUBECONFIG=(.+)$/m.exec(out)?.[1], 150_000);
+    expect(out).toMatch(/research-agent\s+OpenAIAgents\s+Ready\s+True/);
+    expect(out).toMatch(/byo-agent\s+BYO\s+Ready\s+True/);
+    expect(out).toContain("- name: egress-guard");
+    expect(out).toContain("- name: inference-router");
+    expect(out).toContain('admission webhook "pods.sandbox.validate.kars.azure.com" denied the request: spec.containers[0].securityContext.privileged: must be false (kars sandbox posture)');
+
+    const get = spawnSync(binaries().kubectl, ["--kubeconfig", kubeconfig, "get", "karssandboxes", "-A"], { encoding: "utf8" });
+    expect(get.stdout).toContain("research-agent");
+
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(out).toContain("kars demo: stopped everything it started");
+    const dir = kubeconfig.replace(/\/kubeconfig$/, "");
+    expect(existsSync(dir)).toBe(false);
+    expect(spawnSync("pgrep", ["-f", dir]).status).toBe(1);
+  });
+});
