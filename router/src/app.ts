@@ -12,7 +12,7 @@ import { InferenceService } from "./inference/inference-service";
 import { budgetScopes, type RuntimeConfig } from "./inference/runtime-config";
 import { createMetrics } from "./metrics";
 import { allowedModels, type InferenceApi } from "./policy/model-selection";
-import { DEFAULT_RATE_LIMITS, RateLimiter } from "./ratelimit/token-bucket";
+import { rateLimitsOf, RateLimiter } from "./ratelimit/token-bucket";
 import { CircuitBreakers } from "./upstream/circuit-breaker";
 import type { UpstreamAuth } from "./upstream/forward";
 import type { UpstreamFetch } from "./upstream/upstream-fetch";
@@ -74,7 +74,7 @@ const ROUTES: [string, InferenceApi][] = [
  */
 export function buildRouterApps(deps: RouterDeps): RouterApps {
   const profile = deps.config.config().profile;
-  const limiter = new RateLimiter({ ...DEFAULT_RATE_LIMITS, ...profile.rateLimits }, deps.now());
+  const limiter = new RateLimiter(rateLimitsOf(profile), deps.now());
   const breakers = new CircuitBreakers();
   const service = new InferenceService(() => deps.config.config(), {
     ledger: deps.ledger,

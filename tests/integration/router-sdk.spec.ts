@@ -62,6 +62,7 @@ beforeAll(async () => {
     AZURE_CLIENT_ID: CLIENT_ID,
     AZURE_FEDERATED_TOKEN_FILE: path.join(dir, "federated-token"),
     NODE_EXTRA_CA_CERTS: entra.caFile,
+    KARS_CONFIG_POLL_MS: "200",
   });
   client = new OpenAI({ baseURL: `http://${router.listen.api}/v1`, apiKey: "agent-has-no-real-key", maxRetries: 0 });
 });
@@ -139,6 +140,37 @@ it("settles a stream whose client disconnected, once the upstream finishes", asy
     usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
   }
   expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+});
+
+it("serves metrics and readiness on the ops port", async () => {
+  const metrics = await request(`http://${router.listen.ops}/metrics`);
+  const text = await metrics.body.text();
+  expect(metrics.statusCode).toBe(200);
+  expect(text).toMatch(/^kars_router_requests_total\{api="chat",code="ok"\} \d+$/m);
+  expect(text).toContain('kars_router_requests_total{api="chat",code="policy_violation"} 1');
+  const ready = await request(`http://${router.listen.ops}/readyz`);
+  expect([ready.statusCode, await ready.body.json()]).toEqual([200, { ready: true, reasons: [] }]);
+});
+
+it("a broken profile.json keeps the last good one, says why on /readyz and in the log, and recovers", async () => {
+  const file = path.join(dir, "etc-kars", "profile.json");
+  const good = fs.readFileSync(file, "utf8");
+  const readyz = async () => {
+    const res = await request(`http://${router.listen.ops}/readyz`);
+    return { status: res.statusCode, body: (await res.body.json()) as { reasons: string[] } };
+  };
+  fs.writeFileSync(file, good.replace('"egressMode":"Strict"', '"egressMode":"Sideways"'));
+  let r = await readyz();
+  for (let i = 0; i < 50 && r.status === 200; i++) r = await (new Promise(res => setTimeout(res, 100)).then(readyz));
+  expect(r.status).toBe(503);
+  expect(r.body.reasons.some(x => x.startsWith("profile.json: ") && x.includes("egressMode"))).toBe(true);
+  expect(router.logs()).toContain("config file rejected; keeping the last good version");
+  // still serving with the last good profile
+  const answer = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "still there?" }] });
+  expect(answer.choices[0].message.content).toBe("Hello!");
+  fs.writeFileSync(file, good);
+  for (let i = 0; i < 50 && r.status !== 200; i++) r = await (new Promise(res => setTimeout(res, 100)).then(readyz));
+  expect(r.status).toBe(200);
 });
 
 it("asks the token endpoint once and reuses the cached token", () => {

@@ -48,6 +48,17 @@ describe("ConfigDirectory", () => {
     expect([c.config().profile.sandbox, c.readiness().ready]).toEqual(["two", true]);
   });
 
+  it("reverting a bad edit to the exact version in use makes it ready again", () => {
+    const c = new ConfigDirectory(dir, silent);
+    const good = fs.readFileSync(path.join(dir, "profile.json"), "utf8");
+    fs.writeFileSync(path.join(dir, "profile.json"), "{");
+    c.reload();
+    expect(c.readiness().ready).toBe(false);
+    fs.writeFileSync(path.join(dir, "profile.json"), good);
+    c.reload();
+    expect(c.readiness()).toEqual({ ready: true, reasons: [] });
+  });
+
   it("a bad toolpolicy.yaml marks not ready; a good one is applied", () => {
     const c = new ConfigDirectory(dir, silent);
     fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "policies: 1\n");

@@ -104,7 +104,11 @@ export class ConfigDirectory {
 
   private apply(file: string, text: string | null, use: (text: string | null) => void): boolean {
     const digest = text === null ? "absent" : digestOf(text);
-    if (this.digests.get(file) === digest) return false;
+    if (this.digests.get(file) === digest) {
+      // back to the version in use (e.g. a bad edit reverted): nothing to apply, but no longer a problem
+      if (this.problems.delete(file)) this.log.info({ file }, "config file good again");
+      return false;
+    }
     try {
       use(text);
       this.digests.set(file, digest);

@@ -9,7 +9,7 @@ import { RouterError } from "../errors/router-error";
 import { verifyContentSafety } from "../policy/content-safety";
 import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/model-selection";
 import { verifyActionAllowed } from "../policy/policy-engine";
-import type { RateLimiter } from "../ratelimit/token-bucket";
+import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, SseSplitter } from "./sse";
@@ -56,6 +56,7 @@ export class InferenceService {
     const model = typeof body.model === "string" ? body.model : undefined;
     const stream = body.stream === true;
 
+    this.deps.limiter.configure(rateLimitsOf(profile));
     this.deps.limiter.take(agent, now);
     const candidates = selectUpstreams(profile, api, model);
     verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);

@@ -25,6 +25,14 @@ describe("RateLimiter", () => {
     expect(run()).toBe(expected);
   });
 
+  it("new limits apply without refilling the buckets", () => {
+    const rl = new RateLimiter(limits);
+    takeN(rl, "a", 5, 0);
+    rl.configure({ global: { rps: 10, burst: 20 }, perAgent: { rps: 100, burst: 3 } });
+    expect(takeN(rl, "a", 5, 0)).toBe(0);
+    expect(takeN(rl, "a", 5, 1000)).toBe(3); // refills at the new rate, capped at the new burst
+  });
+
   it("says when to retry", () => {
     const rl = new RateLimiter(limits);
     takeN(rl, "a", 5, 0);

@@ -23,11 +23,22 @@ export class RateLimiter {
   private readonly agents = new Map<string, BucketState>();
 
   constructor(
-    private readonly limits: { global: BucketSpec; perAgent: BucketSpec } = DEFAULT_RATE_LIMITS,
+    private limits: { global: BucketSpec; perAgent: BucketSpec } = DEFAULT_RATE_LIMITS,
     nowMs = 0,
     private readonly maxAgents = 10_000,
   ) {
     this.global = { tokens: limits.global.burst, atMs: nowMs };
+  }
+
+  /**
+   * Applies new limits (hot reload) without resetting the buckets: tokens above a smaller burst are
+   * dropped. Cheap when called with the same object again.
+   */
+  configure(limits: { global: BucketSpec; perAgent: BucketSpec }): void {
+    if (limits === this.limits) return;
+    this.limits = limits;
+    this.global.tokens = Math.min(this.global.tokens, limits.global.burst);
+    for (const b of this.agents.values()) b.tokens = Math.min(b.tokens, limits.perAgent.burst);
   }
 
   /**
@@ -58,6 +69,17 @@ export class RateLimiter {
     bucket.tokens -= 1;
   }
 }
+
+/** The limits a profile asks for (profile.rateLimits over DESIGN §6 defaults); same object for the same profile. */
+export function rateLimitsOf(profile: { rateLimits?: { global?: BucketSpec; perAgent?: BucketSpec } }): { global: BucketSpec; perAgent: BucketSpec } {
+  let limits = cache.get(profile);
+  if (!limits) {
+    limits = { global: profile.rateLimits?.global ?? DEFAULT_RATE_LIMITS.global, perAgent: profile.rateLimits?.perAgent ?? DEFAULT_RATE_LIMITS.perAgent };
+    cache.set(profile, limits);
+  }
+  return limits;
+}
+const cache = new WeakMap<object, { global: BucketSpec; perAgent: BucketSpec }>();
 
 function refill(state: BucketState, spec: BucketSpec, nowMs: number): void {
   const elapsed = Math.max(0, nowMs - state.atMs) / 1000;
