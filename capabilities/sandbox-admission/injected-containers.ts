@@ -80,13 +80,23 @@ export function desiredRouterVolumes(): V1Volume[] {
  * terminationMessagePath, resources) are not compared.
  */
 export function isExactInjected(actual: V1Container, expected: V1Container): boolean {
-  return (
-    actual.name === expected.name &&
-    actual.image === expected.image &&
-    sameJson(actual.command, expected.command) &&
-    sameJson(actual.args, expected.args) &&
-    sameJson(actual.securityContext, expected.securityContext)
-  );
+  if (actual.name !== expected.name || actual.image !== expected.image) return false;
+  const want = expectedCanonical(expected);
+  return canonical(actual.command) === want.command && canonical(actual.args) === want.args && canonical(actual.securityContext) === want.securityContext;
+}
+
+// The expected containers are rebuilt per check but always equal for one config: cache their
+// canonical forms by image + name (admission runs this for every container of every sandbox pod).
+const canonicalCache = new Map<string, { command: string; args: string; securityContext: string }>();
+function expectedCanonical(c: V1Container): { command: string; args: string; securityContext: string } {
+  const key = `${c.name}\u0000${c.image}`;
+  let hit = canonicalCache.get(key);
+  if (!hit) {
+    hit = { command: canonical(c.command), args: canonical(c.args), securityContext: canonical(c.securityContext) };
+    if (canonicalCache.size > 64) canonicalCache.clear();
+    canonicalCache.set(key, hit);
+  }
+  return hit;
 }
 
 /** Structural equality of plain JSON values, insensitive to key order. */
