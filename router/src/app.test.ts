@@ -146,6 +146,8 @@ describe("router API", () => {
     ["a reservation over the sandbox's hourly budget is token_budget_exceeded", () => harness({ profile: { inferencePolicy: { tokenBudget: { hourlyTokens: 100 } } } }), { payload: chat({ max_tokens: 200 }) }, 429, "token_budget_exceeded"],
     ["a reservation over the tenant's budget is budget_exceeded", () => harness({ profile: { tenantTokenBudget: { dailyTokens: 100 } } }), { payload: chat({ max_tokens: 200 }) }, 429, "budget_exceeded"],
     ["prompt + max tokens over the per-request cap is per_request_tokens_exceeded", () => harness(), { payload: chat({ max_tokens: 1990 }) }, 429, "per_request_tokens_exceeded"],
+    ["n choices multiply the completion allowance (n × max_tokens over the budget)", () => harness({ profile: { inferencePolicy: { tokenBudget: { hourlyTokens: 250 } } } }), { payload: chat({ max_tokens: 100, n: 3 }) }, 429, "token_budget_exceeded"],
+    ["a bad n is 400", () => harness(), { payload: chat({ n: 0 }) }, 400, "invalid_request"],
     ["a completion above the content-safety floor is content_policy_violation", () => harness({ answer: () => ({ status: 200, body: completion("x", undefined, { violence: { filtered: false, severity: "medium" } }) }) }), {}, 403, "content_policy_violation"],
     ["Azure's filtered-prompt 400 is content_policy_violation", () => harness({ answer: () => ({ status: 400, body: { error: { code: "content_filter", message: "The response was filtered" } } }) }), {}, 403, "content_policy_violation"],
     ["a body that is not JSON is 400", () => harness(), { payload: "{nope", headers: { "content-type": "application/json" } }, 400, "invalid_request"],

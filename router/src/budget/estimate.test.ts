@@ -1,4 +1,4 @@
-import { estimatePromptTokens, IMAGE_PART_TOKENS, requestedCompletionTokens } from "./estimate";
+import { estimatePromptTokens, IMAGE_PART_TOKENS, requestedChoices, requestedCompletionTokens } from "./estimate";
 
 describe("estimatePromptTokens", () => {
   it("is at least the byte length of the message text (byte-level BPE never has fewer bytes than tokens)", () => {
@@ -40,5 +40,18 @@ describe("requestedCompletionTokens", () => {
 
   it.each([0, -1, 1.5, "10"])("rejects max_tokens=%p", v => {
     expect(() => requestedCompletionTokens("chat", { max_tokens: v })).toThrow(/max_tokens must be a positive integer/);
+  });
+});
+
+describe("requestedChoices", () => {
+  it.each<[string, "chat" | "responses", Record<string, unknown>, number | RegExp]>([
+    ["one completion by default", "chat", {}, 1],
+    ["n completions each use the allowance", "chat", { n: 3 }, 3],
+    ["responses have no n", "responses", { n: 3 }, 1],
+    ["n=0 is refused", "chat", { n: 0 }, /n must be an integer/],
+    ["a huge n is refused", "chat", { n: 1000 }, /n must be an integer/],
+  ])("%s", (_t, kind, body, expected) => {
+    if (expected instanceof RegExp) expect(() => requestedChoices(kind, body)).toThrow(expected);
+    else expect(requestedChoices(kind, body)).toBe(expected);
   });
 });

@@ -60,3 +60,14 @@ function countImageParts(value: unknown): number {
   }
   return 0;
 }
+
+/**
+ * How many completions the request asks for (chat `n`, default 1): each may use the full completion
+ * allowance, so the reservation multiplies by it. Throws TypeError when `n` is not an integer 1..128.
+ */
+export function requestedChoices(kind: EstimateKind, body: Record<string, unknown>): number {
+  if (kind !== "chat" || body.n === undefined || body.n === null) return 1;
+  const n = body.n;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 128) throw new TypeError("n must be an integer between 1 and 128");
+  return n;
+}

@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import type { Logger } from "pino";
 import type { AuditEvent, AuditSink } from "../audit/audit-log";
-import { estimatePromptTokens, requestedCompletionTokens } from "../budget/estimate";
+import { estimatePromptTokens, requestedChoices, requestedCompletionTokens } from "../budget/estimate";
 import type { BudgetLedger, Reservation } from "../budget/ledger";
 import { WINDOW_KINDS } from "../budget/windows";
 import { toErrorReply } from "../errors/openai-error";
@@ -64,13 +64,17 @@ export class InferenceService {
     const scopes = budgetScopes(profile);
     const prompt = estimatePromptTokens(api, body);
     let requested: number | undefined;
+    let choices: number;
     try {
       requested = requestedCompletionTokens(api, body);
+      choices = requestedChoices(api, body);
     } catch (err) {
       throw new RouterError("invalid_request", (err as Error).message, { cause: err });
     }
     const perRequest = profile.inferencePolicy.tokenBudget?.perRequestTokens;
-    const completion = requested ?? this.defaultCompletion(scopes, prompt, perRequest, now);
+    // completion tokens of all choices: each of `n` choices may use the whole per-choice allowance
+    const perChoice = requested ?? Math.max(1, Math.floor(this.defaultCompletion(scopes, prompt, perRequest, now) / choices));
+    const completion = perChoice * choices;
     const audit: AuditEvent = {
       kind: "inference", sandbox: profile.sandbox, tenant: profile.tenant, api, model: model ?? null, upstream: null,
       decision: "refused", code: null, reservedTokens: prompt + completion, usedTokens: 0, status: 0,
@@ -91,7 +95,7 @@ export class InferenceService {
 
     let forwarded: Forwarded;
     try {
-      forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? completion : undefined, this.deps.forward);
+      forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? perChoice : undefined, this.deps.forward);
     } catch (err) {
       this.deps.ledger.settle(reservation, 0); // nothing was answered, so nothing was generated
       this.refused(audit, err);
