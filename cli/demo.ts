@@ -13,7 +13,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { KarsSandbox } from "../capabilities/shared/karssandbox-types";
 import { kubectl, type Kubectl } from "../tests/e2e-kind/kubectl";
 import { sleep } from "../tests/e2e-kind/local/processes";
-import { startStack, stopStack, type Stack } from "../tests/e2e-kind/stack";
+import { startStack, stopStack, unregisterWebhooks, type Stack } from "../tests/e2e-kind/stack";
 
 const repo = join(__dirname, "..");
 const say = (s = ""): void => console.log(s);
@@ -109,7 +109,16 @@ export async function main(args: string[]): Promise<number> {
     if (!stack) return;
     const s = stack;
     stack = undefined;
-    await stopStack(s);
+    if (s.cluster.provider === "kubeconfig") {
+      // Someone else's cluster: remove what the demo added while the controller can still finalize
+      // the sandboxes, then the webhooks that would point at a stopped process. CRDs stay.
+      const k = kubectl(s.cluster.kubectlBin, s.cluster.kubeconfig);
+      k(["delete", "-f", join(repo, "manifests", "examples"), "--ignore-not-found", "--wait", "--timeout", "120s"]);
+      await stopStack(s);
+      unregisterWebhooks(k);
+    } else {
+      await stopStack(s);
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   try {

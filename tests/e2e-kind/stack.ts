@@ -4,9 +4,9 @@
  * demo, `kars cluster up` and the e2e global setup.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { desiredWebhookConfigurations } from "../../capabilities/shared/webhook-configurations";
+import { desiredWebhookConfigurations, MUTATING_WEBHOOK, VALIDATING_WEBHOOK } from "../../capabilities/shared/webhook-configurations";
 import { kubectl, type Kubectl } from "./kubectl";
 import { freePort, httpsGet, isAlive, startLogged, stopGroups, waitFor } from "./local/processes";
 import { startCluster, stopCluster, type Cluster } from "./providers";
@@ -64,6 +64,7 @@ export function registerWebhooks(k: Kubectl, cluster: Cluster, controller: Stack
 /** Starts cluster + CRDs + controller + webhooks. Stops what it started if a step fails. */
 export async function startStack(provider: Cluster["provider"], dir: string): Promise<Stack> {
   const cluster = await startCluster(provider, dir);
+  mkdirSync(join(dir, "logs"), { recursive: true });
   let controller: Stack["controller"] | undefined;
   try {
     const k = kubectl(cluster.kubectlBin, cluster.kubeconfig);
@@ -83,6 +84,12 @@ export async function startStack(provider: Cluster["provider"], dir: string): Pr
 /** Reads a stack written by `startStack` in another process. */
 export function readStack(dir: string): Stack {
   return JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as Stack;
+}
+
+/** Removes the webhook configurations (for clusters kars does not own, after the controller stops). */
+export function unregisterWebhooks(k: Kubectl): void {
+  k(["delete", "mutatingwebhookconfiguration", MUTATING_WEBHOOK, "--ignore-not-found"]);
+  k(["delete", "validatingwebhookconfiguration", VALIDATING_WEBHOOK, "--ignore-not-found"]);
 }
 
 /** Stops the controller, then the cluster. Leaves nothing running. */
