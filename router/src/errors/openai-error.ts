@@ -30,6 +30,12 @@ const statusAndType: Record<RouterErrorCode, [number, string]> = {
   internal_error: [500, "api_error"],
 };
 
+/**
+ * Refusals that a retry cannot fix before the budget window ends: the OpenAI SDKs honour
+ * `x-should-retry: false` and skip their automatic 429 retries.
+ */
+const NOT_RETRYABLE: ReadonlySet<RouterErrorCode> = new Set(["token_budget_exceeded", "budget_exceeded", "per_request_tokens_exceeded"]);
+
 /** fastify's own error codes (body parsing, limits) mapped onto ours. */
 const fastifyCodes: Record<string, RouterErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: "request_too_large",
@@ -50,6 +56,7 @@ export function toErrorReply(err: unknown): ErrorReply {
   const routerError = asRouterError(err);
   const [status, type] = statusAndType[routerError.code];
   const headers: Record<string, string> = {};
+  if (NOT_RETRYABLE.has(routerError.code)) headers["x-should-retry"] = "false";
   if (routerError.details.retryAfterSeconds !== undefined) {
     headers["retry-after"] = String(Math.max(1, Math.ceil(routerError.details.retryAfterSeconds)));
   }
