@@ -129,7 +129,15 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     throw err;
   }
   config.watch(Number(env.KARS_CONFIG_POLL_MS ?? 2000));
-  const pruner = setInterval(() => ledger.prune(Date.now()), 60_000);
+  const pruner = setInterval(() => {
+    const now = Date.now();
+    ledger.prune(now);
+    try {
+      if (journal.size() > JOURNAL_COMPACT_BYTES) journal.compact(ledger.currentCounters(now));
+    } catch (err) {
+      logger.error({ err }, "budget journal compaction failed; the journal keeps growing");
+    }
+  }, 60_000);
   pruner.unref();
   closers.push(() => clearInterval(pruner));
   return {
@@ -141,6 +149,9 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     close,
   };
 }
+
+/** The budget journal is compacted in place once it grows past this (bytes). */
+export const JOURNAL_COMPACT_BYTES = 64 * 1024 * 1024;
 
 /** How long a stop waits for in-flight agent requests before cutting their connections (ms). */
 export const SHUTDOWN_GRACE_MS = 5000;

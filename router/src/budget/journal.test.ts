@@ -50,6 +50,21 @@ describe("BudgetJournal", () => {
     expect(replay(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8")).counters.get(H)).toBe(10);
   });
 
+  it("compacting in place keeps every counter and later records still apply", () => {
+    const a = BudgetJournal.open(dir, now);
+    const ledger = new BudgetLedger(a.journal);
+    for (let i = 0; i < 50; i++) ledger.settle(ledger.reserve([scope], 10, now), 4);
+    a.journal.flush();
+    const before = a.journal.size();
+    a.journal.compact(ledger.currentCounters(now));
+    expect(a.journal.size()).toBeLessThan(before);
+    ledger.settle(ledger.reserve([scope], 10, now), 6);
+    a.journal.close();
+    const b = BudgetJournal.open(dir, now);
+    expect(b.counters.get(H)).toBe(50 * 4 + 6);
+    b.journal.close();
+  });
+
   it("drops windows that have ended when it reopens", () => {
     const a = BudgetJournal.open(dir, now);
     new BudgetLedger(a.journal).reserve([scope], 10, now);

@@ -93,6 +93,33 @@ export class BudgetJournal implements LedgerSink {
     fs.fdatasync(this.fd, () => undefined);
   }
 
+  /** Bytes written to the journal file so far (for deciding when to compact). */
+  size(): number {
+    return fs.fstatSync(this.fd).size + Buffer.byteLength(this.pending);
+  }
+
+  /**
+   * Replaces the journal by one `set` line per counter (`counters` = the ledger's current windows,
+   * open reservations included), atomically (write temp, fsync, rename). A reservation open during
+   * compaction is then remembered at its full amount if the router dies before the next compaction:
+   * spend is over-counted, never under-counted.
+   */
+  compact(counters: Iterable<[string, number]>): void {
+    if (this.closed) throw new Error("budget journal is closed");
+    this.pending = "";
+    const tmp = `${this.file}.tmp`;
+    const lines = [...counters].map(([key, tokens]) => JSON.stringify({ op: "set", key, tokens })).join("\n");
+    const tfd = fs.openSync(tmp, "w", 0o600);
+    fs.writeSync(tfd, lines.length > 0 ? `${lines}\n` : "");
+    fs.fsyncSync(tfd);
+    fs.closeSync(tfd);
+    fs.renameSync(tmp, this.file);
+    fsyncDir(path.dirname(this.file));
+    const old = this.fd;
+    this.fd = fs.openSync(this.file, "a", 0o600);
+    fs.closeSync(old);
+  }
+
   /** Flushes and closes the file. */
   close(): void {
     if (this.closed) return;
