@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -55,16 +55,12 @@ function inNs(args: string[]): string[] {
 }
 
 function startInNs(args: string[], logFile: string): ChildProcess {
-  const child = spawn("ip", inNs(args), { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
+  // Output goes straight to a file: the load runs synchronously in this process, so a pipe would
+  // not be drained and a chatty proxy (smokescreen logs every connection) would block on it.
+  const fd = openSync(logFile, "a");
+  const child = spawn("ip", inNs(args), { stdio: ["ignore", fd, fd], cwd: ROOT });
+  closeSync(fd);
   children.push(child);
-  let out = "";
-  const capture = (d: Buffer): void => {
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on("data", capture);
-  child.stderr?.on("data", capture);
-  child.on("exit", () => writeFileSync(logFile, out));
   return child;
 }
 
@@ -127,7 +123,9 @@ async function benchKars(): Promise<LoadResult> {
   const configDir = path.join(work, "kars-config");
   mkdirSync(configDir);
   writeFileSync(path.join(configDir, "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "allowed.test", port: 443 }] }));
-  const child = startInNs([NODE, TSX, path.join(__dirname, "kars-proxy.ts"), configDir, path.join(work, "kars-state"), "8444"], path.join(work, "kars.log"));
+  const nodeArgs = (process.env.BENCH_KARS_NODE_ARGS ?? "").split(" ").filter(Boolean); // e.g. --cpu-prof
+  // tsx's loader in-process (the tsx CLI would add a parent process in front of the proxy)
+  const child = startInNs([NODE, ...nodeArgs, "--require", "tsx/cjs", path.join(__dirname, "kars-proxy.ts"), configDir, path.join(work, "kars-state"), "8444", path.join(work, "kars-access.log")], path.join(work, "kars.log"));
   await waitForPort("127.0.0.1", 8444, 30_000);
   load(8444, 1); // warm-up
   const r = load(8444, SECONDS);
@@ -206,10 +204,10 @@ async function main(): Promise<number> {
   let squid: LoadResult | undefined;
   let smoke: LoadResult | undefined;
   if (!SKIP_PEERS) {
-    squid = await benchSquid();
-    log(`squid: ${squid ? JSON.stringify(squid) : "unavailable"}`);
     smoke = await benchSmokescreen();
     log(`smokescreen: ${smoke ? JSON.stringify(smoke) : "unavailable"}`);
+    squid = await benchSquid();
+    log(`squid: ${squid ? JSON.stringify(squid) : "unavailable"}`);
   }
   await stop(upstream);
 

@@ -7,6 +7,7 @@ import pino, { type Logger } from "pino";
 import { Registry } from "prom-client";
 import { EgressConfigStore, type EgressConfigStatus } from "./config-store";
 import type { Resolver } from "./decision";
+import { cachingResolver } from "./dns-cache";
 import { LearnedHosts } from "./learned-hosts";
 import { createEgressMetrics } from "./metrics";
 import { DEFAULT_LIMITS, EgressProxyServer, type EgressDecisionEvent, type EgressLimits } from "./proxy-server";
@@ -32,6 +33,8 @@ export interface EgressProxyOptions {
   audit?: (event: EgressDecisionEvent) => void;
   /** DNS resolution (default: getaddrinfo via dns.lookup, all addresses, system order). */
   resolve?: Resolver;
+  /** How long a successful resolution is reused, in ms (default 5000; 0 = never). */
+  dnsCacheTtlMs?: number;
   /** Limits; unset fields keep DEFAULT_LIMITS. */
   limits?: Partial<EgressLimits>;
   /** Config directory poll period in ms (default 1000). */
@@ -97,7 +100,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 
   const server = new EgressProxyServer({
     snapshot: () => config.snapshot(),
-    resolve: opts.resolve ?? systemResolver,
+    resolve: cachingResolver(opts.resolve ?? systemResolver, { ttlMs: opts.dnsCacheTtlMs }),
     now: Date.now,
     onDecision,
     metrics,

@@ -195,14 +195,15 @@ export class EgressProxyServer {
       if (done) return;
       done = true;
       clearTimeout(lifetime);
+      metrics.tunnelBytes.inc({ direction: "upstream" }, upstream.bytesWritten);
+      metrics.tunnelBytes.inc({ direction: "downstream" }, upstream.bytesRead);
       client.destroy();
       upstream.destroy();
       this.release();
     };
     const lifetime = setTimeout(finish, this.deps.limits.tunnelLifetimeMs);
     lifetime.unref();
-    client.on("data", (chunk: Buffer) => metrics.tunnelBytes.inc({ direction: "upstream" }, chunk.length));
-    upstream.on("data", (chunk: Buffer) => metrics.tunnelBytes.inc({ direction: "downstream" }, chunk.length));
+    // bytes are counted once per tunnel, from the upstream socket's own counters (no per-chunk work)
     client.on("error", finish);
     upstream.on("error", finish);
     client.on("close", finish);
