@@ -8,7 +8,8 @@ import { startEgressProxy } from "../../router/src/egress";
 
 async function main(): Promise<void> {
   const [configDir, stateDir, port, logFile] = process.argv.slice(2);
-  const logger = pino({ level: "info" }, pino.destination({ dest: logFile, sync: false }));
+  // buffered like Squid's stdio access log: one write per 4 KiB of log lines, not per line
+  const logger = pino({ level: "info" }, pino.destination({ dest: logFile, sync: false, minLength: 4096 }));
   const proxy = await startEgressProxy({ configDir, stateDir, port: Number(port), logger });
   process.stdout.write(`LISTEN egress ${proxy.address}\n`);
   process.on("SIGTERM", () => void proxy.close().then(() => process.exit(0)));

@@ -3,6 +3,7 @@
  * blocklist 350k domains, lookup < 1 µs, < 100 MiB"). Ends with:
  *   BENCH egress connect_rps=… squid_rps=… smokescreen_rps=… ratio=… target>=1 pass|fail
  *   BENCH egress connect_p99_ms=… squid_p99_ms=… smokescreen_p99_ms=… (information)
+ *   BENCH egress connect_cpu_ms_per_1k=… squid_cpu_ms_per_1k=… smokescreen_cpu_ms_per_1k=… (information)
  *   BENCH egress blocklist_lookup_ns=… target<1000 pass|fail
  *   BENCH egress blocklist_rss_mib=… target<100 pass|fail
  *   BENCH egress blocklist_load_ms=… (information)
@@ -16,19 +17,23 @@
  * there in turn with the same allowlist (allowed.test:443 only), and the same load generator drives
  * each. Everything shares the box's 2 cores, so absolute numbers vary with other load; the ratio is
  * what the target is about.
- * Environment: BENCH_SECONDS (per proxy, default 8), BENCH_CONCURRENCY (default 32),
+ * All three run at once; ROUNDS rounds give each the same SECONDS of load in turn and the medians are
+ * reported, so that other load on the shared box hits all three alike. CPU ms per 1k tunnels is
+ * reported for information.
+ * Environment: BENCH_SECONDS (per proxy per round, default 5), BENCH_ROUNDS (default 3), BENCH_CONCURRENCY (default 32),
  * BENCH_DOMAINS (default 350000), BENCH_SKIP_PEERS=1 (kars and the blocklist only).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
 const ROOT = path.resolve(__dirname, "../..");
 const NODE = path.join(ROOT, "node_modules/.bin/node");
 const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const SKIP_PEERS = process.env.BENCH_SKIP_PEERS === "1";
 const CACHE_BIN = path.join(os.homedir(), ".cache", "kars", "bin");
@@ -91,7 +96,7 @@ interface LoadResult {
 }
 
 function load(port: number, seconds: number): LoadResult {
-  const out = sh("ip", inNs([NODE, TSX, path.join(__dirname, "load.ts"), "127.0.0.1", String(port), String(seconds), String(CONCURRENCY)]));
+  const out = sh("ip", inNs([NODE, "--require", "tsx/cjs", path.join(__dirname, "load.ts"), "127.0.0.1", String(port), String(seconds), String(CONCURRENCY)]));
   return JSON.parse(out.trim().split("\n").pop() ?? "{}") as LoadResult;
 }
 
@@ -119,7 +124,14 @@ function setupNamespace(): void {
   writeFileSync(`/etc/netns/${NS}/resolv.conf`, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
 }
 
-async function benchKars(): Promise<LoadResult> {
+/** A proxy under test: where it listens and its process (for CPU accounting). */
+interface Contender {
+  name: "kars" | "squid" | "smokescreen";
+  port: number;
+  child: ChildProcess;
+}
+
+async function startKars(): Promise<Contender> {
   const configDir = path.join(work, "kars-config");
   mkdirSync(configDir);
   writeFileSync(path.join(configDir, "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "allowed.test", port: 443 }] }));
@@ -127,13 +139,10 @@ async function benchKars(): Promise<LoadResult> {
   // tsx's loader in-process (the tsx CLI would add a parent process in front of the proxy)
   const child = startInNs([NODE, ...nodeArgs, "--require", "tsx/cjs", path.join(__dirname, "kars-proxy.ts"), configDir, path.join(work, "kars-state"), "8444", path.join(work, "kars-access.log")], path.join(work, "kars.log"));
   await waitForPort("127.0.0.1", 8444, 30_000);
-  load(8444, 1); // warm-up
-  const r = load(8444, SECONDS);
-  await stop(child);
-  return r;
+  return { name: "kars", port: 8444, child };
 }
 
-async function benchSquid(): Promise<LoadResult | undefined> {
+async function startSquid(): Promise<Contender | undefined> {
   if (!ensureSquid()) return undefined;
   const dir = path.join(work, "squid");
   mkdirSync(dir);
@@ -162,13 +171,10 @@ async function benchSquid(): Promise<LoadResult | undefined> {
   );
   const child = startInNs(["squid", "-N", "-f", conf], path.join(work, "squid.log"));
   await waitForPort("127.0.0.1", 3128, 30_000);
-  load(3128, 1);
-  const r = load(3128, SECONDS);
-  await stop(child);
-  return r;
+  return { name: "squid", port: 3128, child };
 }
 
-async function benchSmokescreen(): Promise<LoadResult | undefined> {
+async function startSmokescreen(): Promise<Contender | undefined> {
   if (!ensureSmokescreen()) return undefined;
   const acl = path.join(work, "smokescreen-acl.yaml");
   writeFileSync(acl, ["---", "version: v1", "services: []", "default:", "  project: kars-bench", "  action: enforce", "  allowed_domains:", "    - allowed.test", ""].join("\n"));
@@ -177,10 +183,60 @@ async function benchSmokescreen(): Promise<LoadResult | undefined> {
   writeFileSync(config, ["ip: 127.0.0.1", "port: 4750", `acl_file: ${acl}`, "allow_missing_role: true", ""].join("\n"));
   const child = startInNs([SMOKESCREEN, "--config-file", config], path.join(work, "smokescreen.log"));
   await waitForPort("127.0.0.1", 4750, 30_000);
-  load(4750, 1);
-  const r = load(4750, SECONDS);
-  await stop(child);
-  return r;
+  return { name: "smokescreen", port: 4750, child };
+}
+
+/** CPU time (user + system) of a process so far, in ms (Linux /proc; `ip netns exec` execs, so the pid is the proxy's). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Per-proxy summary: medians over the rounds. */
+interface Summary {
+  rps: number;
+  p99Ms: number;
+  errors: number;
+  cpuMsPer1k: number;
+}
+
+/**
+ * Runs ROUNDS rounds; in each, every contender gets the same SECONDS of load in turn, so that
+ * background load on the shared box hits them alike. Reports medians.
+ */
+function race(contenders: Contender[]): Map<string, Summary> {
+  for (const c of contenders) load(c.port, 1); // warm-up
+  const runs = new Map<string, { rps: number; p99Ms: number; errors: number; cpu: number }[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const c of contenders) {
+      const cpu0 = cpuMs(c.child.pid);
+      const r = load(c.port, SECONDS);
+      const cpu = cpuMs(c.child.pid) - cpu0;
+      log(`round ${round + 1} ${c.name}: ${JSON.stringify(r)} cpu_ms=${cpu}`);
+      const list = runs.get(c.name) ?? [];
+      list.push({ rps: r.rps, p99Ms: r.p99Ms, errors: r.errors, cpu: r.tunnels > 0 ? (cpu / r.tunnels) * 1000 : NaN });
+      runs.set(c.name, list);
+    }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)];
+  };
+  const out = new Map<string, Summary>();
+  for (const [name, list] of runs) {
+    out.set(name, {
+      rps: median(list.map((x) => x.rps)),
+      p99Ms: median(list.map((x) => x.p99Ms)),
+      errors: list.reduce((n, x) => n + x.errors, 0),
+      cpuMsPer1k: Math.round(median(list.map((x) => x.cpu))),
+    });
+  }
+  return out;
 }
 
 function blocklistBench(): { domains: number; loadMs: number; rssMiB: number; heapMiB: number; lookupNs: number } {
@@ -196,21 +252,25 @@ async function main(): Promise<number> {
   log(`blocklist: ${JSON.stringify(bl)}`);
 
   setupNamespace();
-  const upstream = startInNs([NODE, TSX, path.join(__dirname, "upstream.ts"), UPSTREAM, "443"], path.join(work, "upstream.log"));
+  const upstream = startInNs([NODE, "--require", "tsx/cjs", path.join(__dirname, "upstream.ts"), UPSTREAM, "443"], path.join(work, "upstream.log"));
   await waitForPort(UPSTREAM, 443, 30_000);
-  log(`kars: ${SECONDS}s at concurrency ${CONCURRENCY}`);
-  const kars = await benchKars();
-  log(`kars: ${JSON.stringify(kars)}`);
-  let squid: LoadResult | undefined;
-  let smoke: LoadResult | undefined;
+  const contenders = [await startKars()];
   if (!SKIP_PEERS) {
-    smoke = await benchSmokescreen();
-    log(`smokescreen: ${smoke ? JSON.stringify(smoke) : "unavailable"}`);
-    squid = await benchSquid();
-    log(`squid: ${squid ? JSON.stringify(squid) : "unavailable"}`);
+    const squidC = await startSquid();
+    if (squidC) contenders.push(squidC);
+    else log("squid unavailable");
+    const smokeC = await startSmokescreen();
+    if (smokeC) contenders.push(smokeC);
+    else log("smokescreen unavailable");
   }
+  log(`${ROUNDS} rounds of ${SECONDS}s per proxy at concurrency ${CONCURRENCY}: ${contenders.map((c) => c.name).join(", ")}`);
+  const results = race(contenders);
+  for (const c of contenders) await stop(c.child);
   await stop(upstream);
 
+  const kars = results.get("kars") as Summary;
+  const squid = results.get("squid");
+  const smoke = results.get("smokescreen");
   const peers = [squid?.rps, smoke?.rps].filter((x): x is number => typeof x === "number" && x > 0);
   const best = peers.length ? Math.max(...peers) : NaN;
   const ratio = Math.round((kars.rps / best) * 100) / 100;
@@ -218,6 +278,7 @@ async function main(): Promise<number> {
   const lines = [
     `BENCH egress connect_rps=${kars.rps} squid_rps=${squid?.rps ?? "n/a"} smokescreen_rps=${smoke?.rps ?? "n/a"} ratio=${Number.isFinite(ratio) ? ratio : "n/a"} target>=1 ${connectPass ? "pass" : "fail"}`,
     `BENCH egress connect_p99_ms=${kars.p99Ms} squid_p99_ms=${squid?.p99Ms ?? "n/a"} smokescreen_p99_ms=${smoke?.p99Ms ?? "n/a"} errors=${kars.errors}/${squid?.errors ?? "n/a"}/${smoke?.errors ?? "n/a"}`,
+    `BENCH egress connect_cpu_ms_per_1k=${kars.cpuMsPer1k} squid_cpu_ms_per_1k=${squid?.cpuMsPer1k ?? "n/a"} smokescreen_cpu_ms_per_1k=${smoke?.cpuMsPer1k ?? "n/a"}`,
     `BENCH egress blocklist_lookup_ns=${bl.lookupNs} target<1000 ${bl.lookupNs < 1000 ? "pass" : "fail"}`,
     `BENCH egress blocklist_rss_mib=${bl.rssMiB} target<100 ${bl.rssMiB < 100 ? "pass" : "fail"}`,
     `BENCH egress blocklist_load_ms=${bl.loadMs} domains=${bl.domains} heap_mib=${bl.heapMiB}`,

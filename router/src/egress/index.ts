@@ -87,9 +87,17 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   await learned.load();
   metrics.learnedHosts.set(learned.size);
 
+  // labelled children are looked up once per (decision, reason, via), not hashed per request
+  const decisionCounters = new Map<string, { inc(): void }>();
   const onDecision = (event: EgressDecisionEvent): void => {
     const d = event.decision;
-    metrics.decisions.inc({ decision: d.allow ? "allow" : "deny", reason: d.reason, via: event.via });
+    const key = `${d.reason}|${event.via}`;
+    let counter = decisionCounters.get(key);
+    if (!counter) {
+      counter = metrics.decisions.labels({ decision: d.allow ? "allow" : "deny", reason: d.reason, via: event.via });
+      decisionCounters.set(key, counter);
+    }
+    counter.inc();
     if (d.allow && d.reason === "learn") {
       learned.record(d.host, d.port, Date.parse(event.time));
       metrics.learnedHosts.set(learned.size);

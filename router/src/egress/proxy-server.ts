@@ -13,6 +13,7 @@ import { connect as netConnect, createServer as createNetServer, type Server as 
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD } from "./client-hello";
+import { parseConnectHead } from "./connect-head";
 import { decideEgress, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
 import { normaliseHost, splitAuthority } from "./host";
 import type { EgressMetrics } from "./metrics";
@@ -73,6 +74,8 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
+
 /** The running proxy: listeners plus the sockets it owns. */
 export class EgressProxyServer {
   private readonly tcp: NetServer[] = [];
@@ -85,7 +88,7 @@ export class EgressProxyServer {
     this.http.headersTimeout = deps.limits.firstBytesTimeoutMs;
     this.http.keepAliveTimeout = 5_000;
     this.http.on("request", (req, res) => void this.onRequest(req, res));
-    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnect(req, socket, head));
+    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnectTarget(req.socket.remoteAddress ?? "", socket, req.url ?? "", head));
     this.http.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
       socket.end("HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     });
@@ -129,8 +132,12 @@ export class EgressProxyServer {
     socket.once("data", (first: Buffer) => {
       socket.pause();
       socket.setTimeout(0);
+      const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
       if (first[0] === TLS_HANDSHAKE_RECORD) {
         void this.onTransparentTls(socket, first);
+      } else if (connectHead) {
+        // the common case: a complete, plain CONNECT head in the first bytes
+        void this.onConnectTarget(socket.remoteAddress ?? "", socket, connectHead.authority, first.subarray(connectHead.headLength));
       } else {
         socket.unshift(first);
         this.http.emit("connection", socket);
@@ -286,10 +293,10 @@ export class EgressProxyServer {
     }
   }
 
-  private async onConnect(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const client = req.socket.remoteAddress ?? "";
+  /** A CONNECT request (RFC 9110 §9.3.6) for `target` (raw authority-form); `head` = bytes after it. */
+  private async onConnectTarget(client: string, socket: Duplex, target: string, head: Buffer): Promise<void> {
     socket.on("error", () => socket.destroy());
-    const authority = splitAuthority(req.url ?? "");
+    const authority = splitAuthority(target);
     if (!authority) {
       this.deny("connect", client, "bad_request", 0, undefined, "connect target is not host:port");
       return void socket.end(refusal(400, "bad_request"));
@@ -306,7 +313,7 @@ export class EgressProxyServer {
         return void socket.end(refusal(502, "dial_failed"));
       }
       if (socket.destroyed) return void upstream.destroy();
-      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      socket.write(CONNECT_ESTABLISHED);
       let first = head;
       if (decision.port === 443) {
         // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
