@@ -4,6 +4,7 @@ import pino, { type Logger } from "pino";
 import type { Registry } from "prom-client";
 import { buildRouterApps, REDACT_PATHS } from "./app";
 import { AuditLog } from "./audit/audit-log";
+import { loadOrCreateSigningKey } from "./audit/checkpoint";
 import { BudgetJournal } from "./budget/journal";
 import { BudgetLedger } from "./budget/ledger";
 import { ConfigDirectory } from "./config/config-dir";
@@ -63,7 +64,8 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
   const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now());
   if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");
   const ledger = new BudgetLedger(journal, counters);
-  const audit = AuditLog.open(opts.stateDir);
+  const signing = loadOrCreateSigningKey(opts.configDir, opts.stateDir);
+  const audit = AuditLog.open(opts.stateDir, { signingKey: signing.privateKey });
   const undici = createUndiciFetch();
   let tokens: TokenCache | null = null;
   const auth: UpstreamAuth = async upstream => {

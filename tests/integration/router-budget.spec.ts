@@ -7,7 +7,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { createPublicKey } from "node:crypto";
 import { request } from "undici";
+import { verifyAuditDir } from "../../router/src/audit/verify-audit";
 import { startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
 import { startRouterProcess, type RouterProcess } from "./router-support/router-process";
 
@@ -115,4 +117,7 @@ it("a router killed with SIGKILL mid-load remembers all spend after a restart", 
   expect(usedAfter).toBeGreaterThanOrEqual(5 * 13 + 20 * 13); // the settled five plus the twenty it may have paid for
   expect(billedByUpstream).toBeGreaterThan(0);
   expect(await second.stop()).toBe(0);
+  // the audit chain survived the kill: intact, every record sealed by a signed checkpoint after the clean stop
+  const verdict = verifyAuditDir(path.join(stateDir, "audit"), createPublicKey(fs.readFileSync(path.join(stateDir, "audit-signing-key.pub.pem"))));
+  expect(verdict).toMatchObject({ ok: true, unsealedRecords: 0 });
 });

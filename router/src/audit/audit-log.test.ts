@@ -1,35 +1,78 @@
+import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AUDIT_FILE, AuditLog, auditChainProblem, type AuditEvent } from "./audit-log";
+import { AUDIT_DIR, AUDIT_FILE, AuditLog, CHECKPOINT_FILE, type AuditEvent } from "./audit-log";
+import { loadOrCreateSigningKey, PUBLIC_KEY_FILE } from "./checkpoint";
+import { verifyAuditDir, verifyAuditLog } from "./verify-audit";
 
 const ev = (n: number): AuditEvent => ({ kind: "inference", sandbox: "s", tenant: "t", api: "chat", model: "m", upstream: "m", decision: "allowed", code: null, reservedTokens: n, usedTokens: n, status: 200 });
+const keys = generateKeyPairSync("ed25519");
 
 describe("AuditLog", () => {
+  let state: string;
   let dir: string;
-  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-audit-"))));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    state = fs.mkdtempSync(path.join(os.tmpdir(), "kars-audit-"));
+    dir = path.join(state, AUDIT_DIR);
+  });
+  afterEach(() => fs.rmSync(state, { recursive: true, force: true }));
 
-  function writeLines(): string[] {
-    const a = AuditLog.open(dir, () => 0);
-    a.record(ev(1));
-    a.record(ev(2));
-    a.close();
-    const b = AuditLog.open(dir, () => 0); // continues the chain after a restart
-    b.record(ev(3));
-    b.close();
-    return fs.readFileSync(path.join(dir, AUDIT_FILE), "utf8").trim().split("\n");
+  /** Five records over two runs, a checkpoint every two records and on each close. */
+  function writeLog(): { log: string[]; cps: string[] } {
+    for (const range of [[1, 2, 3], [4, 5]]) {
+      const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0, checkpointEvery: 2 });
+      for (const n of range) {
+        a.record(ev(n));
+        a.flush();
+        a.checkpoint();
+      }
+      a.close();
+    }
+    const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8").trim().split("\n");
+    return { log: read(AUDIT_FILE), cps: read(CHECKPOINT_FILE) };
   }
 
-  it("chains records across restarts", () => {
-    expect(auditChainProblem(writeLines().join("\n"))).toBeNull();
+  it("chains records across restarts and signs checkpoints that verify", () => {
+    const { log, cps } = writeLog();
+    expect(verifyAuditLog(log.join("\n"), cps.join("\n"), keys.publicKey)).toEqual({ ok: true, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
   });
 
-  it.each<[string, (l: string[]) => string[], RegExp]>([
-    ["an edit", l => [l[0], l[1].replace('"usedTokens":2', '"usedTokens":0'), l[2]], /line 2: hash mismatch/],
-    ["a deletion", l => [l[0], l[2]], /line 2: seq 2, expected 1/],
-    ["a reorder", l => [l[1], l[0], l[2]], /line 1: seq 1, expected 0/],
+  it.each<[string, (l: string[], c: string[]) => [string[], string[]], RegExp]>([
+    ["an edit", (l, c) => [[l[0], l[1].replace('"usedTokens":2', '"usedTokens":0'), ...l.slice(2)], c], /audit\.jsonl line 2: hash mismatch/],
+    ["a deletion", (l, c) => [[l[0], ...l.slice(2)], c], /audit\.jsonl line 2: seq 2, expected 1/],
+    ["a reorder", (l, c) => [[l[1], l[0], ...l.slice(2)], c], /audit\.jsonl line 1: seq 1, expected 0/],
+    ["a truncation before the last checkpoint", (l, c) => [l.slice(0, 3), c], /checkpoints\.jsonl line 4: vouches for record 3 but the log ends at 2 \(log truncated\)/],
+    ["a forged checkpoint", (l, c) => [l, [...c.slice(0, 4), c[4].replace(/"sig":"[^"]+"/, '"sig":"AAAA"')]], /checkpoints\.jsonl line 5: signature does not verify/],
   ])("detects %s", (_t, tamper, problem) => {
-    expect(auditChainProblem(tamper(writeLines()).join("\n"))).toMatch(problem);
+    const { log, cps } = writeLog();
+    const [l, c] = tamper(log, cps);
+    const v = verifyAuditLog(l.join("\n"), c.join("\n"), keys.publicKey);
+    expect(v.ok ? "intact" : v.problem).toMatch(problem);
+  });
+
+  it("a chain rebuilt from scratch without the key fails at the first checkpoint", () => {
+    writeLog();
+    const other = generateKeyPairSync("ed25519");
+    const v = verifyAuditDir(dir, other.publicKey);
+    expect(v.ok ? "intact" : v.problem).toMatch(/checkpoints\.jsonl line 1: signature does not verify/);
+  });
+
+  it("cuts a torn last line on open and continues the chain", () => {
+    writeLog();
+    fs.appendFileSync(path.join(dir, AUDIT_FILE), '{"seq":5,"ts":"1970');
+    const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0 });
+    a.record(ev(6));
+    a.close();
+    const v = verifyAuditDir(dir, keys.publicKey);
+    expect(v).toMatchObject({ ok: true, records: 6, unsealedRecords: 0 });
+  });
+
+  it("generates a signing key once, keeps it private, and publishes the public key", () => {
+    const a = loadOrCreateSigningKey(null, state);
+    const b = loadOrCreateSigningKey(null, state);
+    expect(b.publicKeyPem).toBe(a.publicKeyPem);
+    expect(fs.readFileSync(path.join(state, PUBLIC_KEY_FILE), "utf8")).toBe(a.publicKeyPem);
+    expect(fs.statSync(path.join(state, "audit-signing-key.pem")).mode & 0o077).toBe(0);
   });
 });

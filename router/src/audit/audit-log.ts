@@ -1,6 +1,7 @@
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { signCheckpoint } from "./checkpoint";
 
 /** One inference decision as audited (no prompt text, no credentials). */
 export interface AuditEvent {
@@ -22,56 +23,99 @@ export interface AuditSink {
   record(event: AuditEvent): void;
 }
 
+/** The audit directory inside the state directory, and its files. */
+export const AUDIT_DIR = "audit";
 export const AUDIT_FILE = "audit.jsonl";
-const GENESIS = "0".repeat(64);
+export const CHECKPOINT_FILE = "checkpoints.jsonl";
+export const GENESIS = "0".repeat(64);
+
+/** One line of audit.jsonl. */
+export interface AuditRecord {
+  seq: number;
+  ts: string;
+  prev: string;
+  event: AuditEvent;
+  hash: string;
+}
+
+/** Options of AuditLog.open. */
+export interface AuditLogOptions {
+  /** Ed25519 key for checkpoints; null = no checkpoints (tests of the chain alone). */
+  signingKey: KeyObject | null;
+  now?: () => number;
+  /** A checkpoint after this many records (default 1000)… */
+  checkpointEvery?: number;
+  /** …or this long after the first unsealed record (ms, default 10 000), and on close. */
+  checkpointIntervalMs?: number;
+}
 
 /**
- * Append-only JSONL audit log in the state directory (DESIGN §6): each line is
- * `{seq, ts, prev, event, hash}` where `hash = sha256(prev + "\n" + canonical {seq, ts, prev, event})`,
+ * Append-only JSONL audit log in `<stateDir>/audit/` (DESIGN §6): each line of audit.jsonl is
+ * `{seq, ts, prev, event, hash}` with `hash = sha256(prev + "\n" + JSON {seq, ts, prev, event})`,
  * chaining every record to the one before it, so an edit, deletion or reorder breaks the chain.
- * Records of one event-loop turn are written together with one synchronous write(2) at the end of
- * the turn (group commit; a kill -9 can lose at most that turn's records, which a verifier then sees as
- * a clean end of the chain, never as a broken one). The chain head is recovered from the file's last
- * line on open. (Signed checkpoints: not implemented yet.)
+ * checkpoints.jsonl holds Ed25519-signed `{seq, hash, ts, sig}` statements (checkpoint.ts), written
+ * every `checkpointEvery` records, every `checkpointIntervalMs`, and on close: a truncation before the
+ * last checkpoint is detected, and nobody without the key can rebuild a consistent chain.
+ * Records of one event-loop turn are written with one synchronous write(2) at the end of the turn
+ * (group commit): a kill -9 loses at most that turn's records, which a verifier sees as a clean end.
+ * On open, a torn last line (a write cut by a crash) is cut off and the chain continues from the
+ * last whole record.
  */
 export class AuditLog implements AuditSink {
   private pending = "";
   private flushScheduled = false;
+  private readonly timer: NodeJS.Timeout | null;
 
   private constructor(
     private readonly fd: number,
+    private readonly checkpointFd: number,
     private prev: string,
     private seq: number,
-    private readonly now: () => number,
-  ) {}
+    /** seq of the last record a checkpoint vouches for (-1: none). */
+    private sealedSeq: number,
+    private readonly options: Required<AuditLogOptions>,
+  ) {
+    this.timer = options.signingKey ? setInterval(() => this.checkpoint(), options.checkpointIntervalMs) : null;
+    this.timer?.unref();
+  }
 
-  /** Opens (creating) `<stateDir>/audit.jsonl` and finds the chain head. */
-  static open(stateDir: string, now: () => number = Date.now): AuditLog {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const file = path.join(stateDir, AUDIT_FILE);
+  /** Opens (creating) `<stateDir>/audit/` and finds the chain head (cutting a torn last line). */
+  static open(stateDir: string, options: AuditLogOptions): AuditLog {
+    const dir = path.join(stateDir, AUDIT_DIR);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, AUDIT_FILE);
+    const cpFile = path.join(dir, CHECKPOINT_FILE);
     let prev = GENESIS;
     let seq = 0;
-    if (fs.existsSync(file)) {
-      const lines = fs.readFileSync(file, "utf8").trimEnd().split("\n").filter(Boolean);
-      const last = lines.at(-1);
-      if (last) {
-        const rec = JSON.parse(last) as { seq: number; hash: string };
-        prev = rec.hash;
-        seq = rec.seq + 1;
-      }
+    const lastRecord = lastWholeLine(file);
+    if (lastRecord) {
+      const rec = JSON.parse(lastRecord) as AuditRecord;
+      prev = rec.hash;
+      seq = rec.seq + 1;
     }
-    return new AuditLog(fs.openSync(file, "a", 0o600), prev, seq, now);
+    // the previous run's unsealed tail gets sealed by this run's first checkpoint
+    const lastCheckpoint = lastWholeLine(cpFile);
+    const sealedSeq = lastCheckpoint ? (JSON.parse(lastCheckpoint) as { seq: number }).seq : -1;
+    return new AuditLog(fs.openSync(file, "a", 0o600), fs.openSync(cpFile, "a", 0o600), prev, seq, sealedSeq, {
+      now: Date.now,
+      checkpointEvery: 1000,
+      checkpointIntervalMs: 10_000,
+      ...options,
+    });
   }
 
   record(event: AuditEvent): void {
-    const body = { seq: this.seq, ts: new Date(this.now()).toISOString(), prev: this.prev, event };
+    const body = { seq: this.seq, ts: new Date(this.options.now()).toISOString(), prev: this.prev, event };
     const hash = auditHash(this.prev, body);
     this.pending += `${JSON.stringify({ ...body, hash })}\n`;
     this.prev = hash;
     this.seq++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => {
+        this.flush();
+        if (this.seq - 1 - this.sealedSeq >= this.options.checkpointEvery) this.checkpoint();
+      });
     }
   }
 
@@ -84,10 +128,25 @@ export class AuditLog implements AuditSink {
     fs.writeSync(this.fd, text);
   }
 
+  /** Signs and writes a checkpoint for the last record, if any record is unsealed (after flushing it). */
+  checkpoint(): void {
+    const key = this.options.signingKey;
+    if (!key || this.seq - 1 === this.sealedSeq) return;
+    this.flush();
+    fs.fdatasyncSync(this.fd); // the records a checkpoint vouches for reach the disk first
+    const c = signCheckpoint({ seq: this.seq - 1, hash: this.prev, ts: new Date(this.options.now()).toISOString() }, key);
+    fs.writeSync(this.checkpointFd, `${JSON.stringify(c)}\n`);
+    this.sealedSeq = c.seq;
+  }
+
   close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.checkpoint();
     this.flush();
     fs.fsyncSync(this.fd);
+    fs.fsyncSync(this.checkpointFd);
     fs.closeSync(this.fd);
+    fs.closeSync(this.checkpointFd);
   }
 }
 
@@ -96,24 +155,14 @@ export function auditHash(prev: string, body: { seq: number; ts: string; prev: s
   return createHash("sha256").update(`${prev}\n${JSON.stringify(body)}`).digest("hex");
 }
 
-/**
- * Checks a whole audit log text; returns null when intact, else `line N: why` for the first bad record
- * (hash mismatch = edit, prev mismatch = deletion or reorder, seq gap).
- */
-export function auditChainProblem(text: string): string | null {
-  let prev = GENESIS;
-  const lines = text.split("\n").filter(Boolean);
-  for (let i = 0; i < lines.length; i++) {
-    let rec: { seq: number; ts: string; prev: string; event: AuditEvent; hash: string };
-    try {
-      rec = JSON.parse(lines[i]);
-    } catch {
-      return `line ${i + 1}: not JSON`;
-    }
-    if (rec.seq !== i) return `line ${i + 1}: seq ${rec.seq}, expected ${i}`;
-    if (rec.prev !== prev) return `line ${i + 1}: prev does not match the previous record's hash`;
-    if (auditHash(prev, { seq: rec.seq, ts: rec.ts, prev: rec.prev, event: rec.event }) !== rec.hash) return `line ${i + 1}: hash mismatch (record edited)`;
-    prev = rec.hash;
+/** The last complete line of a file (cutting a torn, unterminated tail off the file), or null. */
+function lastWholeLine(file: string): string | null {
+  if (!fs.existsSync(file)) return null;
+  let text = fs.readFileSync(file, "utf8");
+  const end = text.lastIndexOf("\n") + 1;
+  if (end < text.length) {
+    text = text.slice(0, end);
+    fs.truncateSync(file, Buffer.byteLength(text));
   }
-  return null;
+  return text.trimEnd().split("\n").filter(Boolean).at(-1) ?? null;
 }
