@@ -101,7 +101,7 @@ export class EgressProxyServer {
 
   /** Listens on host:port (port 0 = any); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    const server = createNetServer((socket) => this.onSocket(socket));
+    const server = createNetServer({ noDelay: true }, (socket) => this.onSocket(socket));
     this.tcp.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
