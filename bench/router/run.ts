@@ -68,6 +68,13 @@ function rssMiB(pid: number): number {
   return kib / 1024;
 }
 
+/** CPU time (user + system, ms) a process has used so far (Linux /proc, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15 of stat(5))
+}
+
 /** Runs `fn` while sampling the RSS of `pid` every 100 ms; returns fn's result and the peak. */
 async function withPeakRss<T>(pid: number, fn: () => Promise<T>): Promise<[T, number]> {
   let peak = rssMiB(pid);
@@ -200,7 +207,9 @@ async function main(): Promise<void> {
 
   log(`latency: ${SEQ} sequential requests per target`);
   const direct = await sequentialLatencies(upstream, "/v1/chat/completions", SEQ);
+  const cpu0 = cpuMs(routerPid);
   const viaRouter = await sequentialLatencies(router, "/v1/chat/completions", SEQ);
+  const routerCpuUsPerRequest = ((cpuMs(routerPid) - cpu0) * 1000) / SEQ; // less sensitive to a busy box than latency
   const direct2 = await sequentialLatencies(upstream, "/v1/chat/completions", SEQ);
   const base = [...direct, ...direct2];
   const viaLitellm = litellm ? await sequentialLatencies(litellm.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth) : [];
@@ -214,7 +223,7 @@ async function main(): Promise<void> {
   const o99 = quantile(viaRouter, 0.99) - quantile(base, 0.99);
   const l50 = litellm ? quantile(viaLitellm, 0.5) - quantile(base, 0.5) : NaN;
   const l99 = litellm ? quantile(viaLitellm, 0.99) - quantile(base, 0.99) : NaN;
-  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors}; litellm errors=${litellmTp.errors}`);
+  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors} cpu_per_request_us=${fmt(routerCpuUsPerRequest)}; litellm errors=${litellmTp.errors}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
   const verdict = (ok: boolean) => (ok ? "pass" : "fail");
   const ratio = (a: number, b: number) => fmt(a / b);
   console.log(`BENCH router overhead_p50_ms=${fmt(o50)} litellm_overhead_p50_ms=${fmt(l50)} ratio=${ratio(l50, o50)} target<0.5 ${verdict(o50 < 0.5)}`);

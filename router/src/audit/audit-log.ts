@@ -23,6 +23,9 @@ export interface AuditSink {
   record(event: AuditEvent): void;
 }
 
+/** Longest an audit record waits in memory before it is written (ms); see AuditLog. */
+export const AUDIT_FLUSH_MS = 20;
+
 /** The audit directory inside the state directory, and its files. */
 export const AUDIT_DIR = "audit";
 export const AUDIT_FILE = "audit.jsonl";
@@ -56,8 +59,9 @@ export interface AuditLogOptions {
  * checkpoints.jsonl holds Ed25519-signed `{seq, hash, ts, sig}` statements (checkpoint.ts), written
  * every `checkpointEvery` records, every `checkpointIntervalMs`, and on close: a truncation before the
  * last checkpoint is detected, and nobody without the key can rebuild a consistent chain.
- * Records of one event-loop turn are written with one synchronous write(2) at the end of the turn
- * (group commit): a kill -9 loses at most that turn's records, which a verifier sees as a clean end.
+ * Records are group-committed: written together with one synchronous write(2) at most
+ * AUDIT_FLUSH_MS after the first of them; a kill -9 loses at most those, which a verifier sees as a
+ * clean (unsealed) end, never as a broken chain.
  * On open, a torn last line (a write cut by a crash) is cut off and the chain continues from the
  * last whole record.
  */
@@ -112,10 +116,10 @@ export class AuditLog implements AuditSink {
     this.seq++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
+      setTimeout(() => {
         this.flush();
         if (this.seq - 1 - this.sealedSeq >= this.options.checkpointEvery) this.checkpoint();
-      });
+      }, AUDIT_FLUSH_MS).unref();
     }
   }
 

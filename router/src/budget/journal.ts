@@ -3,6 +3,9 @@ import * as path from "node:path";
 import type { LedgerRecord, LedgerSink } from "./ledger";
 import { windowKey, type WindowKind } from "./windows";
 
+/** Longest a settlement waits in memory before it is written (ms); see BudgetJournal. */
+export const SETTLE_FLUSH_MS = 20;
+
 /** File name of the budget journal inside the state directory. */
 export const JOURNAL_FILE = "budget.journal";
 
@@ -11,8 +14,8 @@ export const JOURNAL_FILE = "budget.journal";
  *
  * Durability: a reservation is written with a synchronous write(2) before the ledger grants it, so a
  * killed process (kill -9) never loses a reservation that may have been forwarded. Settlements are
- * buffered and written at the end of the event-loop turn or with the next reservation, whichever comes
- * first: losing one to a kill only leaves its full reservation charged (never under-counts spend).
+ * buffered and written with the next reservation or after SETTLE_FLUSH_MS, whichever comes first:
+ * losing one to a kill only leaves its full reservation charged (never under-counts spend).
  * fdatasync(2) runs at most every `syncIntervalMs` (default 1 s) while there are unsynced writes, so an
  * OS crash or power loss can lose at most that much; per-record fsync would block every write behind
  * the disk flush.
@@ -73,7 +76,7 @@ export class BudgetJournal implements LedgerSink {
     this.pending += line;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setTimeout(() => this.flush(), SETTLE_FLUSH_MS).unref();
     }
   }
 
