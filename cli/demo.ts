@@ -2,7 +2,8 @@
  * `kars demo [--keep]` (DESIGN §0): the main job. With no KUBECONFIG it starts the local control
  * plane; installs CRDs and webhooks; runs the kars controller; applies manifests/examples/; shows
  * each sandbox's status and children, the admitted pod as stored by the apiserver, and one refused
- * privileged pod with kubectl's exact message. Then it stops everything, or with --keep prints
+ * privileged pod with kubectl's exact message; then runs one sandbox's inference router and sends it a
+ * chat request through the OpenAI SDK. Then it stops everything, or with --keep prints
  * `KUBECONFIG=<path>` and stays up until SIGINT/SIGTERM.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +14,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { KarsSandbox } from "../capabilities/shared/karssandbox-types";
 import { kubectl, type Kubectl } from "../tests/e2e-kind/kubectl";
 import { sleep } from "../tests/e2e-kind/local/processes";
+import { showRouter } from "./demo-router";
 import { startStack, stopStack, unregisterWebhooks, type Stack } from "../tests/e2e-kind/stack";
 
 const repo = join(__dirname, "..");
@@ -130,6 +132,7 @@ export async function main(args: string[]): Promise<number> {
     await showSandboxes(k);
     await showAdmittedPod(k);
     showRefusedPod(k);
+    await showRouter(k, "research-agent", dir);
     if (keep) {
       say(`\nkars demo is up; stop it with Ctrl-C. kubectl --kubeconfig ${stack.cluster.kubeconfig} get karssandboxes -A`);
       say(`KUBECONFIG=${stack.cluster.kubeconfig}`);

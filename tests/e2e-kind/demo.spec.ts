@@ -30,6 +30,9 @@ const repo = join(__dirname, "..", "..");
     expect(out).toContain("- name: inference-router");
     expect(out).toContain('admission webhook "pods.sandbox.validate.kars.azure.com" denied the request: spec.containers[0].securityContext.privileged: must be false (kars sandbox posture)');
 
+    expect(out).toMatch(/^LISTEN api 127\.0\.0\.1:\d+$/m);
+    expect(out).toContain('agent (openai SDK) → router → model: "Hello!"');
+    expect(out).toMatch(/budget sandbox:research-agent: hourly \d+ used, \d+ left/);
     const get = spawnSync(binaries().kubectl, ["--kubeconfig", kubeconfig, "get", "karssandboxes", "-A"], { encoding: "utf8" });
     expect(get.stdout).toContain("research-agent");
 
