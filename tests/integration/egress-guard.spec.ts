@@ -9,6 +9,7 @@ import {
   METADATA_V4,
   OTHER_DNS_V4,
   OTHER_DNS_V6,
+  decisionsContaining,
   requireKernelFacilities,
   ROUTER_UID,
   WEB_V4,
@@ -77,7 +78,7 @@ describe("egress-guard rules for the agent (UID 1000)", () => {
   ])("has TCP 443 redirected into the proxy over %s (host from SNI)", async (_family, flag) => {
     const r = await bed.curl(AGENT_UID, [flag, "https://allowed.test/"]);
     expect(r.stdout).toMatch(/^hello from .* host=allowed\.test/);
-    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "tls", allow: true, host: "allowed.test" }));
+    expect(await decisionsContaining(bed, { via: "tls", allow: true, host: "allowed.test" })).toContainEqual(expect.objectContaining({ via: "tls", allow: true, host: "allowed.test" }));
   });
 
   it.each([

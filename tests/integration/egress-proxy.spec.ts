@@ -6,7 +6,7 @@
 // public addresses.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { AGENT_UID, EgressTestbed, eventually, requireKernelFacilities, sleep, type TestConfig } from "./egress-support/testbed";
+import { AGENT_UID, decisionsContaining, EgressTestbed, eventually, requireKernelFacilities, sleep, type TestConfig } from "./egress-support/testbed";
 
 jest.setTimeout(120_000);
 
@@ -101,18 +101,18 @@ describe("Strict mode", () => {
     ["a blocked host", "allowed.test:443", "blocked.test"],
   ])("closes a tunnel whose ClientHello names %s than the CONNECT (domain fronting)", async (_title, authority, sni) => {
     expect(await connect(authority, sni)).toMatchObject({ ok: false, status: 200, tls: expect.stringMatching(/closed|error/) });
-    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_mismatch", host: "allowed.test" }));
+    expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "sni_mismatch", host: "allowed.test" })).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_mismatch", host: "allowed.test" }));
   });
 
   it("closes a tunnel to 443 whose ClientHello has no SNI", async () => {
     expect(await connect("allowed.test:443", "-")).toMatchObject({ ok: false, status: 200 });
-    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_missing" }));
+    expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "sni_missing" })).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_missing" }));
   });
 
   it("refuses a transparently redirected TLS connection to a blocked host (SNI)", async () => {
     const r = await bed.curl(AGENT_UID, ["https://blocked.test/"]);
     expect(r.code).not.toBe(0);
-    expect(bed.decisions()).toContainEqual(expect.objectContaining({ via: "tls", allow: false, reason: "blocklisted", host: "blocked.test" }));
+    expect(await decisionsContaining(bed, { via: "tls", allow: false, reason: "blocklisted", host: "blocked.test" })).toContainEqual(expect.objectContaining({ via: "tls", allow: false, reason: "blocklisted", host: "blocked.test" }));
   });
 });
 
@@ -120,7 +120,7 @@ describe("EgressApprovals", () => {
   it("open a host in Strict mode until they expire", async () => {
     const expiresAt = new Date(Date.now() + 4000).toISOString();
     await reconfigure({ ...STRICT, approvals: [{ name: "ticket-1", hosts: [{ host: "approved.test", port: 443 }], expiresAt }] }, async () => (await connect("approved.test:443")).status === 200);
-    expect(bed.decisions()).toContainEqual(expect.objectContaining({ allow: true, reason: "approved", host: "approved.test" }));
+    expect(await decisionsContaining(bed, { allow: true, reason: "approved", host: "approved.test" })).toContainEqual(expect.objectContaining({ allow: true, reason: "approved", host: "approved.test" }));
     await sleep(Math.max(0, Date.parse(expiresAt) - Date.now() + 100));
     expect(await connect("approved.test:443")).toMatchObject({ status: 403, reason: "not_allowlisted" });
   });
@@ -194,5 +194,31 @@ describe("Learn mode", () => {
   it("refuses absolute-form HTTP to a name resolving to the metadata address", async () => {
     const r = await bed.curl(AGENT_UID, ["-x", `http://${PROXY}`, "-o", "/dev/null", "-D", "-", "http://meta.test/latest/meta-data/"]);
     expect(r.stdout).toMatch(/x-kars-egress-reason: non_public_address/i);
+  });
+});
+
+describe("limits", () => {
+  // A proxy with small limits for these cases; the normal one is restored afterwards.
+  beforeAll(async () => {
+    await bed.stopProxy();
+    bed.writeConfig(STRICT);
+    await bed.startProxy({ maxTunnels: 2, tunnelLifetimeMs: 1500 });
+  });
+  afterAll(async () => {
+    await bed.stopProxy();
+    await bed.startProxy();
+  });
+
+  it("refuses a tunnel beyond the concurrent-tunnel limit with 503 tunnel_limit", async () => {
+    expect(await bed.probe(AGENT_UID, "hold", PROXY, "allowed.test:8080", "3")).toEqual({ ok: true, statuses: ["200", "200", "503 tunnel_limit"] });
+  });
+
+  it("closes a tunnel when its lifetime ends", async () => {
+    expect(await bed.probe(AGENT_UID, "wait-close", PROXY, "allowed.test:8080", "6000")).toEqual({ ok: true, status: 200, closed: true });
+  });
+
+  it("answers a request head over the header size limit with 431", async () => {
+    const r = await bed.probe(AGENT_UID, "raw", PROXY, JSON.stringify(`GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\nX-Big: ${"a".repeat(20000)}\r\n\r\n`));
+    expect(r).toMatchObject({ status: 431 });
   });
 });

@@ -6,6 +6,8 @@
 //                                             X-Kars-Egress-Reason; with SNI, then runs a TLS handshake
 //                                             with that server name through the tunnel and a GET /.
 //   probe.js raw PROXY TEXT               -> sends TEXT (JSON-string-escaped) and reports the status line
+//   probe.js hold PROXY AUTHORITY N        -> opens N tunnels, keeping each open; reports the statuses
+//   probe.js wait-close PROXY AUTHORITY MS -> opens a tunnel; reports whether the proxy closes it in MS
 "use strict";
 const net = require("node:net");
 const tls = require("node:tls");
@@ -73,6 +75,37 @@ if (cmd === "tcp") {
       t.on("data", (d) => (body += d));
       t.removeAllListeners("close");
       t.on("close", () => out({ ok: true, status, tls: "ok", body: body.split("\r\n\r\n")[1] }));
+    });
+  });
+} else if (cmd === "hold") {
+  // hold PROXY AUTHORITY N: opens N tunnels one after another, keeping the earlier ones open;
+  // reports each CONNECT status (and reason on refusals).
+  const proxy = splitHostPort(a);
+  const statuses = [];
+  const open = [];
+  const next = () => {
+    if (statuses.length === Number(c)) return out({ ok: true, statuses });
+    const s = net.connect(proxy);
+    open.push(s);
+    s.on("error", () => undefined);
+    s.on("connect", () => s.write(`CONNECT ${b} HTTP/1.1\r\nHost: ${b}\r\n\r\n`));
+    readHead(s, (status, reason) => {
+      statuses.push(reason ? `${status} ${reason}` : String(status));
+      next();
+    });
+  };
+  next();
+} else if (cmd === "wait-close") {
+  // wait-close PROXY AUTHORITY MS: opens a tunnel and reports whether the proxy closes it within MS.
+  const proxy = splitHostPort(a);
+  const s = net.connect(proxy);
+  s.on("error", () => undefined);
+  s.on("connect", () => s.write(`CONNECT ${b} HTTP/1.1\r\nHost: ${b}\r\n\r\n`));
+  readHead(s, (status) => {
+    const timer = setTimeout(() => out({ ok: true, status, closed: false }), Number(c));
+    s.on("close", () => {
+      clearTimeout(timer);
+      out({ ok: true, status, closed: true });
     });
   });
 } else {

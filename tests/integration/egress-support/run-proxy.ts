@@ -1,4 +1,5 @@
-// Runs the egress proxy for the integration tests: `run-proxy.ts CONFIG_DIR STATE_DIR [PORT]`.
+// Runs the egress proxy for the integration tests: `run-proxy.ts CONFIG_DIR STATE_DIR [PORT]`;
+// KARS_TEST_LIMITS may hold a JSON object of EgressLimits overrides (for the limit cases).
 // Prints "LISTEN egress <host:port>" (the `kars router` line format, DESIGN §0) once listening, logs
 // JSON to stderr, and stops cleanly on SIGTERM.
 import pino from "pino";
@@ -7,7 +8,8 @@ import { startEgressProxy } from "../../../router/src/egress";
 async function main(): Promise<void> {
   const [configDir, stateDir, port] = process.argv.slice(2);
   const logger = pino({ level: "info" }, pino.destination(2));
-  const proxy = await startEgressProxy({ configDir, stateDir, port: port ? Number(port) : 8444, logger, reloadIntervalMs: 200 });
+  const limits = process.env.KARS_TEST_LIMITS ? (JSON.parse(process.env.KARS_TEST_LIMITS) as Record<string, number>) : {};
+  const proxy = await startEgressProxy({ configDir, stateDir, port: port ? Number(port) : 8444, logger, reloadIntervalMs: 200, limits });
   process.stdout.write(`LISTEN egress ${proxy.address}\n`);
   process.on("SIGTERM", () => {
     void proxy.close().then(() => process.exit(0));

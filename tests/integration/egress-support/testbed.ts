@@ -239,11 +239,13 @@ export class EgressTestbed {
     }
   }
 
-  /** Starts the proxy in the pod namespace as UID 1001 on 127.0.0.1:8444 (+[::1]:8444). */
-  async startProxy(): Promise<void> {
+  /** Starts the proxy in the pod namespace as UID 1001 on 127.0.0.1:8444 (+[::1]:8444), with optional limit overrides. */
+  async startProxy(limits?: Record<string, number>): Promise<void> {
     const log = openSync(this.proxyLog, "a");
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: this.stateDir };
+    if (limits) env.KARS_TEST_LIMITS = JSON.stringify(limits);
     const child = spawn("ip", ["netns", "exec", this.pod, "setpriv", `--reuid=${ROUTER_UID}`, `--regid=${ROUTER_UID}`, "--clear-groups", "--",
-      NODE, TSX, path.join(SUPPORT, "run-proxy.ts"), this.configDir, this.stateDir, "8444"], { stdio: ["ignore", "pipe", log], env: { ...process.env, HOME: this.stateDir } });
+      NODE, TSX, path.join(SUPPORT, "run-proxy.ts"), this.configDir, this.stateDir, "8444"], { stdio: ["ignore", "pipe", log], env });
     closeSync(log);
     this.proxy = child;
     const line = await waitForLine(child, "LISTEN egress ", 30_000).catch((err: Error) => {
@@ -272,6 +274,16 @@ export class EgressTestbed {
       .filter((l) => l.includes('"egress":'))
       .map((l) => (JSON.parse(l) as { egress: ReturnType<EgressTestbed["decisions"]>[number] }).egress);
   }
+}
+
+/**
+ * Waits (up to ~3 s) until the proxy has logged a decision containing `fields`, and returns all
+ * decisions: the proxy logs asynchronously, so a line may land just after the client saw the result.
+ */
+export async function decisionsContaining(bed: EgressTestbed, fields: Record<string, unknown>): Promise<ReturnType<EgressTestbed["decisions"]>> {
+  const has = (list: ReturnType<EgressTestbed["decisions"]>): boolean =>
+    list.some((d) => Object.entries(fields).every(([k, v]) => (d as Record<string, unknown>)[k] === v));
+  return eventually(async () => bed.decisions(), has, 30, 100);
 }
 
 /** Resolves with the first stdout line of `child` that starts with `prefix`. */
