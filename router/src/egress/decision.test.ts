@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { Blocklist } from "./blocklist";
 import { parseBlocklistText } from "./blocklist-parse";
 import { parseApprovals, parseEgressProfile } from "./config";
@@ -96,5 +97,51 @@ describe("endpointMatches", () => {
     [{ host: "a.example", port: 443 }, "b.a.example", 443, false],
   ])("%j vs %s:%d → %s", (endpoint, host, port, expected) => {
     expect(endpointMatches(endpoint, host, port)).toBe(expected);
+  });
+});
+
+describe("decisions on spelling variants (property)", () => {
+  // Spellings a client or resolver treats as the same host: case, one trailing dot, fullwidth
+  // letters/digits and ideographic full stops (UTS #46 maps them back).
+  const toFullwidth = (ch: string): string => (/[a-z0-9]/.test(ch) ? String.fromCharCode(ch.charCodeAt(0) + 0xfee0) : ch);
+  const variant = (host: string) =>
+    fc
+      .tuple(fc.array(fc.nat(3), { minLength: host.length, maxLength: host.length }), fc.boolean())
+      .map(([choices, trailingDot]) => {
+        let out = "";
+        for (let i = 0; i < host.length; i++) {
+          const ch = host[i];
+          if (ch === ".") out += choices[i] === 0 ? "\u3002" : choices[i] === 1 ? "\uff0e" : ".";
+          else out += choices[i] === 0 ? ch.toUpperCase() : choices[i] === 1 ? toFullwidth(ch) : ch;
+        }
+        return trailingDot ? `${out}.` : out;
+      });
+
+  it.each(["x.blocked.example", "exact.example", "other.example"])("never admits a spelling of %s that the canonical form refuses", (host) => {
+    const canonical = decideByPolicy({ host, port: 443, via: "connect" }, strict, NOW);
+    expect(canonical.allow).toBe(false);
+    fc.assert(
+      fc.property(variant(host), (spelling) => {
+        const d = decideByPolicy({ host: spelling, port: 443, via: "connect" }, strict, NOW);
+        expect(d.allow).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("never admits an IPv4 spelling of a non-public address, whatever the mode", () => {
+    const nonPublic = fc.constantFrom(0x7f000001, 0x0a000001, 0xa9fea9fe, 0xac100001, 0xc0a80101, 0x64400001, 0);
+    const spell = fc.tuple(nonPublic, fc.constantFrom(1, 2, 3, 4), fc.constantFrom(8, 10, 16)).map(([value, parts, radix]) => {
+      const bytes = [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255];
+      const nums = parts === 1 ? [value >>> 0] : parts === 2 ? [bytes[0], value & 0xffffff] : parts === 3 ? [bytes[0], bytes[1], value & 0xffff] : bytes;
+      return nums.map((n) => (radix === 16 ? `0x${n.toString(16)}` : radix === 8 ? `0${n.toString(8)}` : String(n))).join(".");
+    });
+    fc.assert(
+      fc.asyncProperty(spell, async (host) => {
+        const d = await decideEgress({ host, port: 443, via: "connect" }, learn, NOW, async () => []);
+        expect(d).toMatchObject({ allow: false, reason: "non_public_address" });
+      }),
+      { numRuns: 500 },
+    );
   });
 });
