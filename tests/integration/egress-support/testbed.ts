@@ -19,23 +19,35 @@ import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, read
 import os from "node:os";
 import path from "node:path";
 
+/** The repository root. */
 export const REPO = path.resolve(__dirname, "../../..");
 const NODE = path.join(REPO, "node_modules/.bin/node");
 const TSX = path.join(REPO, "node_modules/tsx/dist/cli.mjs");
 const SUPPORT = __dirname;
 
+/** The agent container's UID (DESIGN §2). */
 export const AGENT_UID = 1000;
+/** The router container's UID (DESIGN §2). */
 export const ROUTER_UID = 1001;
+/** The "cluster DNS service" the guard lets the agent reach. */
 export const DNS_V4 = "198.20.0.53";
+/** Its IPv6 address. */
 export const DNS_V6 = "2001:db9::53";
 /** A DNS server the agent must not reach (same dnsmasq, other address). */
 export const OTHER_DNS_V4 = "198.20.0.54";
+/** Its IPv6 counterpart. */
 export const OTHER_DNS_V6 = "2001:db9::54";
+/** allowed.test: HTTP :80/:8080, HTTPS :443. */
 export const WEB_V4 = "198.20.0.10";
+/** allowed.test over IPv6. */
 export const WEB_V6 = "2001:db9::10";
+/** Every other public test name. */
 export const OTHER_V4 = "198.20.0.11";
+/** other.test over IPv6. */
 export const OTHER_V6 = "2001:db9::11";
+/** A private host in the internet namespace (DNS rebinding target). */
 export const PRIVATE_V4 = "10.99.0.10";
+/** The cloud metadata address, served in the internet namespace. */
 export const METADATA_V4 = "169.254.169.254";
 
 /** DNS answers served by dnsmasq in the internet namespace. */
@@ -318,6 +330,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   child.stderr?.destroy();
 }
 
+/** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
