@@ -74,6 +74,15 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** Copies `from` into `to` with backpressure, and passes on end-of-stream (what pipe() does, with less machinery). */
+function forward(from: Duplex, to: Duplex): void {
+  from.on("data", (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on("drain", () => from.resume());
+  from.on("end", () => to.end());
+}
+
 const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
 
 /** The running proxy: listeners plus the sockets it owns. */
@@ -82,9 +91,13 @@ export class EgressProxyServer {
   private readonly http: ReturnType<typeof createHttpServer>;
   private readonly sockets = new Set<Duplex>();
   private active = 0;
+  private readonly bytesUp: { inc(n: number): void };
+  private readonly bytesDown: { inc(n: number): void };
 
   constructor(private readonly deps: EgressProxyDeps) {
     this.http = createHttpServer({ maxHeaderSize: deps.limits.maxHeaderBytes, requestTimeout: 0 });
+    this.bytesUp = deps.metrics.tunnelBytes.labels({ direction: "upstream" });
+    this.bytesDown = deps.metrics.tunnelBytes.labels({ direction: "downstream" });
     this.http.headersTimeout = deps.limits.firstBytesTimeoutMs;
     this.http.keepAliveTimeout = 5_000;
     this.http.on("request", (req, res) => void this.onRequest(req, res));
@@ -196,29 +209,29 @@ export class EgressProxyServer {
 
   /** Relays bytes both ways until either side closes or the lifetime ends; releases the slot once. */
   private relay(client: Duplex, upstream: Socket): void {
-    const { metrics } = this.deps;
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
       clearTimeout(lifetime);
-      metrics.tunnelBytes.inc({ direction: "upstream" }, upstream.bytesWritten);
-      metrics.tunnelBytes.inc({ direction: "downstream" }, upstream.bytesRead);
+      // bytes are counted once per tunnel, from the upstream socket's own counters
+      this.bytesUp.inc(upstream.bytesWritten);
+      this.bytesDown.inc(upstream.bytesRead);
       client.destroy();
       upstream.destroy();
       this.release();
     };
     const lifetime = setTimeout(finish, this.deps.limits.tunnelLifetimeMs);
     lifetime.unref();
-    // bytes are counted once per tunnel, from the upstream socket's own counters (no per-chunk work)
     client.on("error", finish);
     upstream.on("error", finish);
     client.on("close", finish);
     upstream.on("close", finish);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    forward(client, upstream);
+    forward(upstream, client);
     client.resume();
   }
+
 
   /**
    * Reads the client's ClientHello (starting with `initial`) within the first-bytes timeout.
