@@ -106,6 +106,13 @@ describe("postureViolations", () => {
     ["reserved name with another spec", { containers: [{ name: "inference-router", image: "evil" }] }, "spec.containers[0].name: inference-router is reserved for the injected router and this container differs from it (kars reserved container)"],
     ["fake egress-guard with SYS_ADMIN", { initContainers: [{ ...desiredEgressGuard(cfg), securityContext: { capabilities: { add: ["SYS_ADMIN"], drop: ["ALL"] } } }] }, "spec.initContainers[0].securityContext.capabilities.add[0]: SYS_ADMIN is not allowed (kars sandbox posture)"],
     ["ephemeral containers", { ephemeralContainers: [{ name: "dbg", image: "busybox" }] }, "spec.ephemeralContainers: ephemeral containers are not allowed in a sandbox (kars sandbox posture)"],
+    ["a ServiceAccount token", { automountServiceAccountToken: true }, "spec.automountServiceAccountToken: must not be true (the agent never holds a credential) (kars sandbox posture)"],
+    ["a projected ServiceAccount token", { volumes: [{ name: "t", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } }] }, "spec.volumes[0].projected.sources[0].serviceAccountToken: ServiceAccount tokens are not allowed (the agent never holds a credential) (kars sandbox posture)"],
+    ["a shared process namespace", { shareProcessNamespace: true }, "spec.shareProcessNamespace: must not be true (the agent must not see the router's processes) (kars sandbox posture)"],
+    ["root group", c({ runAsGroup: 0 }), "spec.containers[0].securityContext.runAsGroup: must not be 0 (root group) (kars sandbox posture)"],
+    ["pod root group", { securityContext: { runAsGroup: 0 } }, "spec.securityContext.runAsGroup: must not be 0 (root group) (kars sandbox posture)"],
+    ["fsGroup 0", { securityContext: { fsGroup: 0 } }, "spec.securityContext.fsGroup: must not be 0 (root group) (kars sandbox posture)"],
+    ["supplemental group 0", { securityContext: { supplementalGroups: [5, 0] } }, "spec.securityContext.supplementalGroups[1]: must not be 0 (root group) (kars sandbox posture)"],
     ["SELinux user", { securityContext: { seLinuxOptions: { user: "system_u" } } }, "spec.securityContext.seLinuxOptions.user: must be unset (pod security standards)"],
   ])("denies %s with its field path and rule", (_t, spec, message) => {
     expect(admit(pod(spec as object)).map(v => `${v.path}: ${v.message} (${v.rule})`)).toContain(message);
@@ -127,6 +134,12 @@ describe("postureViolations", () => {
     expect(postureViolations({ spec: {} } as V1Pod, ctx, cfg)).toEqual([
       { path: "spec.containers", message: "must be a list of containers", rule: "kars sandbox posture" },
     ]);
+  });
+
+  it("requires the configured runtime class under isolation confidential", () => {
+    const conf = { ...ctx, isolation: "confidential" as const };
+    expect(paths(pod({ runtimeClassName: "runc" }), conf)).toEqual(["spec.runtimeClassName"]);
+    expect(paths(pod(), conf)).toEqual([]);
   });
 
   it("admits a standard-isolation pod with RuntimeDefault", () => {

@@ -52,11 +52,23 @@ export function postureViolations(pod: V1Pod, ctx: SandboxContext, cfg: Admissio
   if (spec.hostPID === true) add("spec.hostPID", "must be false");
   if (spec.hostIPC === true) add("spec.hostIPC", "must be false");
   if ((spec.ephemeralContainers?.length ?? 0) > 0) add("spec.ephemeralContainers", "ephemeral containers are not allowed in a sandbox");
+  // DESIGN §2: the agent never holds a credential, so no ServiceAccount token in any form.
+  if (spec.automountServiceAccountToken === true) add("spec.automountServiceAccountToken", "must not be true (the agent never holds a credential)");
+  // A shared PID namespace would let the agent see the router's processes and arguments.
+  if (spec.shareProcessNamespace === true) add("spec.shareProcessNamespace", "must not be true (the agent must not see the router's processes)");
+  if (ctx.isolation === "confidential" && spec.runtimeClassName !== cfg.confidentialRuntimeClass) {
+    add("spec.runtimeClassName", `must be ${cfg.confidentialRuntimeClass} for isolation confidential, found ${spec.runtimeClassName ?? "unset"}`);
+  }
 
   const psc: V1PodSecurityContext = spec.securityContext ?? {};
   const required = requiredSeccompProfile(ctx.isolation);
   if (psc.runAsNonRoot !== true) add("spec.securityContext.runAsNonRoot", "must be true");
   if (psc.runAsUser === 0) add("spec.securityContext.runAsUser", "must not be 0 (root)");
+  if (psc.runAsGroup === 0) add("spec.securityContext.runAsGroup", "must not be 0 (root group)");
+  if (psc.fsGroup === 0) add("spec.securityContext.fsGroup", "must not be 0 (root group)");
+  (psc.supplementalGroups ?? []).forEach((g, i) => {
+    if (g === 0) add(`spec.securityContext.supplementalGroups[${i}]`, "must not be 0 (root group)");
+  });
   if (!sameJson(psc.seccompProfile, required)) {
     add("spec.securityContext.seccompProfile", `must be ${describeSeccomp(required)} for isolation ${ctx.isolation}, found ${describeSeccomp(psc.seccompProfile)}`);
   }
@@ -79,6 +91,9 @@ export function postureViolations(pod: V1Pod, ctx: SandboxContext, cfg: Admissio
       if (s === "hostPath") add(`spec.volumes[${i}].hostPath`, "hostPath volumes are not allowed");
       else if (!ALLOWED_VOLUME_SOURCES.has(s)) add(`spec.volumes[${i}].${s}`, `volume type ${s} is not allowed`);
     }
+    (v.projected?.sources ?? []).forEach((src, j) => {
+      if (src.serviceAccountToken) add(`spec.volumes[${i}].projected.sources[${j}].serviceAccountToken`, "ServiceAccount tokens are not allowed (the agent never holds a credential)");
+    });
   });
 
   checkInjectedPresent(spec.initContainers ?? [], spec.containers, cfg, add);
@@ -141,6 +156,7 @@ function checkContainer(
     if (sc.runAsNonRoot === false) add(`${scPath}.runAsNonRoot`, "must not be false");
     else if (nonRoot !== true) add(`${scPath}.runAsNonRoot`, "must be true (here or in spec.securityContext)");
     if (sc.runAsUser === 0) add(`${scPath}.runAsUser`, "must not be 0 (root)");
+    if (sc.runAsGroup === 0) add(`${scPath}.runAsGroup`, "must not be 0 (root group)");
   }
 
   if (sc.seccompProfile !== undefined) {
