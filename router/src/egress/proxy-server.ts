@@ -30,6 +30,8 @@ export interface EgressLimits {
   firstBytesTimeoutMs: number;
   /** Time allowed to connect to the destination (default 10 s). */
   connectTimeoutMs: number;
+  /** Accepted client connections at once, idle keep-alive ones included (default 1024); more are dropped. */
+  maxConnections: number;
 }
 
 /** Default limits. */
@@ -39,6 +41,7 @@ export const DEFAULT_LIMITS: EgressLimits = {
   maxHeaderBytes: 16 * 1024,
   firstBytesTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
+  maxConnections: 1024,
 };
 
 /** One audited decision. `client` is the peer address of the agent's connection. */
@@ -115,6 +118,7 @@ export class EgressProxyServer {
   /** Listens on host:port (port 0 = any); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
     const server = createNetServer({ noDelay: true }, (socket) => this.onSocket(socket));
+    server.maxConnections = this.deps.limits.maxConnections;
     this.tcp.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
