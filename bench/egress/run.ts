@@ -20,7 +20,7 @@
  * All three run at once; ROUNDS rounds give each the same SECONDS of load in turn and the medians are
  * reported, so that other load on the shared box hits all three alike. CPU ms per 1k tunnels is
  * reported for information.
- * Environment: BENCH_SECONDS (per proxy per round, default 5), BENCH_ROUNDS (default 3), BENCH_CONCURRENCY (default 32),
+ * Environment: BENCH_SECONDS (per proxy per round, default 5), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (default 32),
  * BENCH_DOMAINS (default 350000), BENCH_SKIP_PEERS=1 (kars and the blocklist only).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -33,7 +33,7 @@ const ROOT = path.resolve(__dirname, "../..");
 const NODE = path.join(ROOT, "node_modules/.bin/node");
 const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const SKIP_PEERS = process.env.BENCH_SKIP_PEERS === "1";
 const CACHE_BIN = path.join(os.homedir(), ".cache", "kars", "bin");
