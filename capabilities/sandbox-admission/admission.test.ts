@@ -77,9 +77,27 @@ describe("hardenSandboxPod", () => {
     expect(postureViolations(out, ctx, cfg).map(v => v.path)).toContain("spec.containers[0].securityContext.allowPrivilegeEscalation");
   });
 
-  it("keeps a stricter user value (runAsUser 4242) untouched", () => {
+  it("recognises its router volumes as the apiserver stores them (defaultMode 420 added)", () => {
+    const out = hardenSandboxPod(pod(), ctx, cfg);
+    const stored = JSON.parse(JSON.stringify(out).replace('"projected":{', '"projected":{"defaultMode":420,'));
+    expect(stored.spec.volumes[0].projected.defaultMode).toBe(420);
+    expect(postureViolations(stored, ctx, cfg)).toEqual([]);
+  });
+
+  it("keeps a user-set runAsUser (4242) untouched, and Validate denies it: only UID 1000 is guarded", () => {
     const out = hardenSandboxPod(pod({ containers: [{ name: "agent", image: "x", securityContext: { runAsUser: 4242 } }] }), ctx, cfg);
     expect(out.spec!.containers[0]!.securityContext!.runAsUser).toBe(4242);
+    expect(postureViolations(out, ctx, cfg).map(v => v.message)).toContain("must be 1000, the agent UID the egress guard restricts, found 4242");
+  });
+
+  it("removes the token volume the ServiceAccount admission plugin added on its own", () => {
+    const tokenVolume = { name: "kube-api-access-x7k2p", projected: { sources: [{ serviceAccountToken: { path: "token", expirationSeconds: 3607 } }, { configMap: { name: "kube-root-ca.crt" } }] } };
+    const mount = { name: "kube-api-access-x7k2p", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true };
+    const out = hardenSandboxPod(pod({ volumes: [tokenVolume], containers: [{ name: "agent", image: "x", volumeMounts: [mount] }] }), ctx, cfg);
+    expect(out.spec!.volumes!.map(v => v.name)).not.toContain("kube-api-access-x7k2p");
+    expect(out.spec!.containers[0]!.volumeMounts!.map(m => m.name)).not.toContain("kube-api-access-x7k2p");
+    expect(out.spec!.automountServiceAccountToken).toBe(false);
+    expect(postureViolations(out, ctx, cfg)).toEqual([]);
   });
 });
 
@@ -113,6 +131,18 @@ describe("postureViolations", () => {
     ["pod root group", { securityContext: { runAsGroup: 0 } }, "spec.securityContext.runAsGroup: must not be 0 (root group) (kars sandbox posture)"],
     ["fsGroup 0", { securityContext: { fsGroup: 0 } }, "spec.securityContext.fsGroup: must not be 0 (root group) (kars sandbox posture)"],
     ["supplemental group 0", { securityContext: { supplementalGroups: [5, 0] } }, "spec.securityContext.supplementalGroups[1]: must not be 0 (root group) (kars sandbox posture)"],
+    ["the router's UID for the agent", c({ runAsUser: 1001 }), "spec.containers[0].securityContext.runAsUser: must be 1000, the agent UID the egress guard restricts, found 1001 (kars sandbox posture)"],
+    ["another pod-level UID", { securityContext: { runAsUser: 4242 } }, "spec.containers[0].securityContext.runAsUser: must be 1000, the agent UID the egress guard restricts, found 4242 (kars sandbox posture)"],
+    ["a guard with another env", { initContainers: [{ ...desiredEgressGuard(cfg), env: [{ name: "KARS_AGENT_UID", value: "65534" }] }] }, "spec.initContainers[0].name: egress-guard is reserved for the injected egress guard and this container differs from it (kars reserved container)"],
+    ["a guard turned into a sidecar with a flushing probe", { initContainers: [{ ...desiredEgressGuard(cfg), restartPolicy: "Always", livenessProbe: { exec: { command: ["iptables", "-F"] } } }] }, "spec.initContainers[0].name: egress-guard is reserved for the injected egress guard and this container differs from it (kars reserved container)"],
+    ["a router with NODE_OPTIONS", { containers: [{ name: "agent", image: "x" }, { ...desiredRouterSidecar(cfg), env: [{ name: "NODE_OPTIONS", value: "--require /x.js" }] }] }, "spec.containers[1].name: inference-router is reserved for the injected router and this container differs from it (kars reserved container)"],
+    ["a user volume named like the router's config", { volumes: [{ name: "kars-config", configMap: { name: "attacker" } }] }, "spec.volumes[0]: kars-config is reserved for the router and must be exactly the volume kars injects (kars reserved container)"],
+    ["the agent mounting the router's state", c({}, { volumeMounts: [{ name: "kars-router-state", mountPath: "/state" }] }), "spec.containers[0].volumeMounts[0].name: kars-router-state belongs to the router and may not be mounted by another container (kars reserved container)"],
+    ["an emptyDir over /etc", { volumes: [{ name: "e", emptyDir: {} }], ...c({}, { volumeMounts: [{ name: "e", mountPath: "//etc/" }] }) }, "spec.containers[0].volumeMounts[0].mountPath: //etc/ is a system path and may not be mounted over (read-only root filesystem) (kars sandbox posture)"],
+    ["hostAliases", { hostAliases: [{ ip: "1.2.3.4", hostnames: ["api.openai.com"] }] }, "spec.hostAliases: must be empty (would redirect the router's upstream and egress names) (kars sandbox posture)"],
+    ["dnsPolicy None", { dnsPolicy: "None", dnsConfig: { nameservers: ["8.8.8.8"] } }, "spec.dnsConfig.nameservers: must be empty (the egress guard allows cluster DNS only) (kars sandbox posture)"],
+    ["a system priority class", { priorityClassName: "system-node-critical" }, "spec.priorityClassName: system-node-critical is reserved for cluster components (kars sandbox posture)"],
+    ["a user-chosen runtime class", { runtimeClassName: "runc-plain" }, "spec.runtimeClassName: must be unset for isolation enhanced (the runtime follows the sandbox's isolation) (kars sandbox posture)"],
     ["SELinux user", { securityContext: { seLinuxOptions: { user: "system_u" } } }, "spec.securityContext.seLinuxOptions.user: must be unset (pod security standards)"],
   ])("denies %s with its field path and rule", (_t, spec, message) => {
     expect(admit(pod(spec as object)).map(v => `${v.path}: ${v.message} (${v.rule})`)).toContain(message);

@@ -11,6 +11,8 @@ describe("sandboxContextFromNamespace", () => {
     ["an unknown isolation fails closed to enhanced", ns({ "kars.azure.com/isolation": "none" }), { sandbox: "kars-x", isolation: "enhanced", writablePaths: ["/sandbox", "/tmp"] }],
     ["malformed writable paths keep the defaults", ns({}, { "kars.azure.com/writable-paths": "{not json" }), { sandbox: "kars-x", isolation: "enhanced", writablePaths: ["/sandbox", "/tmp"] }],
     ["the root filesystem is never a writable path", ns({}, { "kars.azure.com/writable-paths": '["/"]' }), { sandbox: "kars-x", isolation: "enhanced", writablePaths: ["/sandbox", "/tmp"] }],
+    ["nor is // or a system directory", ns({}, { "kars.azure.com/writable-paths": '["//","/etc","/sandbox"]' }), { sandbox: "kars-x", isolation: "enhanced", writablePaths: ["/sandbox", "/tmp"] }],
+    ["paths are normalised", ns({}, { "kars.azure.com/writable-paths": '["/data//x/", "/work/./y"]' }), { sandbox: "kars-x", isolation: "enhanced", writablePaths: ["/data/x", "/work/y"] }],
   ])("%s", (_t, n, want) => {
     expect(sandboxContextFromNamespace(n)).toEqual(want);
   });

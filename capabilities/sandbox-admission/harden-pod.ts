@@ -23,6 +23,7 @@ export function hardenSandboxPod(pod: V1Pod, ctx: SandboxContext, cfg: Admission
   const spec: V1PodSpec = out.spec ?? { containers: [] };
   out.spec = spec;
 
+  stripAutomountedToken(spec);
   injectContainers(spec, cfg);
   hardenPodSecurityContext(spec, ctx, cfg);
   const podUserSet = pod.spec?.securityContext?.runAsUser !== undefined;
@@ -38,6 +39,27 @@ export function hardenSandboxPod(pod: V1Pod, ctx: SandboxContext, cfg: Admission
     hardenContainer(c, podUserSet, podNonRootSet);
   }
   return out;
+}
+
+/** Name pattern of the token volume the apiserver's ServiceAccount admission plugin adds. */
+const AUTOMOUNTED_TOKEN_VOLUME = /^kube-api-access-[a-z0-9]{5}$/;
+
+/**
+ * Removes the ServiceAccount token the apiserver's ServiceAccount admission plugin mounted on its
+ * own (it runs before webhooks) unless the user explicitly asked for one with
+ * automountServiceAccountToken: true, which Validate then refuses. DESIGN §2: no token for the agent.
+ */
+function stripAutomountedToken(spec: V1PodSpec): void {
+  if (spec.automountServiceAccountToken === true) return;
+  const auto = new Set(
+    (spec.volumes ?? []).filter(v => AUTOMOUNTED_TOKEN_VOLUME.test(v.name) && v.projected?.sources?.some(s => s.serviceAccountToken)).map(v => v.name),
+  );
+  if (auto.size === 0) return;
+  spec.volumes = (spec.volumes ?? []).filter(v => !auto.has(v.name));
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    if (c.volumeMounts) c.volumeMounts = c.volumeMounts.filter(m => !auto.has(m.name));
+  }
+  spec.automountServiceAccountToken = false;
 }
 
 function injectContainers(spec: V1PodSpec, cfg: AdmissionConfig): void {

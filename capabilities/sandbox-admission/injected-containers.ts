@@ -22,7 +22,7 @@ export function desiredEgressGuard(cfg: AdmissionConfig): V1Container {
     env: [
       { name: "KARS_AGENT_UID", value: String(AGENT_UID) },
       { name: "KARS_PROXY_PORT", value: "8444" },
-      { name: "KARS_CLUSTER_DNS", value: cfg.clusterDns.join(",") },
+      { name: "KARS_DNS_SERVERS", value: cfg.clusterDns.join(",") },
     ],
     securityContext: egressGuardSecurityContext(),
   };
@@ -74,25 +74,42 @@ export function desiredRouterVolumes(): V1Volume[] {
   ];
 }
 
+/** Container fields the apiserver fills in with defaults; ignored when recognising an injected container. */
+const APISERVER_DEFAULTED = new Set(["imagePullPolicy", "terminationMessagePath", "terminationMessagePolicy"]);
+
 /**
- * True when `actual` is exactly the injected container `expected` in every security-relevant field
- * (image, command, args, securityContext). Fields the apiserver defaults (imagePullPolicy,
- * terminationMessagePath, resources) are not compared.
+ * True when `actual` is exactly the injected container `expected`: every field equal (env, mounts,
+ * probes, lifecycle, restartPolicy, workingDir, …) except the ones the apiserver defaults
+ * (imagePullPolicy, terminationMessagePath/Policy, an empty `resources`, a port's TCP protocol).
+ * Anything else a user adds to a reserved container makes it "not ours", and Validate refuses it.
  */
 export function isExactInjected(actual: V1Container, expected: V1Container): boolean {
   if (actual.name !== expected.name || actual.image !== expected.image) return false;
-  const want = expectedCanonical(expected);
-  return canonical(actual.command) === want.command && canonical(actual.args) === want.args && canonical(actual.securityContext) === want.securityContext;
+  return canonical(withoutDefaults(actual)) === expectedCanonical(expected);
+}
+
+function withoutDefaults(c: V1Container): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) {
+    if (APISERVER_DEFAULTED.has(k) || v === undefined) continue;
+    if (k === "resources" && v && typeof v === "object" && Object.keys(v).length === 0) continue;
+    if (k === "ports" && Array.isArray(v)) {
+      out[k] = v.map(p => ({ ...p, protocol: p.protocol ?? "TCP" }));
+      continue;
+    }
+    out[k] = v;
+  }
+  return out;
 }
 
 // The expected containers are rebuilt per check but always equal for one config: cache their
-// canonical forms by image + name (admission runs this for every container of every sandbox pod).
-const canonicalCache = new Map<string, { command: string; args: string; securityContext: string }>();
-function expectedCanonical(c: V1Container): { command: string; args: string; securityContext: string } {
-  const key = `${c.name}\u0000${c.image}`;
+// canonical forms (admission runs this for every reserved-name container of every sandbox pod).
+const canonicalCache = new Map<string, string>();
+function expectedCanonical(c: V1Container): string {
+  const key = JSON.stringify(c);
   let hit = canonicalCache.get(key);
-  if (!hit) {
-    hit = { command: canonical(c.command), args: canonical(c.args), securityContext: canonical(c.securityContext) };
+  if (hit === undefined) {
+    hit = canonical(withoutDefaults(c));
     if (canonicalCache.size > 64) canonicalCache.clear();
     canonicalCache.set(key, hit);
   }

@@ -9,13 +9,15 @@
  * field of an unexpected shape is a violation, never a pass.
  */
 import type { V1Container, V1Pod, V1PodSecurityContext, V1Probe, V1SecurityContext } from "@kubernetes/client-node";
-import { EGRESS_GUARD, INFERENCE_ROUTER, POSTURE_RULE } from "../shared/constants";
+import { AGENT_UID, EGRESS_GUARD, INFERENCE_ROUTER, POSTURE_RULE } from "../shared/constants";
 import type { Violation } from "../shared/violation";
 import type { AdmissionConfig, SandboxContext } from "./config";
-import { desiredEgressGuard, desiredRouterSidecar, isExactInjected, sameJson } from "./injected-containers";
+import { desiredEgressGuard, desiredRouterSidecar, desiredRouterVolumes, isExactInjected, sameJson, ROUTER_CONFIG_VOLUME, ROUTER_STATE_VOLUME } from "./injected-containers";
+import { isSystemPath } from "./system-paths";
 import { describeSeccomp, requiredSeccompProfile } from "./seccomp";
 
 const RULE_PSS = "pod security standards";
+const ROUTER_ONLY_VOLUMES = new Set([ROUTER_CONFIG_VOLUME, ROUTER_STATE_VOLUME]);
 const RULE_RESERVED = "kars reserved container";
 
 /** Volume sources allowed by PSS restricted (plus `image`, read-only by construction). */
@@ -58,7 +60,14 @@ export function postureViolations(pod: V1Pod, ctx: SandboxContext, cfg: Admissio
   if (spec.shareProcessNamespace === true) add("spec.shareProcessNamespace", "must not be true (the agent must not see the router's processes)");
   if (ctx.isolation === "confidential" && spec.runtimeClassName !== cfg.confidentialRuntimeClass) {
     add("spec.runtimeClassName", `must be ${cfg.confidentialRuntimeClass} for isolation confidential, found ${spec.runtimeClassName ?? "unset"}`);
+  } else if (ctx.isolation !== "confidential" && spec.runtimeClassName !== undefined) {
+    add("spec.runtimeClassName", `must be unset for isolation ${ctx.isolation} (the runtime follows the sandbox's isolation)`);
   }
+  // Names and DNS the router relies on must not be redirected from inside the pod spec.
+  if ((spec.hostAliases?.length ?? 0) > 0) add("spec.hostAliases", "must be empty (would redirect the router's upstream and egress names)");
+  if (spec.dnsPolicy !== undefined && spec.dnsPolicy !== "ClusterFirst") add("spec.dnsPolicy", `must be ClusterFirst, found ${spec.dnsPolicy}`);
+  if ((spec.dnsConfig?.nameservers?.length ?? 0) > 0) add("spec.dnsConfig.nameservers", "must be empty (the egress guard allows cluster DNS only)");
+  if (spec.priorityClassName?.startsWith("system-")) add("spec.priorityClassName", `${spec.priorityClassName} is reserved for cluster components`);
 
   const psc: V1PodSecurityContext = spec.securityContext ?? {};
   const required = requiredSeccompProfile(ctx.isolation);
@@ -85,7 +94,11 @@ export function postureViolations(pod: V1Pod, ctx: SandboxContext, cfg: Admissio
     }
   }
 
+  const wantVolumes = new Map(desiredRouterVolumes().map(v => [v.name, v]));
   (spec.volumes ?? []).forEach((v, i) => {
+    const reserved = wantVolumes.get(v.name);
+    if (reserved && !sameJson(withoutVolumeDefaults(v), reserved)) add(`spec.volumes[${i}]`, `${v.name} is reserved for the router and must be exactly the volume kars injects`, RULE_RESERVED);
+    if (v.name.startsWith("kars-writable-") && (Object.keys(v).length !== 2 || !v.emptyDir)) add(`spec.volumes[${i}]`, `${v.name} is reserved for the sandbox's writable paths and must be an emptyDir`, RULE_RESERVED);
     const sources = Object.keys(v).filter(k => k !== "name");
     for (const s of sources) {
       if (s === "hostPath") add(`spec.volumes[${i}].hostPath`, "hostPath volumes are not allowed");
@@ -108,6 +121,11 @@ export function postureViolations(pod: V1Pod, ctx: SandboxContext, cfg: Admissio
 }
 
 type Add = (path: string, message: string, rule?: string) => void;
+
+/** A volume without the apiserver's defaults (`defaultMode: 420` on projected/configMap/secret sources). */
+function withoutVolumeDefaults(v: object): unknown {
+  return JSON.parse(JSON.stringify(v), (k, x) => (k === "defaultMode" && x === 420 ? undefined : x));
+}
 
 function checkInjectedPresent(init: V1Container[], containers: V1Container[], _cfg: AdmissionConfig, add: Add): void {
   if (init.length === 0 || init[0]?.name !== EGRESS_GUARD) {
@@ -134,8 +152,9 @@ function checkContainer(
   if (isRouterName && !isExactInjected(c, desiredRouterSidecar(cfg))) {
     add(`${path}.name`, `${INFERENCE_ROUTER} is reserved for the injected router and this container differs from it`, RULE_RESERVED);
   }
-  // Only the exact egress guard may run as root with NET_ADMIN/NET_RAW.
+  // Only the exact egress guard may run as root with NET_ADMIN/NET_RAW; only the exact router as 1001.
   const isGuard = isGuardName && isExactInjected(c, desiredEgressGuard(cfg));
+  const isRouter = isRouterName && isExactInjected(c, desiredRouterSidecar(cfg));
   const sc: V1SecurityContext = c.securityContext ?? {};
   const scPath = `${path}.securityContext`;
 
@@ -156,7 +175,16 @@ function checkContainer(
     if (sc.runAsNonRoot === false) add(`${scPath}.runAsNonRoot`, "must not be false");
     else if (nonRoot !== true) add(`${scPath}.runAsNonRoot`, "must be true (here or in spec.securityContext)");
     if (sc.runAsUser === 0) add(`${scPath}.runAsUser`, "must not be 0 (root)");
+    else if (!isRouter) {
+      // The egress guard's iptables rules restrict UID 1000: any other UID would bypass them.
+      const uid = sc.runAsUser ?? psc.runAsUser;
+      if (uid !== AGENT_UID) add(`${scPath}.runAsUser`, `must be ${AGENT_UID}, the agent UID the egress guard restricts, found ${uid ?? "unset (image default)"}`);
+    }
     if (sc.runAsGroup === 0) add(`${scPath}.runAsGroup`, "must not be 0 (root group)");
+    (c.volumeMounts ?? []).forEach((m, j) => {
+      if (!isRouter && ROUTER_ONLY_VOLUMES.has(m.name)) add(`${path}.volumeMounts[${j}].name`, `${m.name} belongs to the router and may not be mounted by another container`, RULE_RESERVED);
+      if (!isRouter && isSystemPath(m.mountPath)) add(`${path}.volumeMounts[${j}].mountPath`, `${m.mountPath} is a system path and may not be mounted over (read-only root filesystem)`);
+    });
   }
 
   if (sc.seccompProfile !== undefined) {

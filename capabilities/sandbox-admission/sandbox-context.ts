@@ -7,6 +7,7 @@ import type { V1Namespace } from "@kubernetes/client-node";
 import { LABEL_ISOLATION, LABEL_ROLE, LABEL_SANDBOX, ROLE_SANDBOX } from "../shared/constants";
 import type { Isolation } from "../shared/karssandbox-types";
 import { ANNOTATION_WRITABLE_PATHS, type SandboxContext } from "./config";
+import { isSystemPath, normalizePath } from "./system-paths";
 
 const ISOLATIONS: readonly Isolation[] = ["standard", "enhanced", "confidential"];
 
@@ -24,7 +25,7 @@ export function sandboxContextFromNamespace(ns: V1Namespace): SandboxContext {
   if (raw) {
     try {
       const parsed: unknown = JSON.parse(raw);
-      if (Array.isArray(parsed) && parsed.every(p => typeof p === "string" && p.startsWith("/") && p !== "/")) writablePaths = parsed;
+      if (Array.isArray(parsed) && parsed.every(p => typeof p === "string" && p.startsWith("/") && !isSystemPath(p))) writablePaths = parsed.map(normalizePath);
     } catch {
       /* keep the defaults: fail closed to the standard writable paths */
     }

@@ -39,8 +39,20 @@ When(KarsSandboxKind)
   .IsCreatedOrUpdated()
   .Reconcile(sb => enqueue(sb.metadata?.namespace, sb.metadata?.name));
 
-// Why: the agent Deployment's progress (available, or pods refused by admission) feeds the status.
-When(a.Deployment)
-  .IsCreatedOrUpdated()
-  .WithLabel(LABEL_SANDBOX)
-  .Watch(d => enqueue(d.metadata?.labels?.[LABEL_SANDBOX_NAMESPACE], d.metadata?.labels?.[LABEL_SANDBOX]));
+const owner = (o: { metadata?: { labels?: Record<string, string> } }): void =>
+  enqueue(o.metadata?.labels?.[LABEL_SANDBOX_NAMESPACE], o.metadata?.labels?.[LABEL_SANDBOX]);
+
+// Why: the agent Deployment's progress (available, or pods refused by admission) feeds the status,
+// and an edited or deleted Deployment is drift to correct.
+When(a.Deployment).IsCreatedOrUpdated().WithLabel(LABEL_SANDBOX).Watch(owner);
+When(a.Deployment).IsDeleted().WithLabel(LABEL_SANDBOX).Watch(owner);
+
+// Why: a relabelled namespace (e.g. isolation lowered, role removed) or an edited/deleted
+// NetworkPolicy, router profile or ServiceAccount weakens the sandbox: put it back at once rather
+// than at the next periodic resync.
+When(a.Namespace).IsUpdated().WithLabel(LABEL_SANDBOX).Watch(owner);
+When(a.NetworkPolicy).IsUpdated().WithLabel(LABEL_SANDBOX).Watch(owner);
+When(a.NetworkPolicy).IsDeleted().WithLabel(LABEL_SANDBOX).Watch(owner);
+When(a.ConfigMap).IsUpdated().WithLabel(LABEL_SANDBOX).Watch(owner);
+When(a.ConfigMap).IsDeleted().WithLabel(LABEL_SANDBOX).Watch(owner);
+When(a.ServiceAccount).IsUpdated().WithLabel(LABEL_SANDBOX).Watch(owner);

@@ -8,6 +8,7 @@
  * kars does not act on are kept (`x-kubernetes-preserve-unknown-fields`) and documented as such.
  */
 import { GROUP, RESERVED_ENV_PREFIXES } from "./constants";
+import { SYSTEM_PATHS } from "../sandbox-admission/system-paths";
 
 type Schema = Record<string, unknown>;
 
@@ -111,7 +112,13 @@ const sandbox: Schema = {
       maxItems: 16,
       "x-kubernetes-list-type": "set",
       items: str("absolute path mounted as an emptyDir", { pattern: "^/[A-Za-z0-9._/-]*$", maxLength: 256 }),
-      "x-kubernetes-validations": [{ rule: "self.all(p, p != '/')", message: "the root filesystem cannot be a writable path" }],
+      "x-kubernetes-validations": [
+        { rule: "self.all(p, p != '/' && !p.contains('//') && !p.contains('/./') && !p.contains('/../') && !p.endsWith('/..') && !p.endsWith('/.'))", message: "writable paths must be normalised absolute paths other than /" },
+        {
+          rule: `self.all(p, !${JSON.stringify(SYSTEM_PATHS).replace(/"/g, "'")}.exists(s, p == s || p.startsWith(s + '/')))`,
+          message: `writable paths must not be system paths (${SYSTEM_PATHS.join(", ")}): the root filesystem stays read-only`,
+        },
+      ],
     },
   },
 };

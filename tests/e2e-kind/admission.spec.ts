@@ -80,6 +80,22 @@ describe("kubectl apply of a privileged pod", () => {
   });
 });
 
+describe("exec, attach and port-forward", () => {
+  it("are refused in a sandbox namespace by the in-apiserver policy, naming the rule", async () => {
+    await eventually("pod ok", () => k(["get", "pod", "-n", "kars-adm-sandbox", "ok"]).code === 0);
+    for (const args of [["exec", "-n", "kars-adm-sandbox", "ok", "-c", "ok", "--", "id"], ["attach", "-n", "kars-adm-sandbox", "ok", "-c", "ok"]]) {
+      const r = k(args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/pods\/(exec|attach) is not allowed in a kars sandbox namespace \(kars sandbox posture\)/);
+    }
+  });
+
+  it("are not refused by kars in an unlabelled namespace", () => {
+    const r = k(["exec", "-n", "plain-apps", "priv", "--", "id"]);
+    expect(r.stderr).not.toContain("kars sandbox");
+  });
+});
+
 describe("with the kars process stopped", () => {
   beforeAll(async () => {
     await stopController(stack);

@@ -22,6 +22,7 @@ describe("a malformed KarsSandbox is refused by the apiserver with a field path"
     ["no inferenceRef", "runtime:\n  kind: Hermes", "spec.inferenceRef: Required value"],
     ["a reserved env prefix", "runtime:\n  kind: BYO\n  byo:\n    image: x\n    env:\n    - name: AZURE_CLIENT_ID\n      value: x\ninferenceRef:\n  name: p", "spec.runtime.byo.env: Invalid value"],
     ["a writable root filesystem", "runtime:\n  kind: Hermes\nsandbox:\n  readOnlyRootFilesystem: false\ninferenceRef:\n  name: p", "spec.sandbox.readOnlyRootFilesystem: Invalid value: false: must be true (kars sandbox posture)"],
+    ["a system directory as writable path", "runtime:\n  kind: Hermes\nsandbox:\n  writablePaths: [/etc]\ninferenceRef:\n  name: p", "writable paths must not be system paths"],
     ["a trust threshold above 1000", "runtime:\n  kind: Hermes\ngovernance:\n  trustThreshold: 2000\ninferenceRef:\n  name: p", "spec.governance.trustThreshold: Invalid value: 2000"],
     ["an unknown isolation", "runtime:\n  kind: Hermes\nsandbox:\n  isolation: none\ninferenceRef:\n  name: p", "spec.sandbox.isolation: Unsupported value: \"none\""],
   ])("%s", (_t, spec, message) => {

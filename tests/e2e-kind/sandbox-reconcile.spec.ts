@@ -69,6 +69,13 @@ describe("an example KarsSandbox applied with kubectl", () => {
     expect(pod.spec!.automountServiceAccountToken).toBe(false);
   });
 
+  it("corrects drift at once: a lowered isolation label and a deleted NetworkPolicy come back", async () => {
+    k.ok(["label", "namespace", "kars-research-agent", "kars.azure.com/isolation=standard", "--overwrite"]);
+    k.ok(["delete", "networkpolicy", "-n", "kars-research-agent", "kars-sandbox"]);
+    await eventually("isolation label restored", () => k.json<Obj>(["get", "namespace", "kars-research-agent"])?.metadata.labels?.["kars.azure.com/isolation"] === "enhanced", 30_000);
+    await eventually("NetworkPolicy recreated", () => k(["get", "networkpolicy", "-n", "kars-research-agent", "kars-sandbox"]).code === 0, 30_000);
+  });
+
   it("editing the spec updates the children (suspend → replicas 0; endpoints → router profile)", async () => {
     const patch = JSON.stringify({ spec: { suspended: true, networkPolicy: { allowedEndpoints: [{ host: "example.org", port: 8443 }] } } });
     k.ok(["patch", "karssandbox", "-n", "kars-system", "research-agent", "--type", "merge", "-p", patch]);
