@@ -9,6 +9,7 @@ import { BudgetJournal } from "./budget/journal";
 import { BudgetLedger } from "./budget/ledger";
 import { ConfigDirectory } from "./config/config-dir";
 import { startEgressProxy } from "./egress";
+import type { EgressDecisionEvent } from "./egress/proxy-server";
 import { DEFAULT_LISTEN, formatAddress, parseListenAddress } from "./listen-address";
 import type { UpstreamAuth } from "./upstream/forward";
 import { authHeaders, COGNITIVE_SERVICES_SCOPE, usesEntraToken } from "./upstream/request-target";
@@ -24,7 +25,14 @@ export interface EgressHandle {
 }
 
 /** Starts the egress proxy (default: startEgressProxy of router/src/egress; tests may pass their own or null). */
-export type EgressStarter = (opts: { configDir: string; stateDir: string; host?: string; port?: number; logger?: Logger }) => Promise<EgressHandle>;
+export type EgressStarter = (opts: {
+  configDir: string;
+  stateDir: string;
+  host?: string;
+  port?: number;
+  logger?: Logger;
+  audit?: (event: EgressDecisionEvent) => void;
+}) => Promise<EgressHandle>;
 
 /** Options of startRouter. */
 export interface StartRouterOptions {
@@ -120,7 +128,15 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     closers.push(() => closeWithGrace(apps.api.close(), () => apps.api.server.closeAllConnections(), SHUTDOWN_GRACE_MS));
     if (startEgress) {
       const e = parseListenAddress(listen.egress);
-      egress = await startEgress({ configDir: opts.configDir, stateDir: opts.stateDir, host: e.host, port: e.port, logger });
+      // Every egress decision goes into the same hash-chained audit log as inference decisions.
+      const auditEgress = (ev: EgressDecisionEvent): void => {
+        const { profile } = config.config();
+        audit.record({
+          kind: "egress", sandbox: profile.sandbox, tenant: profile.tenant, via: ev.via,
+          host: ev.decision.host ?? null, port: ev.decision.port, decision: ev.decision.allow ? "allowed" : "refused", reason: ev.decision.reason,
+        });
+      };
+      egress = await startEgress({ configDir: opts.configDir, stateDir: opts.stateDir, host: e.host, port: e.port, logger, audit: auditEgress });
       closers.push(() => egress?.close());
     }
     const ops = parseListenAddress(listen.ops);

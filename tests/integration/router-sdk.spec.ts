@@ -173,6 +173,33 @@ it("a broken profile.json keeps the last good one, says why on /readyz and in th
   expect(r.status).toBe(200);
 });
 
+it("audits egress decisions in the same hash-chained log as inference", async () => {
+  const net = await import("node:net");
+  const [host, port] = router.listen.egress!.split(":") as [string, string];
+  const reply = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(Number(port), host, () => sock.write("CONNECT not-allowed.example:443 HTTP/1.1\r\nHost: not-allowed.example:443\r\n\r\n"));
+    let got = "";
+    sock.on("data", d => {
+      got += d.toString();
+      if (got.includes("\r\n\r\n")) {
+        sock.destroy();
+        resolve(got);
+      }
+    });
+    sock.on("error", reject);
+  });
+  expect(reply).toMatch(/^HTTP\/1\.1 403/);
+  const auditFile = path.join(dir, "state", "audit", "audit.jsonl");
+  let records: { event: { kind: string; host?: string; decision?: string; reason?: string } }[] = [];
+  for (let i = 0; i < 50; i++) {
+    records = fs.readFileSync(auditFile, "utf8").trim().split("\n").map(l => JSON.parse(l));
+    if (records.some(r => r.event.kind === "egress")) break;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  expect(records.find(r => r.event.kind === "egress")?.event).toMatchObject({ kind: "egress", host: "not-allowed.example", decision: "refused", sandbox: "sdk-demo" });
+  expect(records.some(r => r.event.kind === "inference")).toBe(true);
+});
+
 it("asks the token endpoint once and reuses the cached token", () => {
   expect(entra.tokenRequests()).toBe(1);
 });

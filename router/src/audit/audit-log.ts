@@ -3,8 +3,25 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { signCheckpoint } from "./checkpoint";
 
+/** One audited decision: an inference call or an egress connection. */
+export type AuditEvent = InferenceAuditEvent | EgressAuditEvent;
+
+/** One egress proxy decision as audited (DESIGN §6: every decision is audited, with its reason code). */
+export interface EgressAuditEvent {
+  kind: "egress";
+  sandbox: string;
+  tenant: string;
+  /** How the connection arrived: CONNECT, absolute-form HTTP, or transparently redirected TLS/HTTP. */
+  via: string;
+  host: string | null;
+  port: number;
+  decision: "allowed" | "refused";
+  /** The proxy's reason code (e.g. allowlist, blocklist, non_public_address). */
+  reason: string;
+}
+
 /** One inference decision as audited (no prompt text, no credentials). */
-export interface AuditEvent {
+export interface InferenceAuditEvent {
   kind: "inference";
   sandbox: string;
   tenant: string;

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import type { Logger } from "pino";
-import type { AuditEvent, AuditSink } from "../audit/audit-log";
+import type { InferenceAuditEvent as AuditEvent, AuditSink } from "../audit/audit-log";
 import { estimatePromptTokens, requestedChoices, requestedCompletionTokens } from "../budget/estimate";
 import type { BudgetLedger, Reservation } from "../budget/ledger";
 import { WINDOW_KINDS } from "../budget/windows";
