@@ -44,8 +44,8 @@ export function desiredRouterSidecar(cfg: AdmissionConfig): V1Container {
   return {
     name: INFERENCE_ROUTER,
     image: cfg.routerImage,
-    command: ["kars"],
-    args: ["router", "--config-dir", "/etc/kars", "--state-dir", "/var/lib/kars"],
+    // The image's entrypoint is the router (router/Dockerfile); these are its arguments.
+    args: ["--config-dir", "/etc/kars", "--state-dir", "/var/lib/kars"],
     ports: [{ name: "ops", containerPort: 9090, protocol: "TCP" }],
     volumeMounts: [
       { name: ROUTER_CONFIG_VOLUME, mountPath: "/etc/kars", readOnly: true },
