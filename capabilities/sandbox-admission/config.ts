@@ -17,6 +17,7 @@ export interface AdmissionConfig {
   clusterDns: string[];
 }
 
+/** Defaults for every AdmissionConfig field (overridden by KARS_* environment variables). */
 export const DEFAULT_ADMISSION_CONFIG: AdmissionConfig = Object.freeze({
   egressGuardImage: "ghcr.io/azure/kars/egress-guard:0.1.0",
   routerImage: "ghcr.io/azure/kars/router:0.1.0",

@@ -15,6 +15,7 @@ import { KarsSandboxKind } from "../shared/kinds";
 const config = parseAdmissionConfig(process.env);
 const log = Log.child({ component: "admission.posture" });
 
+/** The admission capability (pods in sandbox namespaces; KarsSandbox warnings). */
 export const SandboxAdmission = new Capability({
   name: "sandbox-admission",
   description: "Injects the egress guard and router into sandbox pods, hardens them and denies weaker posture.",

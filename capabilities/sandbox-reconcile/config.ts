@@ -25,6 +25,7 @@ export interface ReconcileConfig {
   resyncMs: number;
 }
 
+/** Agent image per runtime kind when the sandbox names none (`agentCode.oci.image`). */
 export const DEFAULT_RUNTIME_IMAGES: ReconcileConfig["runtimeImages"] = Object.freeze({
   OpenClaw: "ghcr.io/azure/kars/runtime-openclaw:0.1.0",
   OpenAIAgents: "ghcr.io/azure/kars/runtime-openai-agents:0.1.0",

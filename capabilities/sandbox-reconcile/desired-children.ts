@@ -13,6 +13,7 @@ import { ANNOTATION_WRITABLE_PATHS } from "../sandbox-admission/config";
 import { ROUTER_PROFILE_CONFIGMAP } from "../sandbox-admission/injected-containers";
 import type { ReconcileConfig } from "./config";
 
+/** Name of the agent Deployment, its container and its ServiceAccount in the sandbox namespace. */
 export const AGENT_NAME = "agent";
 
 /** The children, in apply order (namespace first). */
@@ -130,6 +131,7 @@ export function routerProfile(sb: KarsSandbox, cfg: ReconcileConfig): Record<str
   };
 }
 
+/** The ConfigMap `kars-router-profile` holding `profile.json` (DESIGN §6), projected at /etc/kars. */
 export function desiredRouterProfile(sb: KarsSandbox, cfg: ReconcileConfig): V1ConfigMap {
   return {
     apiVersion: "v1",

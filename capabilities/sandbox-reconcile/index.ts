@@ -9,6 +9,7 @@ import { parseReconcileConfig } from "./config";
 import { createKubeApi } from "./kube-api";
 import { SandboxController } from "./sandbox-controller";
 
+/** The reconcile capability (KarsSandbox and its labelled children). */
 export const SandboxReconcile = new Capability({
   name: "sandbox-reconcile",
   description: "Reconciles KarsSandboxes into a locked-down namespace, ServiceAccount, NetworkPolicy, router profile and Deployment.",

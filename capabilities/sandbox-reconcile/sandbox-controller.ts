@@ -24,6 +24,11 @@ export interface ControllerLog {
 /** What one reconcile pass asks of the queue next. */
 type Outcome = { requeueAfterMs?: number };
 
+/**
+ * Reconciles KarsSandboxes through a `KubeApi`: `enqueue` coalesces work per `namespace/name`, up to
+ * `concurrency` (default 8) run at once, failures retry with backoff (1 s doubling to 60 s), and
+ * `start` adds a periodic resync every `cfg.resyncMs`. Never throws to its caller.
+ */
 export class SandboxController {
   readonly #api: KubeApi;
   readonly #cfg: ReconcileConfig;

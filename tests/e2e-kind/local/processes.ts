@@ -61,6 +61,7 @@ function signalGroup(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
 
 /** TLS material for `httpsGet`. */
