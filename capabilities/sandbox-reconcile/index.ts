@@ -23,11 +23,18 @@ let controller: SandboxController | undefined;
 const ready: Promise<SandboxController> | undefined =
   process.env.PEPR_MODE === "build"
     ? undefined
-    : createKubeApi(FIELD_MANAGER).then(api => {
-        controller = new SandboxController(api, parseReconcileConfig(process.env), log);
-        controller.start();
-        return controller;
-      });
+    : createKubeApi(FIELD_MANAGER).then(
+        api => {
+          controller = new SandboxController(api, parseReconcileConfig(process.env), log);
+          controller.start();
+          return controller;
+        },
+        (err: unknown) => {
+          // Without an apiserver client nothing can be reconciled: say why and stop the process.
+          log.error({ err: err instanceof Error ? err.message : String(err) }, "cannot start the sandbox controller");
+          process.exit(1);
+        },
+      );
 
 function enqueue(namespace: string | undefined, name: string | undefined): void {
   if (!namespace || !name) return;
