@@ -13,7 +13,7 @@ import { ignoredFieldWarnings } from "./ignored-fields";
 import { KarsSandboxKind } from "../shared/kinds";
 
 const config = parseAdmissionConfig(process.env);
-const log = Log.child({ component: "admission.posture" });
+const log = Log.child({ component: "admission.posture" }, { level: process.env.KARS_LOG_LEVEL ?? "info" });
 
 /** The admission capability (pods in sandbox namespaces; KarsSandbox warnings). */
 export const SandboxAdmission = new Capability({

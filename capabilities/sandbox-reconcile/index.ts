@@ -17,7 +17,7 @@ export const SandboxReconcile = new Capability({
 });
 
 const { When } = SandboxReconcile;
-const log = Log.child({ component: "reconcile.sandbox" });
+const log = Log.child({ component: "reconcile.sandbox" }, { level: process.env.KARS_LOG_LEVEL ?? "info" });
 
 let controller: SandboxController | undefined;
 const ready: Promise<SandboxController> | undefined =

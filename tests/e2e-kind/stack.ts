@@ -43,7 +43,9 @@ export async function startController(cluster: Cluster, dir: string, prev?: Stac
     SSL_KEY_PATH: cluster.pki.webhookKey,
     SSL_CERT_PATH: cluster.pki.webhookCert,
     KARS_WEBHOOK_PORT: String(port),
-    LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
+    // Pepr's own per-request lines (six per admission) at warn; kars' decisions stay at info.
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+    KARS_LOG_LEVEL: process.env.KARS_LOG_LEVEL ?? "info",
   });
   const ca = readFileSync(cluster.pki.caCert);
   await waitFor("the kars controller's /healthz", async () => {
