@@ -20,6 +20,8 @@ export interface KubeApi {
   setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<void>;
   /** Every KarsSandbox in the cluster (for the periodic resync). */
   listSandboxes(): Promise<KarsSandbox[]>;
+  /** Records a core/v1 Event about a KarsSandbox (what `kubectl describe` shows). */
+  recordEvent(sb: KarsSandbox, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
 
 /** An apiserver error with its HTTP status (0 when the request never got an answer). */
@@ -41,6 +43,7 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
   kc.loadFromDefault();
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
   const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
   const wrap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     try {
@@ -84,6 +87,26 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
           { ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { metadata: { finalizers, resourceVersion: sb.metadata.resourceVersion } } },
           merge,
         );
+      }),
+    recordEvent: (sb, type, reason, message) =>
+      wrap(`event on KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
+        const now = new Date().toISOString();
+        await core.createNamespacedEvent({
+          namespace: sb.metadata.namespace,
+          body: {
+            metadata: { generateName: `${sb.metadata.name}.`, namespace: sb.metadata.namespace },
+            involvedObject: { apiVersion: "kars.azure.com/v1alpha1", kind: "KarsSandbox", name: sb.metadata.name, namespace: sb.metadata.namespace, uid: sb.metadata.uid },
+            type,
+            reason,
+            message: message.slice(0, 1024),
+            source: { component: fieldManager },
+            reportingComponent: fieldManager,
+            reportingInstance: fieldManager,
+            firstTimestamp: now as unknown as Date,
+            lastTimestamp: now as unknown as Date,
+            count: 1,
+          },
+        });
       }),
     listSandboxes: () =>
       wrap("list KarsSandboxes", async () => {

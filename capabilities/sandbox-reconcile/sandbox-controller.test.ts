@@ -35,6 +35,10 @@ class FakeApi implements KubeApi {
     o.metadata!.finalizers = finalizers;
     if (o.metadata!.deletionTimestamp && finalizers.length === 0) this.objects.delete(k);
   }
+  events: string[] = [];
+  async recordEvent(sb: KarsSandbox, type: string, reason: string) {
+    this.events.push(`${sb.metadata.name} ${type} ${reason}`);
+  }
   async listSandboxes() {
     return [...this.objects.values()].filter(o => o.kind === "KarsSandbox") as unknown as KarsSandbox[];
   }
@@ -82,6 +86,10 @@ describe("SandboxController", () => {
     await settle(c);
     expect(api.applied).toEqual([]);
     expect(api.sandbox("demo")!.status!.conditions!.find(x => x.type === "Stalled")).toMatchObject({ status: "True", reason: "ByoContractUnsupported" });
+    expect(api.events).toEqual(["demo Warning ByoContractUnsupported"]);
+    c.enqueue("team", "demo");
+    await settle(c);
+    expect(api.events).toHaveLength(1);
     c.stop();
   });
 

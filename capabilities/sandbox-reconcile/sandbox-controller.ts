@@ -189,6 +189,16 @@ export class SandboxController {
     const status = sandboxStatus(sb, obs, this.#now());
     if (sameJson(status, sb.status)) return;
     await this.#api.patchStatus(sb, status);
+    // One Event per change of the Ready condition's reason, so `kubectl describe` and GitOps tools
+    // show what happened without an Event per resync.
+    const ready = status.conditions?.find(c => c.type === "Ready");
+    const before = sb.status?.conditions?.find(c => c.type === "Ready");
+    if (ready && (ready.reason !== before?.reason || ready.status !== before?.status)) {
+      const type = obs.kind === "applied" ? "Normal" : "Warning";
+      await this.#api.recordEvent(sb, type, ready.reason, ready.message).catch((e: unknown) =>
+        this.#log.warn({ sandbox: `${sb.metadata.namespace}/${sb.metadata.name}`, err: e instanceof Error ? e.message : String(e) }, "could not record an Event"),
+      );
+    }
   }
 }
 

@@ -106,6 +106,11 @@ describe("BYO strict mode", () => {
     expect(stalled).toMatchObject({ status: "True", reason: "ByoContractUnsupported" });
     expect(stalled.message).toContain("spec.runtime.byo.contractVersion: v999");
     expect(k(["get", "deployment", "-n", "kars-byo-strict-demo", "agent"]).code).not.toBe(0);
+    const events = await eventually("a Warning Event", () => {
+      const out = k.ok(["get", "events", "-n", "kars-system", "--field-selector", "involvedObject.name=byo-strict-demo,type=Warning"]);
+      return out.includes("ByoContractUnsupported") ? out : undefined;
+    }, 30_000);
+    expect(events).toContain("spec.runtime.byo.contractVersion: v999");
     k.ok(["delete", "karssandbox", "-n", "kars-system", "byo-strict-demo"]);
   });
 });
