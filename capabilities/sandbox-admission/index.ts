@@ -24,15 +24,37 @@ export const SandboxAdmission = new Capability({
 
 const { When } = SandboxAdmission;
 
-/** Namespace lookups, cached briefly: every sandbox pod admission needs its namespace's context. */
-const namespaceCache = new Map<string, { at: number; ns: kind.Namespace | undefined }>();
+/**
+ * Namespace lookups for the admission hot path: kept current by a watch on sandbox namespaces, and
+ * otherwise served from cache while a background GET refreshes entries older than 5 s
+ * (stale-while-revalidate), so a GET sits on the request path only for a namespace never seen before.
+ */
+const namespaceCache = new Map<string, { at: number; ns: kind.Namespace | undefined; refreshing?: boolean }>();
 async function namespaceOf(name: string): Promise<kind.Namespace | undefined> {
   const hit = namespaceCache.get(name);
-  if (hit && Date.now() - hit.at < 5000) return hit.ns;
-  const ns = await K8s(kind.Namespace).Get(name);
-  namespaceCache.set(name, { at: Date.now(), ns });
-  return ns;
+  if (!hit) {
+    const ns = await K8s(kind.Namespace).Get(name);
+    namespaceCache.set(name, { at: Date.now(), ns });
+    return ns;
+  }
+  if (Date.now() - hit.at > 5000 && !hit.refreshing) {
+    hit.refreshing = true;
+    K8s(kind.Namespace)
+      .Get(name)
+      .then(
+        ns => namespaceCache.set(name, { at: Date.now(), ns }),
+        () => (hit.refreshing = false),
+      );
+  }
+  return hit.ns;
 }
+
+// Why: keep the admission context of sandbox namespaces current without a GET per pod.
+When(a.Namespace)
+  .IsCreatedOrUpdated()
+  .Watch(ns => {
+    if (ns.metadata?.name) namespaceCache.set(ns.metadata.name, { at: Date.now(), ns });
+  });
 
 // Why: a sandbox pod must carry the guards and hardened defaults before it is stored.
 When(a.Pod)
