@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
+import { ROUTER_ESBUILD_ARGS, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
 import { quantile, sequentialLatencies, throughput } from "./measure";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -173,11 +174,12 @@ async function main(): Promise<void> {
       listen: { api: "127.0.0.1:0", egress: "127.0.0.1:0", ops: "127.0.0.1:0" },
     }),
   );
-  // The router runs as in its image (router/Dockerfile): one esbuild bundle on Node 24, no tsx.
+  // The router runs as in its image (router/Dockerfile): one esbuild bundle on Node 24, no tsx, built and
+  // started with the image's arguments and flags (router/src/image-runtime.ts).
   const bundle = path.join(dir, "router.js");
-  const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), "--bundle", "--platform=node", "--target=node24", "--format=cjs", `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
+  const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), ...ROUTER_ESBUILD_ARGS, `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
   if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
-  const routerProc = await start(node, [bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { KARS_LOG_LEVEL: "warn" }, /LISTEN api (\S+)/, 60_000);
+  const routerProc = await start(node, [...ROUTER_NODE_FLAGS, bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { KARS_LOG_LEVEL: "warn" }, /LISTEN api (\S+)/, 60_000);
   const router = `http://${routerProc.match[1]}`;
   const routerPid = routerProc.child.pid as number;
   log(`upstream ${upstream}, router ${router} (pid ${routerPid})`);

@@ -1,0 +1,23 @@
+/**
+ * How the router image builds and runs the router (router/Dockerfile), in one place that the benchmark
+ * (bench/router/run.ts) also uses, so `npm run bench:router` measures what ships.
+ * image-runtime.test.ts checks that router/Dockerfile says the same.
+ */
+
+/**
+ * esbuild arguments of the image's bundle (besides the entry point and `--outfile`). Whitespace
+ * minification drops comments: some bundled comments are not ASCII, which would make V8 keep the whole
+ * ~4 MiB source as a two-byte string (~9 MiB of heap); identifiers and names are kept as written.
+ */
+export const ROUTER_ESBUILD_ARGS: readonly string[] = ["--bundle", "--platform=node", "--target=node24", "--format=cjs", "--legal-comments=none", "--minify-whitespace"];
+
+/**
+ * Node/V8 flags of the image's ENTRYPOINT (before the script). A 2 MiB young-generation semi-space
+ * (V8's default grows to 16 MiB) keeps RSS under load within DESIGN §8's 128 MiB: the router's
+ * per-request garbage is small and short-lived, so scavenges stay cheap. The old generation keeps
+ * V8's default limit (large request/response bodies must still fit).
+ */
+export const ROUTER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
+
+/** The image's ENTRYPOINT (distroless Node 24 at /nodejs/bin/node, the bundle at /app/router.js). */
+export const ROUTER_IMAGE_ENTRYPOINT: readonly string[] = ["/nodejs/bin/node", ...ROUTER_NODE_FLAGS, "/app/router.js"];
