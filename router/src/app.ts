@@ -92,11 +92,14 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
   api.setNotFoundHandler((req, reply) => sendError(reply, req, new RouterError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`)));
 
   for (const [url, kind] of ROUTES) {
+    // metric children looked up once per route, not per request (prom-client hashes the labels on each lookup)
+    const duration = metrics.duration.labels({ api: kind });
+    const okRequests = metrics.requests.labels({ api: kind, code: "ok" });
     api.post(url, async (req, reply) => {
-      const end = metrics.duration.startTimer({ api: kind });
+      const end = duration.startTimer();
       try {
         const result = await service.handle(kind, req.body, deps.config.config().profile.sandbox);
-        metrics.requests.inc({ api: kind, code: "ok" });
+        okRequests.inc();
         if (result.kind === "json") return reply.code(result.status).type("application/json").send(result.body);
         return reply
           .code(result.status)

@@ -17,6 +17,14 @@ describe("windowKey", () => {
   it("uses UTC, not the local zone, for a time given with an offset", () => {
     expect(windowKey("daily", t("2026-11-30T23:30:00-05:00"))).toBe("2026-12-01");
   });
+
+  it("is right for times in any order (the keys of the current hour are cached)", () => {
+    const times = ["2026-11-30T14:10:00Z", "2026-11-30T15:00:00Z", "2026-11-30T14:59:59.999Z", "2027-01-01T00:00:00Z", "2026-12-31T23:59:59.999Z", "1970-01-01T00:00:00Z"];
+    for (const iso of [...times, ...times.reverse()]) {
+      const whole = new Date(t(iso)).toISOString();
+      expect([windowKey("hourly", t(iso)), windowKey("daily", t(iso)), windowKey("monthly", t(iso))]).toEqual([whole.slice(0, 13), whole.slice(0, 10), whole.slice(0, 7)]);
+    }
+  });
 });
 
 describe("nextWindowStart", () => {

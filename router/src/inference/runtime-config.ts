@@ -11,10 +11,19 @@ export interface RuntimeConfig {
   toolPolicy: PolicyProfile | null;
 }
 
-/** Budget scopes of a profile: the sandbox (InferencePolicy tokenBudget) and its tenant (DESIGN §6). */
-export function budgetScopes(profile: Readonly<Profile>): BudgetScope[] {
-  return [
-    { key: `sandbox:${profile.sandbox}`, limits: profile.inferencePolicy.tokenBudget ?? {}, exceededCode: "token_budget_exceeded" },
-    { key: `tenant:${profile.tenant}`, limits: profile.tenantTokenBudget ?? {}, exceededCode: "budget_exceeded" },
-  ];
+/**
+ * Budget scopes of a profile: the sandbox (InferencePolicy tokenBudget) and its tenant (DESIGN §6).
+ * The same (frozen) array for the same profile object, so the request path does not rebuild it.
+ */
+export function budgetScopes(profile: Readonly<Profile>): readonly BudgetScope[] {
+  let scopes = scopeCache.get(profile);
+  if (!scopes) {
+    scopes = Object.freeze([
+      { key: `sandbox:${profile.sandbox}`, limits: profile.inferencePolicy.tokenBudget ?? {}, exceededCode: "token_budget_exceeded" },
+      { key: `tenant:${profile.tenant}`, limits: profile.tenantTokenBudget ?? {}, exceededCode: "budget_exceeded" },
+    ] satisfies BudgetScope[]);
+    scopeCache.set(profile, scopes);
+  }
+  return scopes;
 }
+const scopeCache = new WeakMap<object, readonly BudgetScope[]>();
