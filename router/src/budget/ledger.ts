@@ -65,11 +65,11 @@ export class BudgetLedger {
    */
   reserve(scopes: readonly BudgetScope[], tokens: number, nowMs: number): Reservation {
     if (!Number.isInteger(tokens) || tokens < 0) throw new RangeError(`tokens must be a non-negative integer, got ${tokens}`);
-    const counters: string[] = [];
+    const counters = this.countersOf(scopes, nowMs);
+    let i = 0;
     for (const scope of scopes) {
       for (const kind of WINDOW_KINDS) {
-        const key = counterKey(scope.key, kind, nowMs);
-        counters.push(key);
+        const key = counters[i++];
         const limit = scope.limits[LIMIT_FIELD[kind]];
         if (limit === undefined) continue;
         const used = this.spent.get(key) ?? 0;
@@ -87,6 +87,21 @@ export class BudgetLedger {
     for (const key of counters) this.spent.set(key, (this.spent.get(key) ?? 0) + tokens);
     return { id, tokens, counters, settled: false };
   }
+
+  /**
+   * The counter keys a reservation charges: each scope's hourly, daily, monthly window at `nowMs`, in
+   * that order. The same frozen array while the scopes and the hour are the same (most requests).
+   */
+  private countersOf(scopes: readonly BudgetScope[], nowMs: number): readonly string[] {
+    const hour = windowKey("hourly", nowMs);
+    const c = this.countersCache;
+    if (c !== null && c.scopes === scopes && c.hour === hour && scopes.every((s, i) => s.key === c.scopeKeys[i])) return c.counters;
+    const counters = Object.freeze(scopes.flatMap(scope => WINDOW_KINDS.map(kind => counterKey(scope.key, kind, nowMs))));
+    this.countersCache = { scopes, scopeKeys: scopes.map(s => s.key), hour, counters };
+    return counters;
+  }
+
+  private countersCache: { scopes: readonly BudgetScope[]; scopeKeys: string[]; hour: string; counters: readonly string[] } | null = null;
 
   /**
    * Replaces the reservation by `actualTokens` (the upstream's `usage.total_tokens`, or 0 when nothing

@@ -1,19 +1,53 @@
+import { Readable } from "node:stream";
 import { RouterError } from "../errors/router-error";
 import type { UpstreamResponse } from "../upstream/upstream-fetch";
 
 /** Largest upstream body the router buffers (bytes); embeddings of large batches are the big ones. */
 export const MAX_UPSTREAM_BODY_BYTES = 64 * 1024 * 1024;
 
-/** Reads a whole upstream body as UTF-8. Throws Error when it exceeds MAX_UPSTREAM_BODY_BYTES. */
-export async function readUpstreamBody(response: UpstreamResponse): Promise<string> {
+/** Reads a whole upstream body as UTF-8. Throws Error when it exceeds `maxBytes` (MAX_UPSTREAM_BODY_BYTES). */
+export async function readUpstreamBody(response: UpstreamResponse, maxBytes = MAX_UPSTREAM_BODY_BYTES): Promise<string> {
+  if (response.body instanceof Readable) return readStream(response.body, maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of response.body) {
     size += chunk.byteLength;
-    if (size > MAX_UPSTREAM_BODY_BYTES) throw new Error(`upstream body larger than ${MAX_UPSTREAM_BODY_BYTES} bytes`);
+    if (size > maxBytes) throw new Error(`upstream body larger than ${maxBytes} bytes`);
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * readUpstreamBody for a Node stream (undici's body), with listeners instead of an async iterator: the
+ * same result with far less per-request garbage on the hot path. The stream is destroyed on every
+ * failure (too large, error, closed before its end), which frees or aborts the upstream connection.
+ */
+function readStream(body: Readable, maxBytes: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (err: Error | null) => {
+      if (done) return;
+      done = true;
+      body.off("data", onData).off("end", onEnd).off("error", finish).off("close", onClose);
+      if (err) {
+        body.destroy();
+        reject(err);
+      } else resolve(chunks.length === 1 ? chunks[0].toString("utf8") : Buffer.concat(chunks, size).toString("utf8"));
+    };
+    const onData = (chunk: Buffer | string) => {
+      const buf = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      size += buf.byteLength;
+      if (size > maxBytes) finish(new Error(`upstream body larger than ${maxBytes} bytes`));
+      else chunks.push(buf);
+    };
+    const onEnd = () => finish(null);
+    const onClose = () => finish(new Error("upstream body closed before its end"));
+    body.on("data", onData).on("end", onEnd).on("error", finish).on("close", onClose);
+    if (body.readableEnded) finish(null);
+  });
 }
 
 /** Anything in an upstream message that looks like a credential is cut out before an agent sees it. */

@@ -54,17 +54,8 @@ export class RateLimiter {
 
     refill(this.global, this.limits.global, nowMs);
     refill(bucket, this.limits.perAgent, nowMs);
-    const short = [
-      [this.global, this.limits.global, "global"],
-      [bucket, this.limits.perAgent, "per-agent"],
-    ] as const;
-    for (const [state, spec, name] of short) {
-      if (state.tokens < 1) {
-        throw new RouterError("rate_limited", `${name} rate limit of ${spec.rps} requests/s (burst ${spec.burst}) reached`, {
-          retryAfterSeconds: (1 - state.tokens) / spec.rps,
-        });
-      }
-    }
+    if (this.global.tokens < 1) throw rateLimited("global", this.global, this.limits.global);
+    if (bucket.tokens < 1) throw rateLimited("per-agent", bucket, this.limits.perAgent);
     this.global.tokens -= 1;
     bucket.tokens -= 1;
   }
@@ -80,6 +71,12 @@ export function rateLimitsOf(profile: { rateLimits?: { global?: BucketSpec; perA
   return limits;
 }
 const cache = new WeakMap<object, { global: BucketSpec; perAgent: BucketSpec }>();
+
+function rateLimited(name: string, state: BucketState, spec: BucketSpec): RouterError {
+  return new RouterError("rate_limited", `${name} rate limit of ${spec.rps} requests/s (burst ${spec.burst}) reached`, {
+    retryAfterSeconds: (1 - state.tokens) / spec.rps,
+  });
+}
 
 function refill(state: BucketState, spec: BucketSpec, nowMs: number): void {
   const elapsed = Math.max(0, nowMs - state.atMs) / 1000;
