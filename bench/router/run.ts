@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
-import { ROUTER_ESBUILD_ARGS, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
+import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
 import { quantile, sequentialLatencies, throughput } from "./measure";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -40,6 +40,9 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegEx
       const m = out.match(ready);
       if (m) {
         clearTimeout(timer);
+        // from now on the output is only drained (as a container runtime would), not kept and searched
+        child.stdout?.off("data", onData).resume();
+        child.stderr?.off("data", onData).resume();
         resolve({ child, match: m });
       }
     };
@@ -175,11 +178,11 @@ async function main(): Promise<void> {
     }),
   );
   // The router runs as in its image (router/Dockerfile): one esbuild bundle on Node 24, no tsx, built and
-  // started with the image's arguments and flags (router/src/image-runtime.ts).
+  // started with the image's flags and environment (router/src/image-runtime.ts: info logs included).
   const bundle = path.join(dir, "router.js");
   const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), ...ROUTER_ESBUILD_ARGS, `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
   if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
-  const routerProc = await start(node, [...ROUTER_NODE_FLAGS, bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { KARS_LOG_LEVEL: "warn" }, /LISTEN api (\S+)/, 60_000);
+  const routerProc = await start(node, [...ROUTER_NODE_FLAGS, bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { ...ROUTER_IMAGE_ENV }, /LISTEN api (\S+)/, 60_000);
   const router = `http://${routerProc.match[1]}`;
   const routerPid = routerProc.child.pid as number;
   log(`upstream ${upstream}, router ${router} (pid ${routerPid})`);

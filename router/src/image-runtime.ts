@@ -21,3 +21,9 @@ export const ROUTER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
 
 /** The image's ENTRYPOINT (distroless Node 24 at /nodejs/bin/node, the bundle at /app/router.js). */
 export const ROUTER_IMAGE_ENTRYPOINT: readonly string[] = ["/nodejs/bin/node", ...ROUTER_NODE_FLAGS, "/app/router.js"];
+
+/**
+ * The image's environment (its `ENV`): the router logs at info, one line per inference decision, and
+ * the benchmark measures that too.
+ */
+export const ROUTER_IMAGE_ENV: Readonly<Record<string, string>> = { NODE_ENV: "production", KARS_LOG_LEVEL: "info" };
