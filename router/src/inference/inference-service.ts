@@ -155,8 +155,12 @@ export class InferenceService {
       this.refused(audit, err);
       throw err;
     }
-    this.allowed(audit, response.status);
-    return { kind: "json", status: response.status, body: text };
+    // The budget is settled above; the audit record and its log line follow right after the reply is
+    // handed over (the record is group-committed AUDIT_FLUSH_MS later in any case, see audit-log.ts), so
+    // hashing it and writing the log line are not on the agent's critical path.
+    const status = response.status;
+    setImmediate(() => this.allowed(audit, status));
+    return { kind: "json", status, body: text };
   }
 
   /**
