@@ -13,23 +13,13 @@ import { stringify } from "yaml";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { KarsSandbox } from "../capabilities/shared/karssandbox-types";
 import { kubectl, type Kubectl } from "../tests/e2e-kind/kubectl";
-import { sleep } from "../tests/e2e-kind/local/processes";
+import { eventually } from "../tests/e2e-kind/local/processes";
 import { showRouter } from "./demo-router";
 import { startStack, stopStack, unregisterWebhooks, type Stack } from "../tests/e2e-kind/stack";
 
 const repo = join(__dirname, "..");
 const say = (s = ""): void => console.log(s);
 const heading = (s: string): void => say(`\n== ${s} ==`);
-
-async function until<T>(what: string, f: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(300);
-  }
-}
 
 function podSummary(pod: V1Pod): Record<string, unknown> {
   const c = (x: NonNullable<V1Pod["spec"]>["containers"][number]) => ({ name: x.name, image: x.image, securityContext: x.securityContext });
@@ -52,7 +42,7 @@ async function showSandboxes(k: Kubectl): Promise<void> {
   const current = (): KarsSandbox[] => k.json<{ items: KarsSandbox[] }>(["get", "karssandboxes", "-n", "kars-system"])!.items;
   const isSettled = (s: KarsSandbox): boolean =>
     s.status?.observedGeneration === s.metadata.generation && ["Ready", "Suspended", "Failed"].includes(s.status?.phase ?? "");
-  const settled = await until("every sandbox's status", () => {
+  const settled = await eventually("every sandbox's status", () => {
     const items = current();
     return items.length === list.length && items.every(isSettled) ? items : undefined;
   }, 60_000).catch(() => current());
@@ -69,7 +59,7 @@ async function showSandboxes(k: Kubectl): Promise<void> {
 
 async function showAdmittedPod(k: Kubectl): Promise<void> {
   const ns = "kars-research-agent";
-  const pod = await until("the agent pod", () => k.json<{ items: V1Pod[] }>(["get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=kars-agent"])?.items[0], 60_000);
+  const pod = await eventually("the agent pod", () => k.json<{ items: V1Pod[] }>(["get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=kars-agent"])?.items[0], 60_000);
   heading(`admitted pod ${ns}/${pod.metadata?.name}, as stored by the apiserver (security-relevant fields)`);
   say(stringify(podSummary(pod)).trimEnd());
 }

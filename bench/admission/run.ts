@@ -14,15 +14,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { startStack, stopStack, type Stack } from "../../tests/e2e-kind/stack";
+import { applyPatch } from "fast-json-patch";
 import { kubectl } from "../../tests/e2e-kind/kubectl";
+import { quantile } from "../router/measure";
 
 const N = Number(process.env.BENCH_N ?? 1000);
 const PODS = Number(process.env.BENCH_PODS ?? 200);
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
 
 function post(agent: https.Agent, url: string, body: string, extra: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -78,7 +75,7 @@ async function serverSide(stack: Stack, ns: string): Promise<void> {
   const check = await post(agent, `${base}/mutate/${apiPath}`, review(pod, ns));
   const patch = JSON.parse(check.body).response?.patch;
   if (!patch) throw new Error(`mutate returned no patch: ${check.body.slice(0, 300)}`);
-  mutated = applyJsonPatch(pod, JSON.parse(Buffer.from(patch, "base64").toString()));
+  mutated = applyPatch(structuredClone(pod), JSON.parse(Buffer.from(patch, "base64").toString())).newDocument;
   const v = JSON.parse((await post(agent, `${base}/validate/${apiPath}`, review(mutated, ns))).body);
   if (!v.response?.allowed) throw new Error(`validate denied the mutated pod: ${JSON.stringify(v.response?.status)}`);
 
@@ -94,21 +91,6 @@ async function serverSide(stack: Stack, ns: string): Promise<void> {
   const base99 = quantile(health, 0.99);
   console.log(`BENCH admission webhook_mutate_validate_p99_ms=${p99.toFixed(2)} p50_ms=${quantile(both, 0.5).toFixed(2)} healthz_roundtrip_p99_ms=${base99.toFixed(2)} ratio=${(p99 / base99).toFixed(2)} rate=500/s target<2 ${p99 < 2 ? "pass" : "fail"}`);
   agent.destroy();
-}
-
-/** Minimal RFC 6902 apply for the ops Pepr emits (add/replace on object paths and array appends). */
-function applyJsonPatch(doc: object, ops: { op: string; path: string; value?: unknown }[]): object {
-  const out = structuredClone(doc) as Record<string, unknown>;
-  for (const op of ops) {
-    const parts = op.path.split("/").slice(1).map(p => p.replace(/~1/g, "/").replace(/~0/g, "~"));
-    let cur: Record<string, unknown> | unknown[] = out;
-    for (const p of parts.slice(0, -1)) cur = (cur as Record<string, unknown>)[p] as Record<string, unknown>;
-    const last = parts.at(-1)!;
-    if (op.op === "remove") delete (cur as Record<string, unknown>)[last];
-    else if (Array.isArray(cur) && last === "-") cur.push(op.value);
-    else (cur as Record<string, unknown>)[last] = op.value;
-  }
-  return out;
 }
 
 async function throughApiserver(stack: Stack, sandboxNs: string, plainNs: string): Promise<void> {

@@ -2,7 +2,6 @@
  * Admission settings: the images and commands of the containers kars injects, and the names used
  * for isolation (DESIGN §2). Parsed once from the controller's environment into a frozen object.
  */
-import { AGENT_UID } from "../shared/constants";
 import type { Isolation } from "../shared/karssandbox-types";
 
 /** Admission configuration (frozen). */
@@ -60,6 +59,3 @@ export interface SandboxContext {
 
 /** Label/annotation keys on the sandbox namespace that carry the SandboxContext. */
 export const ANNOTATION_WRITABLE_PATHS = "kars.azure.com/writable-paths";
-
-/** The agent's UID, re-exported for the hardening step. */
-export const AGENT_USER = AGENT_UID;

@@ -4,6 +4,7 @@
  * merge patches. The interface lets tests hand in an in-memory fake.
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { API_VERSION, GROUP, VERSION } from "../shared/constants";
 import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
 
 /** Apiserver operations used by `SandboxController`. Errors are thrown as `KubeApiError`. */
@@ -55,7 +56,7 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
       throw new KubeApiError(`${what}: ${msg}`, code, { cause: e });
     }
   };
-  const plural = { group: "kars.azure.com", version: "v1alpha1", plural: "karssandboxes" };
+  const plural = { group: GROUP, version: VERSION, plural: "karssandboxes" };
   return {
     apply: obj =>
       wrap(`apply ${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`, async () => {
@@ -95,7 +96,7 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
           namespace: sb.metadata.namespace,
           body: {
             metadata: { generateName: `${sb.metadata.name}.`, namespace: sb.metadata.namespace },
-            involvedObject: { apiVersion: "kars.azure.com/v1alpha1", kind: "KarsSandbox", name: sb.metadata.name, namespace: sb.metadata.namespace, uid: sb.metadata.uid },
+            involvedObject: { apiVersion: API_VERSION, kind: "KarsSandbox", name: sb.metadata.name, namespace: sb.metadata.namespace, uid: sb.metadata.uid },
             type,
             reason,
             message: message.slice(0, 1024),

@@ -5,7 +5,7 @@
  * server-side apply of the children → observe the Deployment → status.
  */
 import type { V1Deployment, V1Namespace } from "@kubernetes/client-node";
-import { FINALIZER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
+import { API_VERSION, FINALIZER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
 import type { KarsSandbox } from "../shared/karssandbox-types";
 import type { ReconcileConfig } from "./config";
 import { desiredChildren, sandboxNamespaceName, AGENT_NAME } from "./desired-children";
@@ -127,7 +127,7 @@ export class SandboxController {
   async #reconcileKey(key: string): Promise<Outcome> {
     const [namespace, name] = key.split("/") as [string, string];
     const sb = await this.#api.get<KarsSandbox & { apiVersion: string; kind: string; metadata: { resourceVersion?: string } }>(
-      "kars.azure.com/v1alpha1", "KarsSandbox", name, namespace,
+      API_VERSION, "KarsSandbox", name, namespace,
     );
     if (!sb) return {};
     if (sb.metadata.deletionTimestamp) return this.#finalize(sb);

@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kubectl, type Kubectl } from "./kubectl";
 import { readStack, startController, type Stack } from "./stack";
-import { sleep, stopGroups } from "./local/processes";
+import { eventually, stopGroups } from "./local/processes";
 
 /** The running stack and a kubectl bound to it. */
 export function e2e(): { stack: Stack; k: Kubectl } {
@@ -15,21 +15,7 @@ export function e2e(): { stack: Stack; k: Kubectl } {
   return { stack, k: kubectl(stack.cluster.kubectlBin, stack.cluster.kubeconfig) };
 }
 
-/** Polls `f` until it returns a value that is not undefined/false, or throws after `timeoutMs`. */
-export async function eventually<T>(what: string, f: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = f();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
-}
+export { eventually };
 
 /** Stops the kars controller process (webhooks stay registered, so the apiserver cannot reach it). */
 export async function stopController(stack: Stack): Promise<void> {

@@ -87,6 +87,25 @@ export function httpsGet(url: string, tls: TlsClient, timeoutMs = 2000): Promise
 }
 
 /**
+ * Polls `f` every 250 ms until it returns a value other than undefined/false, retrying when it
+ * throws; throws naming `what` (and the last error) after `timeoutMs`.
+ */
+export async function eventually<T>(what: string, f: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = f();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+}
+
+/**
  * Polls `check` until it resolves true or `timeoutMs` passes; `describe` names what we waited for
  * and `onTimeout` adds context (e.g. a log tail) to the error.
  */
