@@ -6,6 +6,7 @@
 import type { V1Container, V1SecurityContext, V1Volume } from "@kubernetes/client-node";
 import { EGRESS_GUARD, INFERENCE_ROUTER, ROUTER_UID, AGENT_UID } from "../shared/constants";
 import type { AdmissionConfig } from "./config";
+import { canonical } from "../shared/json-equal";
 
 /** Volume names kars adds for the router. */
 export const ROUTER_CONFIG_VOLUME = "kars-config";
@@ -114,20 +115,4 @@ function expectedCanonical(c: V1Container): string {
     canonicalCache.set(key, hit);
   }
   return hit;
-}
-
-/** Structural equality of plain JSON values, insensitive to key order. */
-export function sameJson(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
-  }
-  return JSON.stringify(v ?? null);
 }

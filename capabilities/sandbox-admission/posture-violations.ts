@@ -12,7 +12,8 @@ import type { V1Container, V1Pod, V1PodSecurityContext, V1Probe, V1SecurityConte
 import { AGENT_UID, EGRESS_GUARD, INFERENCE_ROUTER, POSTURE_RULE } from "../shared/constants";
 import type { Violation } from "../shared/violation";
 import type { AdmissionConfig, SandboxContext } from "./config";
-import { desiredEgressGuard, desiredRouterSidecar, desiredRouterVolumes, isExactInjected, sameJson, ROUTER_CONFIG_VOLUME, ROUTER_STATE_VOLUME } from "./injected-containers";
+import { desiredEgressGuard, desiredRouterSidecar, desiredRouterVolumes, isExactInjected, ROUTER_CONFIG_VOLUME, ROUTER_STATE_VOLUME } from "./injected-containers";
+import { sameJson } from "../shared/json-equal";
 import { isSystemPath } from "./system-paths";
 import { describeSeccomp, requiredSeccompProfile } from "./seccomp";
 

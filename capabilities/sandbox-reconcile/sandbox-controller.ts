@@ -12,7 +12,7 @@ import { desiredChildren, sandboxNamespaceName, AGENT_NAME } from "./desired-chi
 import type { KubeApi } from "./kube-api";
 import { sandboxStatus, type Observation } from "./sandbox-status";
 import { specProblem } from "./spec-problems";
-import { sameJson } from "../sandbox-admission/injected-containers";
+import { sameJson } from "../shared/json-equal";
 
 /** Minimal logger (pino-compatible). */
 export interface ControllerLog {
