@@ -192,7 +192,12 @@ async function closeWithGrace(closing: Promise<unknown>, force: () => void, grac
 /**
  * Workload Identity (federated token file) with IMDS fallback (issue 3). With a non-public authority
  * host (sovereign cloud proxies, a test token endpoint) instance discovery is disabled, so MSAL asks
- * only that host. IMDS (169.254.169.254) is skipped with `KARS_AZURE_IMDS=off`.
+ * only that host. IMDS (169.254.169.254, or `AZURE_POD_IDENTITY_AUTHORITY_HOST` when set) is skipped
+ * with `KARS_AZURE_IMDS=off`.
+ * IMDS is reached only when the Workload Identity variables are absent: ManagedIdentityCredential
+ * (@azure/identity 4.13) reads AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE from
+ * process.env itself and then does a second Workload Identity exchange instead of asking IMDS, so a
+ * refused federated token fails the chain (tests/integration/router-imds.spec.ts).
  */
 function azureCredential(env: NodeJS.ProcessEnv): TokenCredential {
   // Loaded on first use: @azure/identity (with MSAL) is ~30 MiB of heap that API-key-only routers never need.

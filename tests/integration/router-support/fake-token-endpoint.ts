@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import forge from "node-forge";
 
+/** A running Entra stand-in. */
 export interface FakeTokenEndpoint {
   /** https://127.0.0.1:<port> — the AZURE_AUTHORITY_HOST. */
   authorityHost: string;
@@ -43,7 +44,17 @@ function selfSigned(): { key: string; cert: string } {
   return { key: forge.pki.privateKeyToPem(keys.privateKey), cert: forge.pki.certificateToPem(cert) };
 }
 
-export async function startFakeTokenEndpoint(dir: string, tenantId: string): Promise<FakeTokenEndpoint> {
+/** How the stand-in's token endpoint behaves. */
+export interface FakeTokenEndpointOptions {
+  /**
+   * Refuse every token request with 400 `invalid_request` / AADSTS70021 (no matching federated
+   * identity record), as Entra does when the federated credential is missing or names another subject.
+   */
+  refuse?: boolean;
+}
+
+/** Starts the stand-in on 127.0.0.1; writes its certificate into `dir` (for NODE_EXTRA_CA_CERTS). */
+export async function startFakeTokenEndpoint(dir: string, tenantId: string, opts: FakeTokenEndpointOptions = {}): Promise<FakeTokenEndpoint> {
   const { key, cert } = selfSigned();
   const caFile = path.join(dir, "token-endpoint-ca.pem");
   fs.writeFileSync(caFile, cert);
@@ -73,6 +84,9 @@ export async function startFakeTokenEndpoint(dir: string, tenantId: string): Pro
           return send(400, { error: "invalid_request", error_description: "expected a client assertion" });
         }
         assertions.push(form.get("client_assertion") as string);
+        if (opts.refuse) {
+          return send(400, { error: "invalid_request", error_description: "AADSTS70021: No matching federated identity record found for presented assertion.", error_codes: [70021] });
+        }
         return send(200, { token_type: "Bearer", expires_in: 3599, ext_expires_in: 3599, access_token: accessToken });
       }
       send(404, { error: "not_found" });

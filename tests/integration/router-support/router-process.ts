@@ -1,10 +1,17 @@
 /**
  * Starts `node bin/kars.js router --config-dir … --state-dir …` as a real process (on the pinned Node
  * 24, as `npm test` provides) and waits for its `LISTEN api|egress|ops <host:port>` lines.
+ *
+ * The child never reaches a real identity endpoint: Azure identity variables inherited from the
+ * machine (Workload Identity, App Service / Arc / Cloud Shell managed identity) are dropped, IMDS is
+ * off (`KARS_AZURE_IMDS=off`), and should a test turn it on, `AZURE_POD_IDENTITY_AUTHORITY_HOST`
+ * already points IMDS at a closed loopback port instead of 169.254.169.254. Tests pass their own
+ * values in `env`, which win.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 
+/** A router child process and what it printed. */
 export interface RouterProcess {
   child: ChildProcess;
   listen: Record<string, string>;
@@ -18,10 +25,39 @@ export interface RouterProcess {
 
 const ROOT = path.resolve(__dirname, "../../..");
 
+/** Variables @azure/identity and MSAL read to pick a credential or an identity endpoint. */
+const INHERITED_IDENTITY_ENV = [
+  "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+  "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT",
+  "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET",
+];
+
+/** Where IMDS goes unless a test names its stand-in: loopback port 1, where nothing listens. */
+export const UNREACHABLE_IMDS = "http://127.0.0.1:1";
+
+/**
+ * The child's environment: this process's minus identity variables, safe defaults, then `env`.
+ * Throws when the result could send a token request off the machine: an IMDS host or (with Workload
+ * Identity configured) an authority host that is not on 127.0.0.1.
+ */
+export function routerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const inherited = { ...process.env };
+  for (const name of INHERITED_IDENTITY_ENV) delete inherited[name];
+  const out: NodeJS.ProcessEnv = { ...inherited, KARS_LOG_LEVEL: "info", KARS_AZURE_IMDS: "off", AZURE_POD_IDENTITY_AUTHORITY_HOST: UNREACHABLE_IMDS, ...env };
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(out.AZURE_POD_IDENTITY_AUTHORITY_HOST ?? "")) {
+    throw new Error(`router tests must point AZURE_POD_IDENTITY_AUTHORITY_HOST at http://127.0.0.1:<port>, got ${out.AZURE_POD_IDENTITY_AUTHORITY_HOST}`);
+  }
+  if (out.AZURE_FEDERATED_TOKEN_FILE && !/^https:\/\/127\.0\.0\.1:\d+$/.test(out.AZURE_AUTHORITY_HOST ?? "")) {
+    throw new Error(`router tests with Workload Identity must point AZURE_AUTHORITY_HOST at https://127.0.0.1:<port>, got ${out.AZURE_AUTHORITY_HOST}`);
+  }
+  return out;
+}
+
+/** Starts the router with `routerEnv(env)`; rejects when it exits or prints no LISTEN lines within 60 s. */
 export async function startRouterProcess(configDir: string, stateDir: string, env: NodeJS.ProcessEnv = {}): Promise<RouterProcess> {
   const child = spawn(process.execPath, [path.join(ROOT, "bin/kars.js"), "router", "--config-dir", configDir, "--state-dir", stateDir], {
     cwd: ROOT,
-    env: { ...process.env, KARS_LOG_LEVEL: "info", KARS_AZURE_IMDS: "off", ...env },
+    env: routerEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
