@@ -3,7 +3,9 @@
  * `openai` SDK as client, a loopback Azure-shaped upstream, and a loopback Entra token endpoint for
  * Workload Identity. Proves: SDK calls (stream and not) work; the upstream saw a bearer token the
  * agent never had; no credential comes back; refusals are OpenAI-shaped; a stream whose client went
- * away is still settled; LISTEN lines; clean stop on SIGTERM.
+ * away is still settled; Responses API streams (`responses.create({stream: true})`) pass every event
+ * through and settle to the `response.completed` usage, also when the client went away; LISTEN lines;
+ * clean stop on SIGTERM.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -140,6 +142,61 @@ it("settles a stream whose client disconnected, once the upstream finishes", asy
     usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
   }
   expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+});
+
+/** Polls the sandbox's hourly spend until it has grown by `delta` since `before` (or 5 s passed); returns the growth. */
+async function spendGrowth(before: number, delta: number): Promise<number> {
+  let used = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  for (let i = 0; i < 50 && used - before !== delta; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    used = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  }
+  return used - before;
+}
+
+it("streams a Responses API answer through the SDK: every event, the deltas, and the budget settled to response.completed's usage", async () => {
+  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const receivedBefore = upstream.received.length;
+  const stream = await client.responses.create({ model: "gpt-4o", input: "stream a response", stream: true });
+  const types: string[] = [];
+  let text = "";
+  let completed: OpenAI.Responses.ResponseCompletedEvent | undefined;
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === "response.output_text.delta") text += event.delta;
+    if (event.type === "response.completed") completed = event;
+  }
+  expect(types).toEqual([
+    "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+    "response.output_text.delta", "response.output_text.delta", "response.output_text.delta",
+    "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed",
+  ]);
+  expect(text).toBe("Hello!");
+  expect(completed?.response.usage).toMatchObject({ input_tokens: PROMPT_TOKENS, output_tokens: COMPLETION_TOKENS, total_tokens: PROMPT_TOKENS + COMPLETION_TOKENS });
+  const seen = upstream.received[receivedBefore];
+  expect(seen.url).toMatch(/^\/openai\/responses\?api-version=/);
+  expect(seen.body).toMatchObject({ model: "gpt4o-prod", stream: true, max_output_tokens: expect.any(Number) });
+  expect(seen.headers.authorization).toBe(`Bearer ${entra.accessToken}`);
+  // settled before the router ended the stream, so no waiting: the usage, not the reservation (~4000)
+  const usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+});
+
+it("settles a Responses API stream whose client disconnected, once the upstream finishes", async () => {
+  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const completedBefore = upstream.completedStreams();
+  const abort = new AbortController();
+  const stream = await client.responses.create({ model: "gpt-4o", input: "[[slow 1500]]", stream: true }, { signal: abort.signal });
+  const it = stream[Symbol.asyncIterator]();
+  const first = await it.next(); // the first event arrived: then the agent goes away
+  expect(first.value?.type).toBe("response.created");
+  abort.abort();
+  await it.return?.();
+  // still reserved (~4000 tokens) while the upstream keeps generating for the gone client
+  expect((await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used - usedBefore).toBeGreaterThan(PROMPT_TOKENS + COMPLETION_TOKENS);
+  for (let i = 0; i < 100 && upstream.completedStreams() === completedBefore; i++) await new Promise(r => setTimeout(r, 100));
+  expect(upstream.completedStreams()).toBe(completedBefore + 1);
+  expect(await spendGrowth(usedBefore, PROMPT_TOKENS + COMPLETION_TOKENS)).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
 });
 
 it("serves metrics and readiness on the ops port", async () => {

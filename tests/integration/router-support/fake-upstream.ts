@@ -5,6 +5,11 @@
  *   `[[hate]]`   → completion content_filter_results.hate severity "high"
  *   `[[slow N]]` → answer after N ms (streams: one chunk every N/5 ms)
  * Usage: prompt_tokens = 10, completion_tokens = min(3, max_completion_tokens).
+ * Responses (`/responses`): a whole `response` object, or with `stream: true` the Responses SSE events
+ * (`event: <type>` + `data: {type, sequence_number, …}`): response.created, response.in_progress,
+ * output_item/content_part added, three response.output_text.delta ("Hel", "lo", "!"), the matching
+ * done events, and response.completed whose `response.usage` is {input_tokens, output_tokens,
+ * total_tokens}; no `[DONE]` (the Responses API sends none).
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -61,6 +66,25 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         const embedding = body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
         return json(res, 200, { object: "list", data: [{ object: "embedding", index: 0, embedding }], model: "emb", usage: { prompt_tokens: PROMPT_TOKENS, total_tokens: PROMPT_TOKENS } });
       }
+      if (url.includes("/responses") && body.stream === true) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const events = responseStreamEvents(String(body.model), { input_tokens: PROMPT_TOKENS, output_tokens: completion, total_tokens: usage.total_tokens });
+        let i = 0;
+        const next = () => {
+          if (res.destroyed) return;
+          if (i < events.length) {
+            const e = events[i++];
+            res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+            setTimeout(next, delay / 5);
+          } else {
+            res.end();
+            reported += usage.total_tokens;
+            completed++;
+          }
+        };
+        next();
+        return;
+      }
       if (url.includes("/responses")) {
         reported += usage.total_tokens;
         return json(res, 200, {
@@ -114,6 +138,27 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     completedStreams: () => completed,
     close: () => new Promise(r => { server.closeAllConnections(); server.close(() => r()); }),
   };
+}
+
+/** The Responses API stream of one assistant message "Hello!" (https://platform.openai.com/docs/api-reference/responses-streaming). */
+function responseStreamEvents(model: string, usage: { input_tokens: number; output_tokens: number; total_tokens: number }): { type: string; [k: string]: unknown }[] {
+  const base = { id: "resp_s1", object: "response", created_at: 1, model, error: null, incomplete_details: null, instructions: null, max_output_tokens: null, parallel_tool_calls: true, tool_choice: "auto", tools: [], text: { format: { type: "text" } } };
+  const ids = { item_id: "msg_s1", output_index: 0, content_index: 0 };
+  const part = (text: string) => ({ type: "output_text", text, annotations: [] });
+  const item = (status: string, content: unknown[]) => ({ id: "msg_s1", type: "message", status, role: "assistant", content });
+  const deltas = ["Hel", "lo", "!"];
+  const events: { type: string; [k: string]: unknown }[] = [
+    { type: "response.created", response: { ...base, status: "in_progress", output: [], usage: null } },
+    { type: "response.in_progress", response: { ...base, status: "in_progress", output: [], usage: null } },
+    { type: "response.output_item.added", output_index: 0, item: item("in_progress", []) },
+    { type: "response.content_part.added", ...ids, part: part("") },
+    ...deltas.map(delta => ({ type: "response.output_text.delta", ...ids, delta, logprobs: [] })),
+    { type: "response.output_text.done", ...ids, text: deltas.join(""), logprobs: [] },
+    { type: "response.content_part.done", ...ids, part: part(deltas.join("")) },
+    { type: "response.output_item.done", output_index: 0, item: item("completed", [part(deltas.join(""))]) },
+    { type: "response.completed", response: { ...base, status: "completed", output: [item("completed", [part(deltas.join(""))])], usage: { input_tokens: usage.input_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: usage.output_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: usage.total_tokens } } },
+  ];
+  return events.map((e, sequence_number) => ({ ...e, sequence_number }));
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
