@@ -86,6 +86,13 @@ describe("Strict mode", () => {
     expect(await connect(authority)).toMatchObject({ ok: false, status: reason === "bad_request" ? 400 : 403, reason });
   });
 
+  it("delivers every byte of a large response before the tunnel closes (upstream closes right after it)", async () => {
+    // a slow reader, so that the proxy still holds unsent bytes when the upstream's FIN arrives
+    const bytes = 16 * 1024 * 1024;
+    const r = await bed.curl(AGENT_UID, ["-k", "-s", "--limit-rate", "32M", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-x", `http://${PROXY}`, `https://allowed.test/big?bytes=${bytes}`]);
+    expect(r.stdout).toBe(`200 ${bytes}`);
+  });
+
   it("allows a port other than 443 when an allowed endpoint names it", async () => {
     expect(await connect("allowed.test:8080")).toMatchObject({ ok: true, status: 200 });
   });

@@ -77,13 +77,12 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Copies `from` into `to` with backpressure, and passes on end-of-stream (what pipe() does, with less machinery). */
+/** Copies `from` into `to` with backpressure (what pipe() does, with less machinery); end-of-stream is the relay's business. */
 function forward(from: Duplex, to: Duplex): void {
   from.on("data", (chunk: Buffer) => {
     if (!to.write(chunk)) from.pause();
   });
   to.on("drain", () => from.resume());
-  from.on("end", () => to.end());
 }
 
 const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
@@ -117,7 +116,7 @@ export class EgressProxyServer {
 
   /** Listens on host:port (port 0 = any); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    const server = createNetServer({ noDelay: true }, (socket) => this.onSocket(socket));
+    const server = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onSocket(socket));
     server.maxConnections = this.deps.limits.maxConnections;
     this.tcp.push(server);
     return new Promise((resolve, reject) => {
@@ -146,8 +145,12 @@ export class EgressProxyServer {
     this.track(socket);
     socket.on("error", () => socket.destroy());
     socket.setTimeout(this.deps.limits.firstBytesTimeoutMs, () => socket.destroy());
+    // half-open sockets: a client that closes before sending anything is closed at once
+    const endedEarly = (): void => void socket.destroy();
+    socket.once("end", endedEarly);
     socket.once("data", (first: Buffer) => {
       socket.pause();
+      socket.off("end", endedEarly);
       socket.setTimeout(0);
       const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
       if (first[0] === TLS_HANDSHAKE_RECORD) {
@@ -199,7 +202,7 @@ export class EgressProxyServer {
   /** Dials the checked address; resolves with the connected socket or rejects. */
   private dial(address: string, port: number): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const upstream = netConnect({ host: address, port, noDelay: true });
+      const upstream = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
       this.track(upstream);
       upstream.setTimeout(this.deps.limits.connectTimeoutMs, () => upstream.destroy(new Error("connect timeout")));
       upstream.once("error", reject);
@@ -231,6 +234,16 @@ export class EgressProxyServer {
     upstream.on("error", finish);
     client.on("close", finish);
     upstream.on("close", finish);
+    // The tunnel ends when either side ends, once the bytes already read from it have reached the
+    // other side (as Squid's tunnels do). Sockets are half-open (no automatic shutdown(2) on FIN), so
+    // the close is a plain close(2) — a loopback shutdown costs as much as a write.
+    const endAfterFlush = (to: Duplex): void => {
+      if (to.writableLength === 0) return finish();
+      to.once("finish", finish);
+      to.end();
+    };
+    client.once("end", () => endAfterFlush(upstream));
+    upstream.once("end", () => endAfterFlush(client));
     forward(client, upstream);
     forward(upstream, client);
     client.resume();

@@ -1,6 +1,6 @@
 // The "internet" of the egress tests: run as root inside the internet network namespace.
 // For each address given, serves HTTP on :80 and :8080 and HTTPS on :443 (certificate from argv), each
-// answering "hello from <local address> host=<Host header>". Prints "READY" when all listen.
+// answering "hello from <local address> host=<Host header>" (and N bytes for GET /big?bytes=N). Prints "READY" when all listen.
 //   internet-servers.js CERT KEY ADDR [ADDR...]
 "use strict";
 const http = require("node:http");
@@ -11,6 +11,12 @@ const [certFile, keyFile, ...addrs] = process.argv.slice(2);
 const cert = fs.readFileSync(certFile);
 const key = fs.readFileSync(keyFile);
 const handler = (req, res) => {
+  const big = /^\/big\?bytes=(\d+)$/.exec(req.url);
+  if (big) {
+    // N bytes, then the server closes at once: a tunnel must deliver them all before it closes
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": big[1], connection: "close" });
+    return void res.end(Buffer.alloc(Number(big[1]), 0x61));
+  }
   res.writeHead(200, { "content-type": "text/plain" });
   res.end(`hello from ${req.socket.localAddress} host=${req.headers.host}\n`);
 };
