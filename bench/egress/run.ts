@@ -11,7 +11,8 @@
  * Setup (needs root, like the egress integration tests): one network namespace `kars-b-<id>` whose
  * loopback interface also holds 198.20.0.10 (public to kars' classifier, see
  * tests/integration/egress-support/testbed.ts; it never leaves the namespace) where a tiny upstream
- * listens on :443, and /etc/netns/<ns>/hosts mapping allowed.test to it. kars (127.0.0.1:8444),
+ * listens on :443, and /etc/netns/<ns>/hosts mapping allowed.test to it. kars (the router image's bundle,
+ * flags and environment, whose egress proxy listens on 127.0.0.1:8444, auditing and logging every decision),
  * Squid (127.0.0.1:3128, Debian package, installed if missing) and smokescreen (127.0.0.1:4750,
  * built from github.com/stripe/smokescreen v0.1.0 into ~/.cache/kars/bin, never the repository) run
  * there in turn with the same allowlist (allowed.test:443 only), and the same load generator drives
@@ -28,10 +29,10 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
 
 const ROOT = path.resolve(__dirname, "../..");
 const NODE = path.join(ROOT, "node_modules/.bin/node");
-const TSX = path.join(ROOT, "node_modules/tsx/dist/cli.mjs");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -132,12 +133,32 @@ interface Contender {
 }
 
 async function startKars(): Promise<Contender> {
+  // kars runs as it ships: the router image's bundle, node flags and environment (router/src/image-runtime.ts,
+  // as bench:router does), so the proxy pays for what production does per decision — the info log line
+  // and the hash-chained audit record — and nothing the image does not load (tsx).
+  const bundle = path.join(work, "router.js");
+  const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), ...ROUTER_ESBUILD_ARGS, `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
+  if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
   const configDir = path.join(work, "kars-config");
   mkdirSync(configDir);
-  writeFileSync(path.join(configDir, "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "allowed.test", port: 443 }] }));
+  // an inference upstream is required by the profile's schema; the bench never calls it
+  writeFileSync(path.join(configDir, "upstream-key"), "sk-bench-unused\n");
+  writeFileSync(
+    path.join(configDir, "profile.json"),
+    JSON.stringify({
+      sandbox: "bench",
+      tenant: "bench",
+      egressMode: "Strict",
+      allowedEndpoints: [{ host: "allowed.test", port: 443 }],
+      inferencePolicy: {},
+      upstreams: [{ name: "unused", provider: "openai-compatible", endpoint: "http://127.0.0.1:9/v1", apiKeyFile: path.join(configDir, "upstream-key") }],
+      listen: { api: "127.0.0.1:8443", egress: "127.0.0.1:8444", ops: "127.0.0.1:9090" },
+    }),
+  );
   const nodeArgs = (process.env.BENCH_KARS_NODE_ARGS ?? "").split(" ").filter(Boolean); // e.g. --cpu-prof
-  // tsx's loader in-process (the tsx CLI would add a parent process in front of the proxy)
-  const child = startInNs([NODE, ...nodeArgs, "--require", "tsx/cjs", path.join(__dirname, "kars-proxy.ts"), configDir, path.join(work, "kars-state"), "8444", path.join(work, "kars-access.log")], path.join(work, "kars.log"));
+  const env = Object.entries(ROUTER_IMAGE_ENV).map(([k, v]) => `${k}=${v}`);
+  // stdout (one JSON line per decision at info) goes to a file, as a container runtime collects it
+  const child = startInNs(["env", ...env, NODE, ...ROUTER_NODE_FLAGS, ...nodeArgs, bundle, "--config-dir", configDir, "--state-dir", path.join(work, "kars-state")], path.join(work, "kars.log"));
   await waitForPort("127.0.0.1", 8444, 30_000);
   return { name: "kars", port: 8444, child };
 }
@@ -240,7 +261,7 @@ function race(contenders: Contender[]): Map<string, Summary> {
 }
 
 function blocklistBench(): { domains: number; loadMs: number; rssMiB: number; heapMiB: number; lookupNs: number } {
-  const out = sh(NODE, ["--expose-gc", TSX, path.join(__dirname, "blocklist-bench.ts")]);
+  const out = sh(NODE, ["--require", "tsx/cjs", path.join(__dirname, "blocklist-bench.ts")]);
   return JSON.parse(out.trim().split("\n").pop() ?? "{}") as ReturnType<typeof blocklistBench>;
 }
 

@@ -95,11 +95,16 @@ export class EgressProxyServer {
   private active = 0;
   private readonly bytesUp: { inc(n: number): void };
   private readonly bytesDown: { inc(n: number): void };
+  private readonly decisionSecondsAllow: { observe(seconds: number): void };
+  private readonly decisionSecondsDeny: { observe(seconds: number): void };
 
   constructor(private readonly deps: EgressProxyDeps) {
     this.http = createHttpServer({ maxHeaderSize: deps.limits.maxHeaderBytes, requestTimeout: 0 });
     this.bytesUp = deps.metrics.tunnelBytes.labels({ direction: "upstream" });
     this.bytesDown = deps.metrics.tunnelBytes.labels({ direction: "downstream" });
+    // labelled children bound once, not looked up by label hash per request
+    this.decisionSecondsAllow = deps.metrics.decisionSeconds.labels({ decision: "allow" });
+    this.decisionSecondsDeny = deps.metrics.decisionSeconds.labels({ decision: "deny" });
     this.http.headersTimeout = deps.limits.firstBytesTimeoutMs;
     this.http.keepAliveTimeout = 5_000;
     this.http.on("request", (req, res) => void this.onRequest(req, res));
@@ -167,9 +172,9 @@ export class EgressProxyServer {
   }
 
   private decide(host: string, port: number, via: EgressVia, client: string): Promise<EgressDecision> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     return decideEgress({ host, port, via }, this.deps.snapshot(), this.deps.now(), this.deps.resolve).then((decision) => {
-      this.deps.metrics.decisionSeconds.observe({ decision: decision.allow ? "allow" : "deny" }, Number(process.hrtime.bigint() - started) / 1e9);
+      (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
       this.emit(via, client, decision);
       return decision;
     });
@@ -452,8 +457,12 @@ function requestTarget(req: IncomingMessage): Target {
 function frontingProblem(result: ReturnType<typeof parseClientHello>, connectHost: string): { reason: DenyReason; detail?: string } | undefined {
   if (result.kind === "not_tls") return { reason: "not_tls" };
   if (result.kind !== "ok") return { reason: "bad_request", detail: result.kind === "malformed" ? result.why : "incomplete clienthello" };
-  const connectIsName = normaliseHost(connectHost).ok && !/^[0-9.]+$/.test(connectHost) && !connectHost.includes(":");
-  if (result.serverName === null) return connectIsName ? { reason: "sni_missing" } : undefined;
+  if (result.serverName === null) {
+    const connectIsName = normaliseHost(connectHost).ok && !/^[0-9.]+$/.test(connectHost) && !connectHost.includes(":");
+    return connectIsName ? { reason: "sni_missing" } : undefined;
+  }
+  // connectHost is canonical already: an SNI spelled exactly the same needs no normalising
+  if (result.serverName === connectHost) return undefined;
   const sni = normaliseHost(result.serverName);
   if (!sni.ok || sni.host.name !== connectHost) return { reason: "sni_mismatch", detail: "sni names another host than connect" };
   return undefined;

@@ -7,7 +7,8 @@ import { startEgressProxy } from "../../../router/src/egress";
 
 async function main(): Promise<void> {
   const [configDir, stateDir, port] = process.argv.slice(2);
-  const logger = pino({ level: "info" }, pino.destination(2));
+  // debug: allowed tunnels are logged at debug (denials at info); the tests read both from the log
+  const logger = pino({ level: "debug" }, pino.destination(2));
   const limits = process.env.KARS_TEST_LIMITS ? (JSON.parse(process.env.KARS_TEST_LIMITS) as Record<string, number>) : {};
   const proxy = await startEgressProxy({ configDir, stateDir, port: port ? Number(port) : 8444, logger, reloadIntervalMs: 200, limits });
   process.stdout.write(`LISTEN egress ${proxy.address}\n`);
