@@ -4,6 +4,8 @@
  *   BENCH egress connect_rps=… squid_rps=… smokescreen_rps=… ratio=… target>=1 pass|fail
  *   BENCH egress connect_p99_ms=… squid_p99_ms=… smokescreen_p99_ms=… (information)
  *   BENCH egress connect_cpu_ms_per_1k=… squid_cpu_ms_per_1k=… smokescreen_cpu_ms_per_1k=… (information)
+ *   BENCH egress connect_user_us=… connect_sys_us=… squid_user_us=… … (information: CPU µs per tunnel in
+ *     the proxy's own code vs in the kernel, which shows where a gap between the proxies is)
  *   BENCH egress blocklist_lookup_ns=… target<1000 pass|fail
  *   BENCH egress blocklist_rss_mib=… target<100 pass|fail
  *   BENCH egress blocklist_load_ms=… (information)
@@ -207,14 +209,14 @@ async function startSmokescreen(): Promise<Contender | undefined> {
   return { name: "smokescreen", port: 4750, child };
 }
 
-/** CPU time (user + system) of a process so far, in ms (Linux /proc; `ip netns exec` execs, so the pid is the proxy's). */
-function cpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
+/** CPU time of a process so far, in ms, user and system apart (Linux /proc; `ip netns exec` and `env` exec, so the pid is the proxy's). */
+function cpuMs(pid: number | undefined): { user: number; sys: number } {
+  if (!pid) return { user: NaN, sys: NaN };
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+    return { user: (Number(fields[11]) * 1000) / 100, sys: (Number(fields[12]) * 1000) / 100 }; // utime, stime in clock ticks (USER_HZ 100)
   } catch {
-    return NaN;
+    return { user: NaN, sys: NaN };
   }
 }
 
@@ -224,6 +226,9 @@ interface Summary {
   p99Ms: number;
   errors: number;
   cpuMsPer1k: number;
+  /** user and system CPU µs per tunnel (medians): where a proxy's cost is, in its own code or in the kernel */
+  userUs: number;
+  sysUs: number;
 }
 
 /**
@@ -232,15 +237,18 @@ interface Summary {
  */
 function race(contenders: Contender[]): Map<string, Summary> {
   for (const c of contenders) load(c.port, 1); // warm-up
-  const runs = new Map<string, { rps: number; p99Ms: number; errors: number; cpu: number }[]>();
+  const runs = new Map<string, { rps: number; p99Ms: number; errors: number; cpu: number; user: number; sys: number }[]>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of contenders) {
       const cpu0 = cpuMs(c.child.pid);
       const r = load(c.port, SECONDS);
-      const cpu = cpuMs(c.child.pid) - cpu0;
-      log(`round ${round + 1} ${c.name}: ${JSON.stringify(r)} cpu_ms=${cpu}`);
+      const cpu1 = cpuMs(c.child.pid);
+      const user = cpu1.user - cpu0.user;
+      const sys = cpu1.sys - cpu0.sys;
+      log(`round ${round + 1} ${c.name}: ${JSON.stringify(r)} cpu_ms=${user + sys} (user ${user}, sys ${sys})`);
       const list = runs.get(c.name) ?? [];
-      list.push({ rps: r.rps, p99Ms: r.p99Ms, errors: r.errors, cpu: r.tunnels > 0 ? (cpu / r.tunnels) * 1000 : NaN });
+      const perTunnel = (ms: number): number => (r.tunnels > 0 ? (ms / r.tunnels) * 1000 : NaN);
+      list.push({ rps: r.rps, p99Ms: r.p99Ms, errors: r.errors, cpu: perTunnel(user + sys), user: perTunnel(user), sys: perTunnel(sys) });
       runs.set(c.name, list);
     }
   }
@@ -255,6 +263,8 @@ function race(contenders: Contender[]): Map<string, Summary> {
       p99Ms: median(list.map((x) => x.p99Ms)),
       errors: list.reduce((n, x) => n + x.errors, 0),
       cpuMsPer1k: Math.round(median(list.map((x) => x.cpu))),
+      userUs: Math.round(median(list.map((x) => x.user))),
+      sysUs: Math.round(median(list.map((x) => x.sys))),
     });
   }
   return out;
@@ -300,6 +310,7 @@ async function main(): Promise<number> {
     `BENCH egress connect_rps=${kars.rps} squid_rps=${squid?.rps ?? "n/a"} smokescreen_rps=${smoke?.rps ?? "n/a"} ratio=${Number.isFinite(ratio) ? ratio : "n/a"} target>=1 ${connectPass ? "pass" : "fail"}`,
     `BENCH egress connect_p99_ms=${kars.p99Ms} squid_p99_ms=${squid?.p99Ms ?? "n/a"} smokescreen_p99_ms=${smoke?.p99Ms ?? "n/a"} errors=${kars.errors}/${squid?.errors ?? "n/a"}/${smoke?.errors ?? "n/a"}`,
     `BENCH egress connect_cpu_ms_per_1k=${kars.cpuMsPer1k} squid_cpu_ms_per_1k=${squid?.cpuMsPer1k ?? "n/a"} smokescreen_cpu_ms_per_1k=${smoke?.cpuMsPer1k ?? "n/a"}`,
+    `BENCH egress connect_user_us=${kars.userUs} connect_sys_us=${kars.sysUs} squid_user_us=${squid?.userUs ?? "n/a"} squid_sys_us=${squid?.sysUs ?? "n/a"} smokescreen_user_us=${smoke?.userUs ?? "n/a"} smokescreen_sys_us=${smoke?.sysUs ?? "n/a"}`,
     `BENCH egress blocklist_lookup_ns=${bl.lookupNs} target<1000 ${bl.lookupNs < 1000 ? "pass" : "fail"}`,
     `BENCH egress blocklist_rss_mib=${bl.rssMiB} target<100 ${bl.rssMiB < 100 ? "pass" : "fail"}`,
     `BENCH egress blocklist_load_ms=${bl.loadMs} domains=${bl.domains} heap_mib=${bl.heapMiB}`,
