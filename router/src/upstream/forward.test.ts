@@ -53,6 +53,29 @@ describe("forwardWithFallback", () => {
     const seen: string[] = [];
     const d = { ...deps({ a: 200, b: 200 }, seen), auth: async (u: UpstreamSpec) => { if (u.name === "a") throw new Error("token endpoint down"); return {}; } };
     const f = await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, d);
-    expect([f.upstream.name, f.skipped]).toEqual(["b", [{ name: "a", reason: "no credential: token endpoint down" }]]);
+    expect([f.upstream.name, f.skipped]).toEqual(["b", [{ name: "a", reason: "no credential", detail: "token endpoint down" }]]);
+  });
+
+  it.each<[string, Partial<ForwardDeps>, string, string]>([
+    [
+      "an identity provider's refusal",
+      { auth: async () => Promise.reject(new Error("AADSTS70021: No matching federated identity record for client 1111-2222")) },
+      "upstream_unavailable: no model upstream available (a: no credential; b: no credential)",
+      "AADSTS70021",
+    ],
+    [
+      "a socket error naming an internal address",
+      { fetch: async () => Promise.reject(new Error("connect ECONNREFUSED 10.0.4.17:443")) },
+      "upstream_error: every model upstream failed (a: connection failed; b: connection failed)",
+      "10.0.4.17",
+    ],
+  ])("tells the agent only a coarse reason for %s; the detail is the error's cause, for the log", async (_t, override, message, detail) => {
+    const err = await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, { ...deps({ a: 200, b: 200 }, []), ...override }).then(
+      () => undefined,
+      (e: unknown) => e as RouterError,
+    );
+    expect(`${err?.code}: ${err?.message}`).toBe(message);
+    expect(err?.message).not.toContain(detail);
+    expect(String((err?.cause as Error).message)).toContain(detail);
   });
 });

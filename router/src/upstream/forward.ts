@@ -21,7 +21,7 @@ export interface Forwarded {
   upstream: UpstreamSpec;
   response: UpstreamResponse;
   /** Upstreams tried before it that failed, with why (for logs and audit; no secrets). */
-  skipped: { name: string; reason: string }[];
+  skipped: SkippedUpstream[];
 }
 
 /** Whether an upstream status means "try the next preference" (issue 3: fallback on 429/5xx). */
@@ -30,11 +30,25 @@ export function isFallbackStatus(status: number): boolean {
 }
 
 /**
+ * An upstream that was not used: `reason` is coarse and safe to show the agent ("no credential",
+ * "connection failed", "status 503", "circuit open"); `detail` is the underlying error text (an
+ * identity provider's AADSTS message, a socket error naming internal addresses), for the router's
+ * log only — the agent is untrusted and gets no reconnaissance from it.
+ */
+export interface SkippedUpstream {
+  name: string;
+  reason: string;
+  detail?: string;
+}
+
+/**
  * Sends the request to the first candidate whose circuit is closed (or half-open), falling back to the
  * next on 429, 5xx or a connection error. A request is never repeated to the same upstream: the next
  * attempt goes to a different deployment, which is safe because the failed one produced no answer.
  * Throws RouterError `upstream_unavailable` (503) when no candidate could be tried or the last said 429,
- * `upstream_error` (502) otherwise. Upstream error bodies are dumped, never shown (they may echo headers).
+ * `upstream_error` (502) otherwise; their message names each upstream with a coarse reason, and the
+ * underlying errors travel as the `cause` (logged, never answered). Upstream error bodies are dumped,
+ * never shown (they may echo headers).
  */
 export async function forwardWithFallback(
   candidates: readonly UpstreamSpec[],
@@ -44,7 +58,7 @@ export async function forwardWithFallback(
   deps: ForwardDeps,
   signal?: AbortSignal,
 ): Promise<Forwarded> {
-  const skipped: { name: string; reason: string }[] = [];
+  const skipped: SkippedUpstream[] = [];
   let lastWasRateLimit = false;
   let tried = 0;
   for (const upstream of candidates) {
@@ -57,7 +71,7 @@ export async function forwardWithFallback(
       headers = await deps.auth(upstream);
     } catch (err) {
       deps.breakers.failure(upstream.name, deps.now());
-      skipped.push({ name: upstream.name, reason: `no credential: ${(err as Error).message}` });
+      skipped.push({ name: upstream.name, reason: "no credential", detail: (err as Error).message });
       continue;
     }
     const target = upstreamTarget(upstream, api, body, completionLimit);
@@ -68,7 +82,7 @@ export async function forwardWithFallback(
     } catch (err) {
       deps.breakers.failure(upstream.name, deps.now());
       lastWasRateLimit = false;
-      skipped.push({ name: upstream.name, reason: `connection failed: ${(err as Error).message}` });
+      skipped.push({ name: upstream.name, reason: "connection failed", detail: (err as Error).message });
       continue;
     }
     if (isFallbackStatus(response.status)) {
@@ -82,8 +96,10 @@ export async function forwardWithFallback(
     return { upstream, response, skipped };
   }
   const why = skipped.map(s => `${s.name}: ${s.reason}`).join("; ");
+  // the details go to the router's log (as the error's cause), never into the agent's answer
+  const cause = new Error(`upstream attempts: ${skipped.map(s => `${s.name}: ${s.reason}${s.detail ? ` (${s.detail})` : ""}`).join("; ")}`);
   if (tried === 0 || lastWasRateLimit) {
-    throw new RouterError("upstream_unavailable", `no model upstream available (${why})`, { retryAfterSeconds: lastWasRateLimit ? 1 : 5 });
+    throw new RouterError("upstream_unavailable", `no model upstream available (${why})`, { retryAfterSeconds: lastWasRateLimit ? 1 : 5, cause });
   }
-  throw new RouterError("upstream_error", `every model upstream failed (${why})`);
+  throw new RouterError("upstream_error", `every model upstream failed (${why})`, { cause });
 }
