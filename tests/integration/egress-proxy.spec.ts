@@ -25,6 +25,7 @@ const STRICT: TestConfig = {
     { host: "allowed.test", port: 80 },
     { host: "allowed.test", port: 8080 },
     { host: "blocked.test", port: 443 }, // the blocklist wins over the allowlist
+    { host: "reset.test", port: 443 },
   ],
   blocklist: BLOCKLIST,
 };
@@ -91,6 +92,13 @@ describe("Strict mode", () => {
     const bytes = 16 * 1024 * 1024;
     const r = await bed.curl(AGENT_UID, ["-k", "-s", "--limit-rate", "32M", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "-x", `http://${PROXY}`, `https://allowed.test/big?bytes=${bytes}`]);
     expect(r.stdout).toBe(`200 ${bytes}`);
+  });
+
+  it("survives a destination that resets the connection while the tunnel awaits the ClientHello", async () => {
+    // the destination resets right after accepting; the client sends nothing: the proxy closes its tunnel
+    expect(await bed.probe(AGENT_UID, "wait-close", PROXY, "reset.test:443", "2000")).toMatchObject({ status: 200, closed: true });
+    // and is still there
+    expect(await connect("allowed.test:443", "allowed.test")).toMatchObject({ status: 200, tls: "ok" });
   });
 
   it("allows a port other than 443 when an allowed endpoint names it", async () => {

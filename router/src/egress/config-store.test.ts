@@ -7,7 +7,7 @@ import path from "node:path";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { EgressConfigStore } from "./config-store";
-import { createEgressMetrics } from "./metrics";
+import { createEgressMetrics, EgressHotCounters } from "./metrics";
 
 let dir: string;
 let server: Server;
@@ -38,7 +38,7 @@ function write(name: string, content: string): void {
 function makeStore(now: () => number = Date.now): { store: EgressConfigStore; registry: Registry } {
   const registry = new Registry();
   const holder: { store?: EgressConfigStore } = {};
-  const metrics = createEgressMetrics(registry, () => holder.store?.stalenessSeconds() ?? 0);
+  const metrics = createEgressMetrics(registry, () => holder.store?.stalenessSeconds() ?? 0, new EgressHotCounters());
   const store = new EgressConfigStore({ configDir: path.join(dir, "config"), stateDir: path.join(dir, "state"), logger: pino({ level: "silent" }), metrics, reloadIntervalMs: 3_600_000, now });
   holder.store = store;
   return { store, registry };

@@ -9,7 +9,7 @@ import { EgressConfigStore, type EgressConfigStatus } from "./config-store";
 import type { Resolver } from "./decision";
 import { cachingResolver } from "./dns-cache";
 import { LearnedHosts } from "./learned-hosts";
-import { createEgressMetrics } from "./metrics";
+import { createEgressMetrics, EgressHotCounters } from "./metrics";
 import { DEFAULT_LIMITS, EgressProxyServer, type EgressDecisionEvent, type EgressLimits } from "./proxy-server";
 
 export type { EgressDecisionEvent, EgressLimits } from "./proxy-server";
@@ -78,7 +78,8 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   await mkdir(opts.stateDir, { recursive: true });
 
   let staleness = (): number => 0;
-  const metrics = createEgressMetrics(registry, () => staleness());
+  const hot = new EgressHotCounters();
+  const metrics = createEgressMetrics(registry, () => staleness(), hot);
   const config = new EgressConfigStore({ configDir: opts.configDir, stateDir: opts.stateDir, logger, metrics, reloadIntervalMs: opts.reloadIntervalMs });
   staleness = () => config.stalenessSeconds();
   await config.start();
@@ -87,17 +88,9 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   await learned.load();
   metrics.learnedHosts.set(learned.size);
 
-  // labelled children are looked up once per (decision, reason, via), not hashed per request
-  const decisionCounters = new Map<string, { inc(): void }>();
   const onDecision = (event: EgressDecisionEvent): void => {
     const d = event.decision;
-    const key = `${d.reason}|${event.via}`;
-    let counter = decisionCounters.get(key);
-    if (!counter) {
-      counter = metrics.decisions.labels({ decision: d.allow ? "allow" : "deny", reason: d.reason, via: event.via });
-      decisionCounters.set(key, counter);
-    }
-    counter.inc();
+    hot.countDecision(d.allow, d.reason, event.via);
     if (d.allow && d.reason === "learn") {
       learned.record(d.host, d.port, Date.parse(event.time));
       metrics.learnedHosts.set(learned.size);
@@ -115,6 +108,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     now: Date.now,
     onDecision,
     metrics,
+    hot,
     logger,
     limits,
   });

@@ -20,10 +20,37 @@ export interface EgressMetrics {
 }
 
 /**
- * Creates and registers the metrics on `registry`. `stalenessSeconds` is read at scrape time.
- * Throws if metrics of the same names are already registered there (one proxy per registry).
+ * The numbers the proxy changes on every tunnel, as plain fields (a prom-client update hashes its
+ * labels each time: several µs per tunnel at thousands of tunnels/s). The metrics read them when
+ * scraped (collect callbacks), so the exposition is the same as with direct updates.
  */
-export function createEgressMetrics(registry: Registry, stalenessSeconds: () => number): EgressMetrics {
+export class EgressHotCounters {
+  /** Open tunnels and forwarded exchanges now. */
+  activeTunnels = 0;
+  /** Bytes relayed agent → destination, and back, by finished tunnels. */
+  bytesUpstream = 0;
+  bytesDownstream = 0;
+  private readonly decisions = new Map<string, { labels: { decision: "allow" | "deny"; reason: string; via: string }; count: number }>();
+
+  /** Counts one decision (labels are bounded: verdict, reason code, way in). */
+  countDecision(allow: boolean, reason: string, via: string): void {
+    const key = `${reason}|${via}`;
+    const entry = this.decisions.get(key);
+    if (entry) entry.count++;
+    else this.decisions.set(key, { labels: { decision: allow ? "allow" : "deny", reason, via }, count: 1 });
+  }
+
+  /** Every (labels, count) seen so far. */
+  decisionCounts(): Iterable<{ labels: { decision: "allow" | "deny"; reason: string; via: string }; count: number }> {
+    return this.decisions.values();
+  }
+}
+
+/**
+ * Creates and registers the metrics on `registry`. `stalenessSeconds` and `hot` are read at scrape
+ * time. Throws if metrics of the same names are already registered there (one proxy per registry).
+ */
+export function createEgressMetrics(registry: Registry, stalenessSeconds: () => number, hot: EgressHotCounters): EgressMetrics {
   const registers = [registry];
   return {
     decisions: new Counter({
@@ -31,6 +58,10 @@ export function createEgressMetrics(registry: Registry, stalenessSeconds: () => 
       help: "Egress decisions by verdict, reason code and way in.",
       labelNames: ["decision", "reason", "via"],
       registers,
+      collect() {
+        this.reset();
+        for (const { labels, count } of hot.decisionCounts()) this.inc(labels, count);
+      },
     }),
     decisionSeconds: new Histogram({
       name: "kars_egress_decision_duration_seconds",
@@ -39,12 +70,24 @@ export function createEgressMetrics(registry: Registry, stalenessSeconds: () => 
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     }),
-    activeTunnels: new Gauge({ name: "kars_egress_active_tunnels", help: "Open tunnels and forwarded connections.", registers }),
+    activeTunnels: new Gauge({
+      name: "kars_egress_active_tunnels",
+      help: "Open tunnels and forwarded connections.",
+      registers,
+      collect() {
+        this.set(hot.activeTunnels);
+      },
+    }),
     tunnelBytes: new Counter({
       name: "kars_egress_tunnel_bytes_total",
-      help: "Bytes relayed, by direction (upstream = agent to destination).",
+      help: "Bytes relayed by finished tunnels, by direction (upstream = agent to destination).",
       labelNames: ["direction"],
       registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: "upstream" }, hot.bytesUpstream);
+        this.inc({ direction: "downstream" }, hot.bytesDownstream);
+      },
     }),
     configReloads: new Counter({
       name: "kars_egress_config_reloads_total",

@@ -16,7 +16,7 @@ import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD } from "
 import { parseConnectHead } from "./connect-head";
 import { decideEgress, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
 import { normaliseHost, splitAuthority } from "./host";
-import type { EgressMetrics } from "./metrics";
+import type { EgressHotCounters, EgressMetrics } from "./metrics";
 
 /** Limits (DESIGN §6 / issue 4): concurrent tunnels, tunnel lifetime, header size, timeouts (ms, bytes). */
 export interface EgressLimits {
@@ -44,7 +44,7 @@ export const DEFAULT_LIMITS: EgressLimits = {
   maxConnections: 1024,
 };
 
-/** One audited decision. `client` is the peer address of the agent's connection. */
+/** One audited decision. `client` is the peer address of the agent's connection (read on first access). */
 export interface EgressDecisionEvent {
   time: string;
   via: EgressVia;
@@ -60,6 +60,8 @@ export interface EgressProxyDeps {
   /** Called once per decision (allow or deny), for audit, metrics and Learn recording. */
   onDecision(event: EgressDecisionEvent): void;
   metrics: EgressMetrics;
+  /** Per-tunnel numbers, kept as plain fields and read by the metrics at scrape time. */
+  hot: EgressHotCounters;
   logger: Logger;
   limits: EgressLimits;
 }
@@ -93,22 +95,18 @@ export class EgressProxyServer {
   private readonly http: ReturnType<typeof createHttpServer>;
   private readonly sockets = new Set<Duplex>();
   private active = 0;
-  private readonly bytesUp: { inc(n: number): void };
-  private readonly bytesDown: { inc(n: number): void };
   private readonly decisionSecondsAllow: { observe(seconds: number): void };
   private readonly decisionSecondsDeny: { observe(seconds: number): void };
 
   constructor(private readonly deps: EgressProxyDeps) {
     this.http = createHttpServer({ maxHeaderSize: deps.limits.maxHeaderBytes, requestTimeout: 0 });
-    this.bytesUp = deps.metrics.tunnelBytes.labels({ direction: "upstream" });
-    this.bytesDown = deps.metrics.tunnelBytes.labels({ direction: "downstream" });
     // labelled children bound once, not looked up by label hash per request
     this.decisionSecondsAllow = deps.metrics.decisionSeconds.labels({ decision: "allow" });
     this.decisionSecondsDeny = deps.metrics.decisionSeconds.labels({ decision: "deny" });
     this.http.headersTimeout = deps.limits.firstBytesTimeoutMs;
     this.http.keepAliveTimeout = 5_000;
     this.http.on("request", (req, res) => void this.onRequest(req, res));
-    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnectTarget(req.socket.remoteAddress ?? "", socket, req.url ?? "", head));
+    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnectTarget(peer(req.socket), socket, req.url ?? "", head));
     this.http.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
       socket.end("HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     });
@@ -159,10 +157,10 @@ export class EgressProxyServer {
       socket.setTimeout(0);
       const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
       if (first[0] === TLS_HANDSHAKE_RECORD) {
-        void this.onTransparentTls(socket, first);
+        this.onTransparentTls(socket, first);
       } else if (connectHead) {
         // the common case: a complete, plain CONNECT head in the first bytes
-        void this.onConnectTarget(socket.remoteAddress ?? "", socket, connectHead.authority, first.subarray(connectHead.headLength));
+        void this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength));
       } else {
         socket.unshift(first);
         this.http.emit("connection", socket);
@@ -171,7 +169,7 @@ export class EgressProxyServer {
     });
   }
 
-  private decide(host: string, port: number, via: EgressVia, client: string): Promise<EgressDecision> {
+  private decide(host: string, port: number, via: EgressVia, client: () => string): Promise<EgressDecision> {
     const started = performance.now();
     return decideEgress({ host, port, via }, this.deps.snapshot(), this.deps.now(), this.deps.resolve).then((decision) => {
       (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
@@ -180,39 +178,55 @@ export class EgressProxyServer {
     });
   }
 
-  private emit(via: EgressVia, client: string, decision: EgressDecision): void {
-    this.deps.onDecision({ time: new Date(this.deps.now()).toISOString(), via, client, decision });
+  private emit(via: EgressVia, client: () => string, decision: EgressDecision): void {
+    // the peer address costs a getpeername(2); only a log line that is written reads it
+    this.deps.onDecision({
+      time: new Date(this.deps.now()).toISOString(),
+      via,
+      get client() {
+        return client();
+      },
+      decision,
+    });
   }
 
-  private deny(via: EgressVia, client: string, reason: DenyReason, port: number, host?: string, detail?: string): void {
+  private deny(via: EgressVia, client: () => string, reason: DenyReason, port: number, host?: string, detail?: string): void {
     this.emit(via, client, { allow: false, reason, port, ...(host ? { host } : {}), ...(detail ? { detail } : {}) });
   }
 
   /** Reserves a tunnel slot; false (and a denial event) when the limit is reached. */
-  private acquire(via: EgressVia, client: string, port: number): boolean {
+  private acquire(via: EgressVia, client: () => string, port: number): boolean {
     if (this.active >= this.deps.limits.maxTunnels) {
       this.deny(via, client, "tunnel_limit", port, undefined, `${this.deps.limits.maxTunnels} tunnels open`);
       return false;
     }
     this.active++;
-    this.deps.metrics.activeTunnels.set(this.active);
+    this.deps.hot.activeTunnels = this.active;
     return true;
   }
 
   private release(): void {
     this.active--;
-    this.deps.metrics.activeTunnels.set(this.active);
+    this.deps.hot.activeTunnels = this.active;
   }
 
-  /** Dials the checked address; resolves with the connected socket or rejects. */
+  /**
+   * Dials the checked address; resolves with the connected socket or rejects. The socket keeps an
+   * error listener from the start, so that a destination resetting the connection before the relay
+   * begins (while the client's ClientHello is awaited) closes it instead of crashing the router.
+   */
   private dial(address: string, port: number): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const upstream = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
       this.track(upstream);
       upstream.setTimeout(this.deps.limits.connectTimeoutMs, () => upstream.destroy(new Error("connect timeout")));
-      upstream.once("error", reject);
+      let connected = false;
+      upstream.on("error", (err) => {
+        if (!connected) reject(err);
+        upstream.destroy();
+      });
       upstream.once("connect", () => {
-        upstream.off("error", reject);
+        connected = true;
         upstream.setTimeout(0);
         resolve(upstream);
       });
@@ -227,14 +241,16 @@ export class EgressProxyServer {
       done = true;
       clearTimeout(lifetime);
       // bytes are counted once per tunnel, from the upstream socket's own counters
-      this.bytesUp.inc(upstream.bytesWritten);
-      this.bytesDown.inc(upstream.bytesRead);
+      this.deps.hot.bytesUpstream += upstream.bytesWritten;
+      this.deps.hot.bytesDownstream += upstream.bytesRead;
       client.destroy();
       upstream.destroy();
       this.release();
     };
     const lifetime = setTimeout(finish, this.deps.limits.tunnelLifetimeMs);
     lifetime.unref();
+    // either side may have gone while the tunnel was being set up: its close event is past
+    if (client.destroyed || upstream.destroyed) return finish();
     client.on("error", finish);
     upstream.on("error", finish);
     client.on("close", finish);
@@ -254,82 +270,81 @@ export class EgressProxyServer {
     client.resume();
   }
 
-
   /**
-   * Reads the client's ClientHello (starting with `initial`) within the first-bytes timeout.
-   * Resolves with all bytes read and the parse result.
+   * Reads the client's ClientHello (starting with `initial`) within the first-bytes timeout, then
+   * calls `done` once, synchronously from the read that completed it (or the timeout / end), with all
+   * bytes read and the parse result. The socket is left flowing with no data listener: `done` must
+   * attach one (relay) or destroy the socket before returning.
    */
-  private readClientHello(socket: Duplex, initial: Buffer): Promise<{ data: Buffer; result: ReturnType<typeof parseClientHello> }> {
-    return new Promise((resolve) => {
-      let data = initial;
-      let settled = false;
-      const finish = (result: ReturnType<typeof parseClientHello>): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.off("data", onData);
-        socket.off("end", onEnd);
-        socket.pause();
-        resolve({ data, result });
-      };
-      const check = (): void => {
-        const result = parseClientHello(data);
-        if (result.kind !== "incomplete") return finish(result);
-        if (data.length > MAX_CLIENT_HELLO_BYTES + 1024) finish({ kind: "malformed", why: "clienthello too large" });
-      };
-      const onData = (chunk: Buffer): void => {
-        data = Buffer.concat([data, chunk]);
-        check();
-      };
-      const onEnd = (): void => finish({ kind: "malformed", why: "connection closed before clienthello" });
-      const timer = setTimeout(() => finish({ kind: "malformed", why: "timeout waiting for clienthello" }), this.deps.limits.firstBytesTimeoutMs);
-      socket.on("data", onData);
-      socket.once("end", onEnd);
+  private readClientHello(socket: Duplex, initial: Buffer, done: (data: Buffer, result: ClientHelloResult) => void): void {
+    let data = initial;
+    let settled = false;
+    const finish = (result: ClientHelloResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("close", onEnd);
+      done(data, result);
+    };
+    const check = (): void => {
+      const result = parseClientHello(data);
+      if (result.kind !== "incomplete") return finish(result);
+      if (data.length > MAX_CLIENT_HELLO_BYTES + 1024) finish({ kind: "malformed", why: "clienthello too large" });
+    };
+    const onData = (chunk: Buffer): void => {
+      data = data.length === 0 ? chunk : Buffer.concat([data, chunk]);
       check();
-      if (!settled) socket.resume();
-    });
+    };
+    const onEnd = (): void => finish({ kind: "malformed", why: "connection closed before clienthello" });
+    const timer = setTimeout(() => finish({ kind: "malformed", why: "timeout waiting for clienthello" }), this.deps.limits.firstBytesTimeoutMs);
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.once("close", onEnd);
+    if (data.length > 0) check();
+    if (!settled) socket.resume();
   }
 
-  private async onTransparentTls(socket: Socket, first: Buffer): Promise<void> {
-    const client = socket.remoteAddress ?? "";
+  private onTransparentTls(socket: Socket, first: Buffer): void {
+    const client = peer(socket);
     if (!this.acquire("tls", client, 443)) return void socket.destroy();
-    let released = false;
-    const releaseOnce = (): void => {
-      if (!released) {
-        released = true;
-        this.release();
-      }
-    };
-    try {
-      const { data, result } = await this.readClientHello(socket, first);
+    this.readClientHello(socket, first, (data, result) => {
+      socket.pause(); // the decision and the dial are asynchronous
       if (result.kind !== "ok") {
         this.deny("tls", client, result.kind === "not_tls" ? "not_tls" : "bad_request", 443, undefined, result.kind === "malformed" ? result.why : undefined);
-        releaseOnce();
+        this.release();
         return void socket.destroy();
       }
       if (result.serverName === null) {
         this.deny("tls", client, "sni_missing", 443);
-        releaseOnce();
+        this.release();
         return void socket.destroy();
       }
-      const decision = await this.decide(result.serverName, 443, "tls", client);
+      void this.tunnelTransparentTls(socket, client, result.serverName, data);
+    });
+  }
+
+  /** The decision and dial of a redirected TLS connection whose ClientHello named `serverName`. */
+  private async tunnelTransparentTls(socket: Socket, client: () => string, serverName: string, data: Buffer): Promise<void> {
+    try {
+      const decision = await this.decide(serverName, 443, "tls", client);
       if (!decision.allow || socket.destroyed) {
-        releaseOnce();
+        this.release();
         return void socket.destroy();
       }
       const upstream = await this.dial(decision.address, decision.port);
       upstream.write(data);
-      released = true; // relay owns the slot now
-      this.relay(socket, upstream);
+      this.relay(socket, upstream); // the relay owns the slot now
     } catch (err) {
       this.deps.logger.debug({ err: (err as Error).message }, "egress transparent tls failed");
-      releaseOnce();
+      this.release();
       socket.destroy();
     }
   }
 
   /** A CONNECT request (RFC 9110 §9.3.6) for `target` (raw authority-form); `head` = bytes after it. */
-  private async onConnectTarget(client: string, socket: Duplex, target: string, head: Buffer): Promise<void> {
+  private async onConnectTarget(client: () => string, socket: Duplex, target: string, head: Buffer): Promise<void> {
     socket.on("error", () => socket.destroy());
     const authority = splitAuthority(target);
     if (!authority) {
@@ -337,43 +352,60 @@ export class EgressProxyServer {
       return void socket.end(refusal(400, "bad_request"));
     }
     if (!this.acquire("connect", client, authority.port)) return void socket.end(refusal(503, "tunnel_limit"));
-    let owned = false;
+    let decision: EgressDecision;
+    let upstream: Socket;
     try {
-      const decision = await this.decide(authority.host, authority.port, "connect", client);
-      if (!decision.allow) return void socket.end(refusal(403, decision.reason));
-      let upstream: Socket;
+      decision = await this.decide(authority.host, authority.port, "connect", client);
+      if (!decision.allow) {
+        this.release();
+        return void socket.end(refusal(403, decision.reason));
+      }
       try {
         upstream = await this.dial(decision.address, decision.port);
       } catch {
+        this.release();
         return void socket.end(refusal(502, "dial_failed"));
       }
-      if (socket.destroyed) return void upstream.destroy();
-      socket.write(CONNECT_ESTABLISHED);
-      let first = head;
-      if (decision.port === 443) {
-        // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
-        const { data, result } = await this.readClientHello(socket, head);
-        const problem = frontingProblem(result, decision.host);
-        if (problem) {
-          this.deny("connect", client, problem.reason, decision.port, decision.host, problem.detail);
-          upstream.destroy();
-          return void socket.destroy();
-        }
-        first = data;
-      }
-      if (first.length > 0) upstream.write(first);
-      owned = true;
-      this.relay(socket, upstream);
     } catch (err) {
       this.deps.logger.debug({ err: (err as Error).message }, "egress connect failed");
-      socket.destroy();
-    } finally {
-      if (!owned) this.release();
+      this.release();
+      return void socket.destroy();
     }
+    if (socket.destroyed) {
+      upstream.destroy();
+      return this.release();
+    }
+    socket.write(CONNECT_ESTABLISHED);
+    if (decision.port !== 443) {
+      if (head.length > 0) upstream.write(head);
+      return this.relay(socket, upstream);
+    }
+    // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
+    const host = decision.host;
+    // a destination that hangs up meanwhile ends the tunnel at once
+    const upstreamGone = (): void => void socket.destroy();
+    upstream.once("close", upstreamGone);
+    this.readClientHello(socket, head, (data, result) => {
+      upstream.off("close", upstreamGone);
+      if (upstream.destroyed || socket.destroyed) {
+        upstream.destroy();
+        socket.destroy();
+        return this.release();
+      }
+      const problem = frontingProblem(result, host);
+      if (problem) {
+        this.deny("connect", client, problem.reason, 443, host, problem.detail);
+        upstream.destroy();
+        socket.destroy();
+        return this.release();
+      }
+      upstream.write(data);
+      this.relay(socket, upstream);
+    });
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const client = req.socket.remoteAddress ?? "";
+    const client = peer(req.socket);
     const target = requestTarget(req);
     if (!target.ok) {
       this.deny(target.via, client, "bad_request", 0, undefined, target.detail);
@@ -453,8 +485,16 @@ function requestTarget(req: IncomingMessage): Target {
   return { ok: true, via: "http", host: a.host, port: a.port, authority: m[1], path };
 }
 
+type ClientHelloResult = ReturnType<typeof parseClientHello>;
+
+/** The peer address of a client connection, read (getpeername(2)) on first use only, then kept. */
+function peer(socket: { remoteAddress?: string }): () => string {
+  let address: string | undefined;
+  return () => (address ??= socket.remoteAddress ?? "");
+}
+
 /** Why a tunnel's ClientHello does not match its CONNECT host, or undefined when it does. */
-function frontingProblem(result: ReturnType<typeof parseClientHello>, connectHost: string): { reason: DenyReason; detail?: string } | undefined {
+function frontingProblem(result: ClientHelloResult, connectHost: string): { reason: DenyReason; detail?: string } | undefined {
   if (result.kind === "not_tls") return { reason: "not_tls" };
   if (result.kind !== "ok") return { reason: "bad_request", detail: result.kind === "malformed" ? result.why : "incomplete clienthello" };
   if (result.serverName === null) {

@@ -45,6 +45,8 @@ export const WEB_V6 = "2001:db9::10";
 export const OTHER_V4 = "198.20.0.11";
 /** other.test over IPv6. */
 export const OTHER_V6 = "2001:db9::11";
+/** reset.test: accepts TCP on :443 and resets the connection at once (a hostile destination). */
+export const RESET_V4 = "198.20.0.12";
 /** A private host in the internet namespace (DNS rebinding target). */
 export const PRIVATE_V4 = "10.99.0.10";
 /** The cloud metadata address, served in the internet namespace. */
@@ -61,6 +63,7 @@ const HOST_RECORDS: Record<string, string[]> = {
   "sub.exact.test": [OTHER_V4],
   "refreshed.test": [OTHER_V4],
   "v6only.test": [WEB_V6],
+  "reset.test": [RESET_V4],
   "rebind.test": [PRIVATE_V4],
   "meta.test": [METADATA_V4],
   "mixed.test": [WEB_V4, PRIVATE_V4],
@@ -156,7 +159,7 @@ export class EgressTestbed {
     await inPod("ip", "link", "set", vp, "up");
     await inPod("ip", "route", "add", "default", "via", "198.20.0.1");
     await inPod("ip", "-6", "route", "add", "default", "via", "2001:db9::1");
-    for (const a of ["198.20.0.1/24", `${WEB_V4}/24`, `${OTHER_V4}/24`, `${DNS_V4}/24`, `${OTHER_DNS_V4}/24`, `${PRIVATE_V4}/32`, `${METADATA_V4}/32`]) {
+    for (const a of ["198.20.0.1/24", `${WEB_V4}/24`, `${OTHER_V4}/24`, `${RESET_V4}/24`, `${DNS_V4}/24`, `${OTHER_DNS_V4}/24`, `${PRIVATE_V4}/32`, `${METADATA_V4}/32`]) {
       await inNet("ip", "addr", "add", a, "dev", vn);
     }
     for (const a of ["2001:db9::1/64", `${WEB_V6}/64`, `${OTHER_V6}/64`, `${DNS_V6}/64`, `${OTHER_DNS_V6}/64`]) {
@@ -182,7 +185,7 @@ export class EgressTestbed {
     ];
     this.children.push(spawn("ip", dnsArgs, { stdio: "ignore" }));
     const servers = spawn("ip", ["netns", "exec", this.net, NODE, path.join(SUPPORT, "internet-servers.js"), cert, key,
-      WEB_V4, OTHER_V4, PRIVATE_V4, METADATA_V4, WEB_V6, OTHER_V6], { stdio: ["ignore", "pipe", "inherit"] });
+      WEB_V4, OTHER_V4, PRIVATE_V4, METADATA_V4, WEB_V6, OTHER_V6, `reset:${RESET_V4}`], { stdio: ["ignore", "pipe", "inherit"] });
     this.children.push(servers);
     await waitForLine(servers, "READY", 15_000);
     await this.waitForDns();
