@@ -2,20 +2,39 @@ import type { UpstreamSpec } from "../config/profile";
 import { authHeaders, upstreamTarget, usesEntraToken } from "./request-target";
 
 const azure: UpstreamSpec = { name: "gpt-4o", provider: "azure-openai", endpoint: "https://r.openai.azure.com/", deployment: "prod-4o", apiVersion: "2024-10-21" };
+const azureDefault: UpstreamSpec = { name: "gpt-4o", provider: "azure-openai", endpoint: "https://r.openai.azure.com", deployment: "prod-4o" };
 const foundry: UpstreamSpec = { name: "phi", provider: "foundry", endpoint: "https://r.services.ai.azure.com/models" };
 const compat: UpstreamSpec = { name: "m", provider: "openai-compatible", endpoint: "http://127.0.0.1:9/v1", deployment: "real-m", apiKeyFile: "k" };
 const gh: UpstreamSpec = { name: "openai/gpt-4.1", provider: "github-models", endpoint: "https://models.github.ai/inference", apiKeyFile: "gh" };
 
 describe("upstreamTarget", () => {
+  // one row per provider × API; `azure` pins the GA chat api-version 2024-10-21, which predates Responses
   it.each<[string, UpstreamSpec, "chat" | "responses" | "embeddings", string]>([
     ["azure chat names the deployment in the path", azure, "chat", "https://r.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"],
     ["azure embeddings too", azure, "embeddings", "https://r.openai.azure.com/openai/deployments/prod-4o/embeddings?api-version=2024-10-21"],
-    ["azure responses use the resource-level path", azure, "responses", "https://r.openai.azure.com/openai/responses?api-version=2024-10-21"],
+    ["azure responses use the resource-level v1 path, never the chat api-version", azure, "responses", "https://r.openai.azure.com/openai/v1/responses"],
+    ["azure chat without an apiVersion uses the GA default", azureDefault, "chat", "https://r.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"],
+    ["azure embeddings without an apiVersion likewise", azureDefault, "embeddings", "https://r.openai.azure.com/openai/deployments/prod-4o/embeddings?api-version=2024-10-21"],
+    ["azure responses without an apiVersion use the same v1 path", azureDefault, "responses", "https://r.openai.azure.com/openai/v1/responses"],
+    ["azure responses with a preview apiVersion still use the v1 path", { ...azure, apiVersion: "2025-04-01-preview" }, "responses", "https://r.openai.azure.com/openai/v1/responses"],
     ["foundry uses the models endpoint and a default api-version", foundry, "chat", "https://r.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview"],
+    ["foundry embeddings likewise", foundry, "embeddings", "https://r.services.ai.azure.com/models/embeddings?api-version=2024-05-01-preview"],
+    // today's behaviour, pinned: the model inference API (`/models`) documents chat and embeddings only, so
+    // whether a foundry endpoint serves Responses here is unverified
+    ["foundry responses follow the same pattern", foundry, "responses", "https://r.services.ai.azure.com/models/responses?api-version=2024-05-01-preview"],
+    ["foundry honours a pinned apiVersion", { ...foundry, apiVersion: "2024-08-01-preview" }, "chat", "https://r.services.ai.azure.com/models/chat/completions?api-version=2024-08-01-preview"],
     ["openai-compatible appends the OpenAI path", compat, "chat", "http://127.0.0.1:9/v1/chat/completions"],
-    ["github models likewise", gh, "embeddings", "https://models.github.ai/inference/embeddings"],
+    ["openai-compatible responses", compat, "responses", "http://127.0.0.1:9/v1/responses"],
+    ["openai-compatible embeddings", compat, "embeddings", "http://127.0.0.1:9/v1/embeddings"],
+    ["github models chat", gh, "chat", "https://models.github.ai/inference/chat/completions"],
+    ["github models responses", gh, "responses", "https://models.github.ai/inference/responses"],
+    ["github models embeddings", gh, "embeddings", "https://models.github.ai/inference/embeddings"],
   ])("%s", (_t, u, api, url) => {
     expect(upstreamTarget(u, api, {}).url).toBe(url);
+  });
+
+  it("azure responses name the deployment as model in the body", () => {
+    expect(upstreamTarget(azure, "responses", { model: "gpt-4o", input: "hi" }, 50).body).toEqual({ model: "prod-4o", input: "hi", max_output_tokens: 50 });
   });
 
   it("sends the deployment as model, asks for stream usage, and caps completion without mutating the input", () => {

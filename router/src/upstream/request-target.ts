@@ -1,14 +1,22 @@
 import type { UpstreamSpec } from "../config/profile";
 import type { InferenceApi } from "../policy/model-selection";
 
-/** Default api-version per provider when the profile names none. */
+/** Default api-version per provider when the profile names none (the dated, deployment-path APIs: chat, embeddings). */
 export const DEFAULT_API_VERSION: Record<"azure-openai" | "foundry", string> = {
   "azure-openai": "2024-10-21",
   foundry: "2024-05-01-preview",
 };
 
-/** Azure OpenAI's responses API needs a preview api-version. */
-const AZURE_RESPONSES_API_VERSION = "2025-04-01-preview";
+/**
+ * Azure OpenAI serves the Responses API on its v1 surface: `POST {endpoint}/openai/v1/responses`, the
+ * deployment as `model` in the body, no `api-version` query (v1 is GA since August 2025 and needs no
+ * dated version). The dated api-versions a profile pins for chat and embeddings (e.g. GA `2024-10-21`)
+ * predate Responses, which the old `/openai/responses` path served only from `2025-03-01-preview` on,
+ * so the profile's `apiVersion` is deliberately not used here.
+ * Sources: https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle and
+ * https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses
+ */
+const AZURE_RESPONSES_PATH = "openai/v1/responses";
 
 const PATH: Record<InferenceApi, string> = { chat: "chat/completions", responses: "responses", embeddings: "embeddings" };
 
@@ -19,11 +27,13 @@ export interface UpstreamTarget {
 }
 
 /**
- * The upstream URL and body for one call (pure). Azure OpenAI names the deployment in the path;
- * every other provider takes it as `model` in the body. For streams, `stream_options.include_usage`
- * is set so the router can settle the budget (PITFALLS "LLM gateways"). When the client asked for no
- * completion limit, `completionLimit` is set as `max_completion_tokens` (chat) / `max_output_tokens`
- * (responses) so the upstream cannot spend more than was reserved.
+ * The upstream URL and body for one call (pure). Azure OpenAI names the deployment in the path for
+ * chat and embeddings (with the profile's `apiVersion`); its Responses API (v1 surface, no
+ * api-version) and every other provider take it as `model` in the body, which always carries the
+ * deployment. For chat streams, `stream_options.include_usage` is set so the router can settle the
+ * budget (PITFALLS "LLM gateways"). When the client asked for no completion limit, `completionLimit`
+ * is set as `max_completion_tokens` (chat) / `max_output_tokens` (responses) so the upstream cannot
+ * spend more than was reserved.
  * `body` is the agent's (attacker-controlled) JSON object; it is copied, never mutated.
  */
 export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: Record<string, unknown>, completionLimit?: number): UpstreamTarget {
@@ -42,7 +52,7 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
   switch (upstream.provider) {
     case "azure-openai": {
       if (api === "responses") {
-        return { url: `${base}/openai/responses?api-version=${encodeURIComponent(upstream.apiVersion ?? AZURE_RESPONSES_API_VERSION)}`, body: out };
+        return { url: `${base}/${AZURE_RESPONSES_PATH}`, body: out };
       }
       const version = encodeURIComponent(upstream.apiVersion ?? DEFAULT_API_VERSION["azure-openai"]);
       return { url: `${base}/openai/deployments/${encodeURIComponent(deployment)}/${PATH[api]}?api-version=${version}`, body: out };
