@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import type { UpstreamResponse } from "../upstream/upstream-fetch";
-import { readUpstreamBody } from "./upstream-answer";
+import { RouterError } from "../errors/router-error";
+import { readUpstreamBody, upstreamErrorToRouterError } from "./upstream-answer";
 
 const response = (body: AsyncIterable<Uint8Array>): UpstreamResponse => ({ status: 200, contentType: "application/json", body, dump: async () => undefined });
 
@@ -47,5 +48,27 @@ describe("readUpstreamBody", () => {
     }
     await expect(readUpstreamBody(response(chunks()))).resolves.toBe("abcd");
     await expect(readUpstreamBody(response(chunks()), 3)).rejects.toThrow("larger than 3 bytes");
+  });
+});
+
+describe("upstreamErrorToRouterError", () => {
+  it.each<[string, number, unknown, string]>([
+    [
+      "Azure's chat prompt block (innererror.content_filter_result) is content_policy_violation", 400,
+      { error: { message: "The response was filtered", code: "content_filter", param: "prompt", innererror: { code: "ResponsibleAIPolicyViolation", content_filter_result: { hate: { filtered: true, severity: "high" } } } } },
+      "content_policy_violation",
+    ],
+    [
+      // the Responses API drops innererror: the filter results are in error.content_filters[] (Azure's chat → Responses migration guidance)
+      "Azure's Responses prompt block (error.content_filters[]) is content_policy_violation", 400,
+      { error: { message: "The response was filtered", type: "invalid_request_error", param: "prompt", code: "content_filter", content_filters: [{ blocked: true, source_type: "prompt", content_filter_results: { jailbreak: { detected: true, filtered: true } } }] } },
+      "content_policy_violation",
+    ],
+    ["the router's own credential refused is upstream_error", 401, { error: { message: "bad token", code: "401" } }, "upstream_error"],
+    ["any other 400 is invalid_request", 400, { error: { message: "bad input", code: "invalid_value", param: "input" } }, "invalid_request"],
+  ])("%s", (_t, status, body, code) => {
+    const err = upstreamErrorToRouterError(status, body, "gpt-4o");
+    expect(err).toBeInstanceOf(RouterError);
+    expect(err.code).toBe(code);
   });
 });
