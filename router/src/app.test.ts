@@ -203,6 +203,93 @@ describe("router API", () => {
   });
 });
 
+describe("router API: content-safety floor on Responses", () => {
+  const safe = { hate: { filtered: false, severity: "safe" }, self_harm: { filtered: false, severity: "safe" }, sexual: { filtered: false, severity: "safe" }, violence: { filtered: false, severity: "safe" } };
+  const usage = { input_tokens: 4, output_tokens: 3, total_tokens: 7 };
+  /** An Azure OpenAI v1 response object with its prompt and completion `content_filters`. */
+  const response = (completion: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    id: "resp_1", object: "response", status: "completed", error: null, incomplete_details: null,
+    output: [{ type: "message", id: "msg_1", role: "assistant", status: "completed", content: [{ type: "output_text", text: "Hello!", annotations: [] }] }],
+    content_filters: [
+      { blocked: false, source_type: "prompt", content_filter_results: { ...safe, jailbreak: { filtered: false, detected: false } } },
+      { blocked: false, source_type: "completion", content_filter_results: { ...safe, ...completion } },
+    ],
+    usage,
+    ...extra,
+  });
+  const created = { type: "response.created", sequence_number: 0, response: { id: "resp_1", object: "response", status: "in_progress", output: [], content_filters: null } };
+  const inProgress = { type: "response.in_progress", sequence_number: 1, response: { id: "resp_1", object: "response", status: "in_progress", output: [], content_filters: null } };
+  const delta = (text: string, n: number) => ({ type: "response.output_text.delta", sequence_number: n, item_id: "msg_1", output_index: 0, content_index: 0, delta: text });
+  const completed = (completion: Record<string, unknown>) => ({ type: "response.completed", sequence_number: 9, response: response(completion) });
+  const hateHigh = { hate: { filtered: false, severity: "high" } };
+  const responsesBody = (extra: Record<string, unknown> = {}) => ({ model: "gpt-4o", input: "hello", ...extra });
+  /** The `data:` payloads of an SSE body, in order. */
+  const events = (body: string) => body.split("\n\n").filter(e => e.startsWith("data: ")).map(e => JSON.parse(e.slice(6)) as { type?: string; error?: { code: string } });
+
+  it("a whole Responses answer within the floor passes unchanged", async () => {
+    const h = harness({ answer: () => ({ status: 200, body: response({ hate: { filtered: false, severity: "low" } }) }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody() });
+    expect([res.statusCode, res.json().output[0].content[0].text, res.json().content_filters[1].source_type]).toEqual([200, "Hello!", "completion"]);
+    expect(h.audit.at(-1)).toMatchObject({ api: "responses", decision: "allowed", usedTokens: 7 });
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ["a completion above the floor", response(hateHigh), /content_filters\[1\] \(completion\): hate severity High is above the policy's Low/],
+    ["a prompt the upstream blocked", response({}, { content_filters: [{ blocked: true, source_type: "prompt", content_filter_results: { jailbreak: { filtered: true, detected: true } } }] }), /content_filters\[0\] \(prompt\): jailbreak detected/],
+    ["an answer the upstream stopped for content", response({}, { status: "incomplete", incomplete_details: { reason: "content_filter" } }), /incomplete_details: the upstream stopped the answer/],
+  ])("a whole Responses answer with %s is a 403 content_policy_violation, charged to its usage", async (_t, answer, message) => {
+    const h = harness({ answer: () => ({ status: 200, body: answer }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody() });
+    expect([res.statusCode, res.json().error.code, res.json().error.type]).toEqual([403, "content_policy_violation", "invalid_request_error"]);
+    expect(res.json().error.message).toMatch(message);
+    expect(res.body).not.toContain("Hello!");
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(7); // generated all the same
+    expect(h.audit.at(-1)).toMatchObject({ api: "responses", decision: "refused", code: "content_policy_violation" });
+  });
+
+  it("a streamed Responses answer within the floor arrives whole and in order once response.completed's annotations passed", async () => {
+    const sse = [created, inProgress, delta("Hel", 2), delta("lo!", 3), completed({ violence: { filtered: false, severity: "low" } })];
+    const h = harness({ answer: () => ({ status: 200, sse }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody({ stream: true }) });
+    expect(res.statusCode).toBe(200);
+    expect(events(res.body)).toEqual(sse);
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(7);
+    expect(h.audit.at(-1)).toMatchObject({ decision: "allowed", usedTokens: 7 });
+  });
+
+  it("a streamed Responses answer above the floor sends none of its held output: the lifecycle events, then the error event", async () => {
+    const h = harness({ answer: () => ({ status: 200, sse: [created, inProgress, delta("bad", 2), completed(hateHigh)] }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody({ stream: true }) });
+    expect(res.statusCode).toBe(200); // the lifecycle events had gone out
+    const got = events(res.body);
+    expect(got.map(e => e.type ?? e.error?.code)).toEqual(["response.created", "response.in_progress", "content_policy_violation"]);
+    expect(res.body).not.toContain("bad");
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(7);
+    expect(h.audit.at(-1)).toMatchObject({ decision: "refused", code: "content_policy_violation" });
+  });
+
+  it.each<[string, unknown[]]>([
+    ["an upstream that streams output before any lifecycle event", [delta("bad", 0), completed(hateHigh)]],
+    ["Azure's filtered-stream ending as the first event", [{ type: "error", sequence_number: 0, error: { type: "invalid_request_error", code: "content_policy_violation", message: "blocked" } }]],
+  ])("a streamed Responses refusal while everything is held is a plain 403: %s", async (_t, sse) => {
+    const h = harness({ answer: () => ({ status: 200, sse }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody({ stream: true }) });
+    expect([res.statusCode, res.json().error.code]).toEqual([403, "content_policy_violation"]);
+    expect(res.body).not.toContain("bad");
+  });
+
+  it("without a floor a Responses stream passes event by event, and an upstream block still ends it with an error event", async () => {
+    const blocked = { type: "response.completed", sequence_number: 9, response: response({}, { content_filters: [{ blocked: true, source_type: "completion", content_filter_results: {} }] }) };
+    const noFloor = { inferencePolicy: { ...baseProfile.inferencePolicy, contentSafety: undefined } };
+    const passes = harness({ profile: noFloor, answer: () => ({ status: 200, sse: [created, delta("Hel", 1), completed(hateHigh)] }) });
+    const ok = await inject(passes.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody({ stream: true }) });
+    expect(events(ok.body).map(e => e.type)).toEqual(["response.created", "response.output_text.delta", "response.completed"]); // no floor: a high severity is not judged
+    const ends = harness({ profile: noFloor, answer: () => ({ status: 200, sse: [created, delta("Hel", 1), blocked] }) });
+    const cut = await inject(ends.apps.api, { method: "POST", url: "/v1/responses", payload: responsesBody({ stream: true }) });
+    expect(events(cut.body).map(e => e.type ?? e.error?.code)).toEqual(["response.created", "response.output_text.delta", "content_policy_violation"]);
+  });
+});
+
 describe("ops app", () => {
   it.each<[string, string, Record<string, string>, number]>([
     ["healthz answers", "/healthz", {}, 200],

@@ -6,11 +6,12 @@ import type { BudgetLedger, Reservation } from "../budget/ledger";
 import { WINDOW_KINDS } from "../budget/windows";
 import { toErrorReply } from "../errors/openai-error";
 import { RouterError } from "../errors/router-error";
-import { verifyContentSafety } from "../policy/content-safety";
+import { hasContentSafetyFloor, verifyContentSafety } from "../policy/content-safety";
 import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/model-selection";
 import { verifyActionAllowed } from "../policy/policy-engine";
 import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, type ForwardDeps, type Forwarded } from "../upstream/forward";
+import { HeldOutput } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
@@ -167,12 +168,19 @@ export class InferenceService {
    * Passes the upstream SSE stream through event by event, reading usage and filter results on the way.
    * Resolves once the first event is ready to send (so a prompt refused by the content-safety floor in
    * the first chunk is still a plain 403), and keeps reading the upstream to its end even when the
-   * agent disconnects, so the budget settles to the real usage.
+   * agent disconnects, so the budget settles to the real usage. A Responses stream under a
+   * content-safety floor sends only its output-free lifecycle events at once and holds the rest until
+   * the upstream has finished: Azure annotates such a stream in its terminal `response.completed`,
+   * after the deltas it judges, so output above the floor never reaches the agent (chat chunks carry
+   * their own annotations and pass one by one). A refusal found while everything is still held is a
+   * plain 403; after the lifecycle events went out, the stream ends with an error event instead of the
+   * held output.
    */
   private streamAnswer(f: Forwarded, reservation: Reservation, audit: AuditEvent, api: InferenceApi, body: Record<string, unknown>): Promise<InferenceResult> {
     const out = new PassThrough();
     const clientWantsUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const contentSafety = this.config().profile.inferencePolicy.contentSafety;
+    const held = api === "responses" && hasContentSafetyFloor(contentSafety) ? new HeldOutput() : undefined;
     let started = false;
     return new Promise<InferenceResult>((resolve, reject) => {
       const begin = () => {
@@ -188,32 +196,37 @@ export class InferenceService {
           begin();
           if (!out.destroyed && !out.writableEnded) out.write(text);
         };
+        /** Reads one event's usage, judges it, and sends or holds it; throws the refusal. */
+        const pass = (event: string) => {
+          const data = eventData(event);
+          const reported = reportedTotalTokens(data);
+          if (reported !== undefined) used = reported;
+          verifyContentSafety(contentSafety, data);
+          if (api === "chat" && !clientWantsUsage && isUsageOnlyChunk(data)) return;
+          if (held?.mustHold(data)) held.hold(event);
+          else send(event);
+        };
         try {
           outer: for await (const chunk of f.response.body) {
             for (const event of splitter.push(chunk)) {
-              const data = eventData(event);
-              const reported = reportedTotalTokens(data);
-              if (reported !== undefined) used = reported;
               try {
-                verifyContentSafety(contentSafety, data);
+                pass(event);
               } catch (err) {
                 refusal = err;
                 break outer; // leaving the loop aborts the upstream: stop paying for refused output
               }
-              if (api === "chat" && !clientWantsUsage && isUsageOnlyChunk(data)) continue;
-              send(event);
             }
           }
           const rest = splitter.flush();
-          if (rest.trim() !== "" && refusal === undefined) send(rest);
+          if (rest.trim() !== "" && refusal === undefined) pass(rest);
         } catch (err) {
-          refusal ??= new RouterError("upstream_error", `upstream stream failed: ${(err as Error).message}`, { cause: err });
+          refusal ??= err instanceof RouterError ? err : new RouterError("upstream_error", `upstream stream failed: ${(err as Error).message}`, { cause: err });
         }
         const charged = used ?? reservation.tokens; // no usage reported: charge what was reserved
         this.deps.ledger.settle(reservation, charged);
         audit.usedTokens = charged;
         if (refusal !== undefined) {
-          this.refused(audit, refusal);
+          this.refused(audit, refusal); // held output is dropped: it was never verified
           if (!started) {
             started = true;
             out.destroy();
@@ -222,6 +235,7 @@ export class InferenceService {
           }
           send(`data: ${JSON.stringify(toErrorReply(refusal).body)}\n\n`);
         } else {
+          for (const event of held?.release() ?? []) send(event);
           this.allowed(audit, f.response.status);
         }
         begin();

@@ -1,0 +1,54 @@
+import { RouterError } from "../errors/router-error";
+import { HeldOutput, isOutputFreeEvent } from "./held-output";
+
+describe("isOutputFreeEvent", () => {
+  it.each<[string, unknown, boolean]>([
+    ["response.created with an empty output is output-free", { type: "response.created", response: { status: "in_progress", output: [], content_filters: null } }, true],
+    ["response.in_progress likewise", { type: "response.in_progress", response: { output: [] } }, true],
+    ["response.queued without an output likewise", { type: "response.queued", response: { status: "queued" } }, true],
+    ["a lifecycle event whose response already has output is not", { type: "response.in_progress", response: { output: [{ type: "message", content: [{ type: "output_text", text: "x" }] }] } }, false],
+    ["a text delta carries output", { type: "response.output_text.delta", delta: "Hel" }, false],
+    ["an output item carries output", { type: "response.output_item.added", item: { type: "message", content: [] } }, false],
+    ["function call arguments carry output", { type: "response.function_call_arguments.delta", delta: "{" }, false],
+    ["response.completed carries the whole output", { type: "response.completed", response: { output: [] } }, false],
+    ["an error event is not a lifecycle event", { type: "error", code: "server_error" }, false],
+    // fail closed: an event the router cannot read might carry anything
+    ["an unparseable event is held", undefined, false],
+    ["[DONE] is held with the rest", "[DONE]", false],
+  ])("%s", (_t, data, expected) => {
+    expect(isOutputFreeEvent(data)).toBe(expected);
+  });
+});
+
+describe("HeldOutput", () => {
+  const created = { type: "response.created", response: { output: [] } };
+  const delta = { type: "response.output_text.delta", delta: "x" };
+
+  it("holds from the first output event on, lifecycle events after it included, and releases them in order", () => {
+    const held = new HeldOutput();
+    expect(held.mustHold(created)).toBe(false);
+    expect(held.mustHold(delta)).toBe(true);
+    held.hold("e1");
+    expect(held.mustHold(created)).toBe(true); // order: nothing overtakes a held event
+    held.hold("e2");
+    expect(held.release()).toEqual(["e1", "e2"]);
+    expect(held.release()).toEqual([]);
+    expect(held.mustHold(created)).toBe(false);
+  });
+
+  it("refuses to hold more than its limit with upstream_error", () => {
+    const held = new HeldOutput(10);
+    held.hold("12345");
+    held.hold("12345");
+    const err = (() => {
+      try {
+        held.hold("1");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(RouterError);
+    expect((err as RouterError).code).toBe("upstream_error");
+    expect((err as RouterError).message).toMatch(/past 10 bytes before its content-safety verdict/);
+  });
+});

@@ -1,0 +1,57 @@
+import { RouterError } from "../errors/router-error";
+import { MAX_UPSTREAM_BODY_BYTES } from "./upstream-answer";
+
+/**
+ * Responses stream events that carry no generated output: the lifecycle events before the model's
+ * first output item. Their `response` echoes the request and has an empty `output`; every other event
+ * type may carry generated text, reasoning, refusals or tool arguments.
+ * Source: https://platform.openai.com/docs/api-reference/responses-streaming
+ */
+const OUTPUT_FREE_EVENTS = new Set(["response.queued", "response.created", "response.in_progress"]);
+
+/**
+ * Whether a Responses stream event (parsed `data:`, upstream-controlled) carries no generated output:
+ * one of the lifecycle events above whose `response.output` is absent or empty.
+ */
+export function isOutputFreeEvent(data: unknown): boolean {
+  if (!data || typeof data !== "object") return false;
+  const d = data as { type?: unknown; response?: { output?: unknown } | null };
+  if (typeof d.type !== "string" || !OUTPUT_FREE_EVENTS.has(d.type)) return false;
+  const output = d.response?.output;
+  return output === undefined || output === null || (Array.isArray(output) && output.length === 0);
+}
+
+/**
+ * The events of a Responses stream held back until the content-safety verdict (the upstream's filter
+ * annotations come with its terminal event, after the deltas they judge). Events stay in upstream
+ * order: once one event is held, every later one is held too. At most `maxBytes` (UTF-16 code units
+ * of event text, a close stand-in for bytes) are held: the same bound as a whole answer.
+ */
+export class HeldOutput {
+  private events: string[] = [];
+  private size = 0;
+
+  constructor(private readonly maxBytes = MAX_UPSTREAM_BODY_BYTES) {}
+
+  /** Whether the event with this parsed data must wait: anything once holding started, else anything with output. */
+  mustHold(data: unknown): boolean {
+    return this.events.length > 0 || !isOutputFreeEvent(data);
+  }
+
+  /** Holds one event's text. Throws RouterError `upstream_error` (502) when more than `maxBytes` would be held. */
+  hold(event: string): void {
+    this.size += event.length;
+    if (this.size > this.maxBytes) {
+      throw new RouterError("upstream_error", `the upstream stream grew past ${this.maxBytes} bytes before its content-safety verdict`);
+    }
+    this.events.push(event);
+  }
+
+  /** The held events in order; the hold is empty afterwards. */
+  release(): string[] {
+    const out = this.events;
+    this.events = [];
+    this.size = 0;
+    return out;
+  }
+}
