@@ -4,8 +4,9 @@
  * Workload Identity. Proves: SDK calls (stream and not) work; the upstream saw a bearer token the
  * agent never had; no credential comes back; refusals are OpenAI-shaped; a stream whose client went
  * away is still settled; Responses API streams (`responses.create({stream: true})`) pass every event
- * through and settle to the `response.completed` usage, also when the client went away; LISTEN lines;
- * clean stop on SIGTERM.
+ * through and settle to the `response.completed` usage, also when the client went away; the
+ * content-safety floor judges Azure's Responses `content_filters` (stream and not) and the agent gets
+ * none of a refused stream's output; LISTEN lines; clean stop on SIGTERM.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -120,10 +121,52 @@ it.each<[string, () => Promise<unknown>, number, string]>([
   ["a model the policy does not allow", () => client.chat.completions.create({ model: "gpt-5", messages: [{ role: "user", content: "x" }] }), 403, "policy_violation"],
   ["a completion above the content-safety floor", () => client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "[[hate]]" }] }), 403, "content_policy_violation"],
   ["a request above the per-request cap", () => client.chat.completions.create({ model: "gpt-4o", max_tokens: 5000, messages: [{ role: "user", content: "x" }] }), 429, "per_request_tokens_exceeded"],
+  ["a Responses answer above the content-safety floor", () => client.responses.create({ model: "gpt-4o", input: "[[hate]]" }), 403, "content_policy_violation"],
+  ["a Responses prompt Azure blocked (400 content_filter with content_filters)", () => client.responses.create({ model: "gpt-4o", input: "[[jailbreak]]" }), 403, "content_policy_violation"],
+  ["a streamed Responses prompt Azure blocked, before any event", () => client.responses.create({ model: "gpt-4o", input: "[[jailbreak]]", stream: true }), 403, "content_policy_violation"],
 ])("refuses %s with an OpenAI-shaped error the SDK understands", async (_t, call, status, code) => {
   const err = await call().then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(OpenAI.APIError);
-  expect([(err as InstanceType<typeof OpenAI.APIError>).status, (err as InstanceType<typeof OpenAI.APIError>).code]).toEqual([status, code]);
+  const apiError = err as InstanceType<typeof OpenAI.APIError>;
+  expect([apiError.status, apiError.code]).toEqual([status, code]);
+  expect(Object.keys(apiError.error as object).sort()).toEqual(["code", "message", "param", "type"]);
+});
+
+it("serves a Responses answer whose annotations are at the floor, stream and not", async () => {
+  const whole = await client.responses.create({ model: "gpt-4o", input: "[[hate-low]]" });
+  expect(whole.output_text).toBe("hello from responses");
+  const stream = await client.responses.create({ model: "gpt-4o", input: "[[hate-low]] stream", stream: true });
+  let text = "";
+  let completed: OpenAI.Responses.ResponseCompletedEvent | undefined;
+  for await (const event of stream) {
+    if (event.type === "response.output_text.delta") text += event.delta;
+    if (event.type === "response.completed") completed = event;
+  }
+  expect(text).toBe("Hello!");
+  // Azure's annotations reach the agent unchanged (the SDK keeps unknown fields)
+  expect((completed?.response as unknown as { content_filters: { source_type: string; content_filter_results: { hate: unknown } }[] }).content_filters[1]).toMatchObject({ source_type: "completion", content_filter_results: { hate: { filtered: false, severity: "low" } } });
+});
+
+it("refuses a streamed Responses answer above the floor: the agent sees the lifecycle events, then an OpenAI-shaped content_policy_violation, and none of the output", async () => {
+  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const stream = await client.responses.create({ model: "gpt-4o", input: "[[hate]] stream", stream: true });
+  const types: string[] = [];
+  let text = "";
+  const err = await (async () => {
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === "response.output_text.delta") text += event.delta;
+    }
+  })().then(() => undefined, (e: unknown) => e);
+  expect(types).toEqual(["response.created", "response.in_progress"]);
+  expect(text).toBe("");
+  expect(err).toBeInstanceOf(OpenAI.APIError);
+  const apiError = err as InstanceType<typeof OpenAI.APIError>;
+  // the stream had begun (200) with the output-free lifecycle events, so the refusal is the stream's error event
+  expect(apiError.code).toBe("content_policy_violation");
+  expect(apiError.error).toMatchObject({ type: "invalid_request_error", code: "content_policy_violation", message: expect.stringContaining("response.content_filters[1] (completion): hate severity High is above the policy's Low") });
+  // the upstream generated it all the same: charged to its usage
+  expect(await spendGrowth(usedBefore, PROMPT_TOKENS + COMPLETION_TOKENS)).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
 });
 
 it("settles a stream whose client disconnected, once the upstream finishes", async () => {

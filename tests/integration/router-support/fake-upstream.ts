@@ -2,14 +2,20 @@
  * A local OpenAI-compatible upstream on 127.0.0.1 that answers like Azure OpenAI (usage, prompt and
  * completion filter results, SSE streams with `include_usage`) and records every request it received.
  * Behaviour is steered by markers in the last user message:
- *   `[[hate]]`   → completion content_filter_results.hate severity "high"
- *   `[[slow N]]` → answer after N ms (streams: one chunk every N/5 ms)
+ *   `[[hate]]`      → completion filter results: hate severity "high" (chat `content_filter_results`,
+ *                     Responses `content_filters[source_type completion]`)
+ *   `[[hate-low]]`  → the same with severity "low"
+ *   `[[jailbreak]]` → Responses only: Azure's prompt block, 400 `content_filter` whose error carries
+ *                     `content_filters[]` with a detected, filtered jailbreak (stream or not)
+ *   `[[slow N]]`    → answer after N ms (streams: one chunk every N/5 ms)
  * Usage: prompt_tokens = 10, completion_tokens = min(3, max_completion_tokens).
- * Responses (`/responses`): a whole `response` object, or with `stream: true` the Responses SSE events
+ * Responses (`/responses`, Azure's v1 shape): a whole `response` object with Azure's top-level
+ * `content_filters` (prompt, then completion), or with `stream: true` the Responses SSE events
  * (`event: <type>` + `data: {type, sequence_number, …}`): response.created, response.in_progress,
  * output_item/content_part added, three response.output_text.delta ("Hel", "lo", "!"), the matching
  * done events, and response.completed whose `response.usage` is {input_tokens, output_tokens,
- * total_tokens}; no `[DONE]` (the Responses API sends none).
+ * total_tokens} and whose `response.content_filters` holds the annotations (the earlier lifecycle
+ * events have `content_filters: null`, as Azure streams them); no `[DONE]` (the Responses API sends none).
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -58,7 +64,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       const maxOut = Number(body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? COMPLETION_TOKENS);
       const completion = Math.min(COMPLETION_TOKENS, maxOut);
       const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: completion, total_tokens: PROMPT_TOKENS + completion };
-      const cfr = text.includes("[[hate]]") ? { ...filterOk, hate: { filtered: false, severity: "high" } } : filterOk;
+      const hate = text.includes("[[hate]]") ? "high" : text.includes("[[hate-low]]") ? "low" : undefined;
+      const cfr = hate ? { ...filterOk, hate: { filtered: false, severity: hate } } : filterOk;
       const url = req.url ?? "";
       if (url.includes("/embeddings")) {
         reported += PROMPT_TOKENS;
@@ -66,9 +73,17 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         const embedding = body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
         return json(res, 200, { object: "list", data: [{ object: "embedding", index: 0, embedding }], model: "emb", usage: { prompt_tokens: PROMPT_TOKENS, total_tokens: PROMPT_TOKENS } });
       }
+      if (url.includes("/responses") && text.includes("[[jailbreak]]")) {
+        const promptBlock = { blocked: true, source_type: "prompt", content_filter_results: { ...filterOk, jailbreak: { detected: true, filtered: true } } };
+        return json(res, 400, { error: { message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.", type: "invalid_request_error", param: "prompt", code: "content_filter", content_filters: [promptBlock] } });
+      }
+      const contentFilters = [
+        { blocked: false, source_type: "prompt", content_filter_raw: [], content_filter_results: { ...filterOk, jailbreak: { detected: false, filtered: false } }, content_filter_offsets: { start_offset: 0, end_offset: text.length, check_offset: 0 } },
+        { blocked: false, source_type: "completion", content_filter_raw: [], content_filter_results: cfr, content_filter_offsets: { start_offset: 0, end_offset: 6, check_offset: 0 } },
+      ];
       if (url.includes("/responses") && body.stream === true) {
         res.writeHead(200, { "content-type": "text/event-stream" });
-        const events = responseStreamEvents(String(body.model), { input_tokens: PROMPT_TOKENS, output_tokens: completion, total_tokens: usage.total_tokens });
+        const events = responseStreamEvents(String(body.model), { input_tokens: PROMPT_TOKENS, output_tokens: completion, total_tokens: usage.total_tokens }, contentFilters);
         let i = 0;
         const next = () => {
           if (res.destroyed) return;
@@ -88,7 +103,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       if (url.includes("/responses")) {
         reported += usage.total_tokens;
         return json(res, 200, {
-          id: "resp_1", object: "response", status: "completed", model: String(body.model),
+          id: "resp_1", object: "response", status: "completed", model: String(body.model), error: null, incomplete_details: null,
+          content_filters: contentFilters,
           output: [{ type: "message", id: "msg_1", role: "assistant", status: "completed", content: [{ type: "output_text", text: "hello from responses", annotations: [] }] }],
           usage: { input_tokens: PROMPT_TOKENS, output_tokens: completion, total_tokens: usage.total_tokens },
         });
@@ -141,8 +157,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
 }
 
 /** The Responses API stream of one assistant message "Hello!" (https://platform.openai.com/docs/api-reference/responses-streaming). */
-function responseStreamEvents(model: string, usage: { input_tokens: number; output_tokens: number; total_tokens: number }): { type: string; [k: string]: unknown }[] {
-  const base = { id: "resp_s1", object: "response", created_at: 1, model, error: null, incomplete_details: null, instructions: null, max_output_tokens: null, parallel_tool_calls: true, tool_choice: "auto", tools: [], text: { format: { type: "text" } } };
+function responseStreamEvents(model: string, usage: { input_tokens: number; output_tokens: number; total_tokens: number }, contentFilters: unknown[]): { type: string; [k: string]: unknown }[] {
+  const base = { id: "resp_s1", object: "response", created_at: 1, model, content_filters: null, error: null, incomplete_details: null, instructions: null, max_output_tokens: null, parallel_tool_calls: true, tool_choice: "auto", tools: [], text: { format: { type: "text" } } };
   const ids = { item_id: "msg_s1", output_index: 0, content_index: 0 };
   const part = (text: string) => ({ type: "output_text", text, annotations: [] });
   const item = (status: string, content: unknown[]) => ({ id: "msg_s1", type: "message", status, role: "assistant", content });
@@ -156,7 +172,7 @@ function responseStreamEvents(model: string, usage: { input_tokens: number; outp
     { type: "response.output_text.done", ...ids, text: deltas.join(""), logprobs: [] },
     { type: "response.content_part.done", ...ids, part: part(deltas.join("")) },
     { type: "response.output_item.done", output_index: 0, item: item("completed", [part(deltas.join(""))]) },
-    { type: "response.completed", response: { ...base, status: "completed", output: [item("completed", [part(deltas.join(""))])], usage: { input_tokens: usage.input_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: usage.output_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: usage.total_tokens } } },
+    { type: "response.completed", response: { ...base, status: "completed", content_filters: contentFilters, output: [item("completed", [part(deltas.join(""))])], usage: { input_tokens: usage.input_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: usage.output_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: usage.total_tokens } } },
   ];
   return events.map((e, sequence_number) => ({ ...e, sequence_number }));
 }
