@@ -51,6 +51,7 @@ describe("verifyContentSafety", () => {
     ["a response the upstream stopped for content is refused", { object: "response", status: "incomplete", incomplete_details: { reason: "content_filter" }, output: [] }, /incomplete_details: the upstream stopped the answer \(content_filter\)$/],
     ["a response cut by max_output_tokens passes", { object: "response", status: "incomplete", incomplete_details: { reason: "max_output_tokens" }, output: [] }, /^ok$/],
     ["a Responses answer without content_filters passes (OpenAI, GitHub Models report none)", { object: "response", status: "completed", error: null, output: [] }, /^ok$/],
+    ["an overlong source_type is cut in the message", { object: "response", content_filters: [{ blocked: true, source_type: "x".repeat(500) }] }, new RegExp(`content_filters\\[0\\] \\(${"x".repeat(32)}\\): blocked by the upstream$`)],
     ["null content_filters pass (response.created carries null)", { object: "response", content_filters: null }, /^ok$/],
     ["null and empty content_filters entries pass", { object: "response", content_filters: [null, {}, { blocked: false, source_type: "prompt" }] }, /^ok$/],
     ["a failed response for another reason passes (not a content decision)", { object: "response", status: "failed", error: { code: "server_error", message: "x" } }, /^ok$/],

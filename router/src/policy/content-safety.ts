@@ -76,7 +76,8 @@ function checkResponse(policy: Policy, response: object, prefix: string, isRespo
   if (Array.isArray(r.content_filters)) {
     r.content_filters.forEach((f: { blocked?: unknown; source_type?: unknown; content_filter_results?: FilterResults } | null, i) => {
       if (!f || typeof f !== "object") return;
-      const where = `${prefix}content_filters[${i}]${typeof f.source_type === "string" ? ` (${f.source_type})` : ""}`;
+      // source_type is upstream text that ends up in the agent's error message: keep it short
+      const where = `${prefix}content_filters[${i}]${typeof f.source_type === "string" ? ` (${f.source_type.slice(0, 32)})` : ""}`;
       checkResults(policy, f.content_filter_results, where);
       if (f.blocked === true) throw refusal(`${where}: blocked by the upstream`);
     });
