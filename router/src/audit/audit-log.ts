@@ -2,6 +2,7 @@ import { hash as oneShotHash, type KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { signCheckpoint } from "./checkpoint";
+import { lastWholeLine } from "./last-line";
 
 /** One audited decision: an inference call or an egress connection. */
 export type AuditEvent = InferenceAuditEvent | EgressAuditEvent;
@@ -188,14 +189,3 @@ export function withHash(bodyText: string, hash: string): string {
 /** Length of the `,"hash":"<64 hex>"}` suffix of a record line. */
 export const HASH_SUFFIX_LENGTH = 75;
 
-/** The last complete line of a file (cutting a torn, unterminated tail off the file), or null. */
-function lastWholeLine(file: string): string | null {
-  if (!fs.existsSync(file)) return null;
-  let text = fs.readFileSync(file, "utf8");
-  const end = text.lastIndexOf("\n") + 1;
-  if (end < text.length) {
-    text = text.slice(0, end);
-    fs.truncateSync(file, Buffer.byteLength(text));
-  }
-  return text.trimEnd().split("\n").filter(Boolean).at(-1) ?? null;
-}
