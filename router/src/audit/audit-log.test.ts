@@ -6,7 +6,7 @@ import { AUDIT_DIR, AUDIT_FILE, AuditLog, CHECKPOINT_FILE, type AuditEvent } fro
 import { loadOrCreateSigningKey, PUBLIC_KEY_FILE } from "./checkpoint";
 import { verifyAuditDir, verifyAuditLog } from "./verify-audit";
 
-const ev = (n: number): AuditEvent => ({ kind: "inference", sandbox: "s", tenant: "t", api: "chat", model: "m", upstream: "m", decision: "allowed", code: null, reservedTokens: n, usedTokens: n, status: 200 });
+const ev = (n: number): AuditEvent => ({ kind: "inference", sandbox: "s", tenant: "t", api: "chat", model: "modèle-日本", upstream: "m", decision: "allowed", code: null, reservedTokens: n, usedTokens: n, status: 200 });
 const keys = generateKeyPairSync("ed25519");
 
 describe("AuditLog", () => {
@@ -49,6 +49,20 @@ describe("AuditLog", () => {
     const [l, c] = tamper(log, cps);
     const v = verifyAuditLog(l.join("\n"), c.join("\n"), keys.publicKey);
     expect(v.ok ? "intact" : v.problem).toMatch(problem);
+  });
+
+  it.each<[string, (l: string[]) => string[], RegExp | null]>([
+    ["an intact log", (l) => l, null],
+    ["an edit", (l) => [l[0], l[1].replace('"usedTokens":2', '"usedTokens":0'), ...l.slice(2)], /audit\.jsonl line 2: hash mismatch/],
+    ["a deletion", (l) => [l[0], ...l.slice(2)], /audit\.jsonl line 2: seq 2, expected 1/],
+    ["a truncation", (l) => l.slice(0, 3), /checkpoints\.jsonl line 4: vouches for record 3 but the log ends at 2/],
+    ["a torn last line", (l) => [...l, '{"seq":5,"ts":"19'], /audit\.jsonl line 6: not an audit record/],
+  ])("reads the log in small pieces (lines and UTF-8 split between them) and still finds %s", (_t, tamper, problem) => {
+    const { log } = writeLog();
+    fs.writeFileSync(path.join(dir, AUDIT_FILE), `${tamper(log).join("\n")}\n`);
+    const v = verifyAuditDir(dir, keys.publicKey, 7);
+    if (problem === null) expect(v).toEqual({ ok: true, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
+    else expect(v.ok ? "intact" : v.problem).toMatch(problem);
   });
 
   it("a chain rebuilt from scratch without the key fails at the first checkpoint", () => {
