@@ -6,6 +6,7 @@
  *   BENCH egress connect_cpu_ms_per_1k=… squid_cpu_ms_per_1k=… smokescreen_cpu_ms_per_1k=… (information)
  *   BENCH egress connect_user_us=… connect_sys_us=… squid_user_us=… … (information: CPU µs per tunnel in
  *     the proxy's own code vs in the kernel, which shows where a gap between the proxies is)
+ *   BENCH egress peak_rss_mib=… squid_peak_rss_mib=… smokescreen_peak_rss_mib=… (information)
  *   BENCH egress blocklist_lookup_ns=… target<1000 pass|fail
  *   BENCH egress blocklist_rss_mib=… target<100 pass|fail
  *   BENCH egress blocklist_load_ms=… (information)
@@ -220,6 +221,17 @@ function cpuMs(pid: number | undefined): { user: number; sys: number } {
   }
 }
 
+/** Peak resident set size of a process so far (VmHWM), in MiB (Linux /proc). */
+function peakRssMiB(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Per-proxy summary: medians over the rounds. */
 interface Summary {
   rps: number;
@@ -296,6 +308,7 @@ async function main(): Promise<number> {
   }
   log(`${ROUNDS} rounds of ${SECONDS}s per proxy at concurrency ${CONCURRENCY}: ${contenders.map((c) => c.name).join(", ")}`);
   const results = race(contenders);
+  const rss = new Map(contenders.map((c) => [c.name, peakRssMiB(c.child.pid)]));
   for (const c of contenders) await stop(c.child);
   await stop(upstream);
 
@@ -311,6 +324,7 @@ async function main(): Promise<number> {
     `BENCH egress connect_p99_ms=${kars.p99Ms} squid_p99_ms=${squid?.p99Ms ?? "n/a"} smokescreen_p99_ms=${smoke?.p99Ms ?? "n/a"} errors=${kars.errors}/${squid?.errors ?? "n/a"}/${smoke?.errors ?? "n/a"}`,
     `BENCH egress connect_cpu_ms_per_1k=${kars.cpuMsPer1k} squid_cpu_ms_per_1k=${squid?.cpuMsPer1k ?? "n/a"} smokescreen_cpu_ms_per_1k=${smoke?.cpuMsPer1k ?? "n/a"}`,
     `BENCH egress connect_user_us=${kars.userUs} connect_sys_us=${kars.sysUs} squid_user_us=${squid?.userUs ?? "n/a"} squid_sys_us=${squid?.sysUs ?? "n/a"} smokescreen_user_us=${smoke?.userUs ?? "n/a"} smokescreen_sys_us=${smoke?.sysUs ?? "n/a"}`,
+    `BENCH egress peak_rss_mib=${rss.get("kars")} squid_peak_rss_mib=${rss.get("squid") ?? "n/a"} smokescreen_peak_rss_mib=${rss.get("smokescreen") ?? "n/a"} (kars: the whole router, no blocklist)`,
     `BENCH egress blocklist_lookup_ns=${bl.lookupNs} target<1000 ${bl.lookupNs < 1000 ? "pass" : "fail"}`,
     `BENCH egress blocklist_rss_mib=${bl.rssMiB} target<100 ${bl.rssMiB < 100 ? "pass" : "fail"}`,
     `BENCH egress blocklist_load_ms=${bl.loadMs} domains=${bl.domains} heap_mib=${bl.heapMiB}`,
