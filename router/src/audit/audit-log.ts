@@ -87,6 +87,9 @@ export class AuditLog implements AuditSink {
   private pending = "";
   private flushScheduled = false;
   private readonly timer: NodeJS.Timeout | null;
+  /** A background checkpoint's fdatasync is running. */
+  private syncing = false;
+  private closed = false;
 
   private constructor(
     private readonly fd: number,
@@ -97,7 +100,7 @@ export class AuditLog implements AuditSink {
     private sealedSeq: number,
     private readonly options: Required<AuditLogOptions>,
   ) {
-    this.timer = options.signingKey ? setInterval(() => this.checkpoint(), options.checkpointIntervalMs) : null;
+    this.timer = options.signingKey ? setInterval(() => this.checkpointInBackground(), options.checkpointIntervalMs) : null;
     this.timer?.unref();
   }
 
@@ -136,7 +139,7 @@ export class AuditLog implements AuditSink {
       this.flushScheduled = true;
       setTimeout(() => {
         this.flush();
-        if (this.seq - 1 - this.sealedSeq >= this.options.checkpointEvery) this.checkpoint();
+        if (this.seq - 1 - this.sealedSeq >= this.options.checkpointEvery) this.checkpointInBackground();
       }, AUDIT_FLUSH_MS).unref();
     }
   }
@@ -144,27 +147,60 @@ export class AuditLog implements AuditSink {
   /** Writes the buffered records now. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.pending === "") return;
+    if (this.closed || this.pending === "") return;
     const text = this.pending;
     this.pending = "";
     fs.writeSync(this.fd, text);
   }
 
-  /** Signs and writes a checkpoint for the last record, if any record is unsealed (after flushing it). */
+  /**
+   * Signs and writes a checkpoint for the last record now, if any record is unsealed: flushes, then
+   * fdatasync(2) so that the records it vouches for are on disk first. Blocks on the disk; the
+   * periodic checkpoints use checkpointInBackground instead.
+   */
   checkpoint(): void {
     const key = this.options.signingKey;
     if (!key || this.seq - 1 === this.sealedSeq) return;
     this.flush();
-    fs.fdatasyncSync(this.fd); // the records a checkpoint vouches for reach the disk first
-    const c = signCheckpoint({ seq: this.seq - 1, hash: this.prev, ts: new Date(this.options.now()).toISOString() }, key);
-    fs.writeSync(this.checkpointFd, `${JSON.stringify(c)}\n`);
-    this.sealedSeq = c.seq;
+    fs.fdatasyncSync(this.fd);
+    this.writeCheckpoint(this.seq - 1, this.prev, key);
   }
 
+  /**
+   * The periodic checkpoint, off the event loop: flushes, runs fdatasync(2) on the thread pool, and
+   * only when it succeeded signs and writes a checkpoint for the last record flushed before it (a
+   * router under load would otherwise stall every request behind a disk flush, several times a
+   * second). One at a time; records appended meanwhile are sealed by the next one. If the sync fails,
+   * no checkpoint is written and the records stay unsealed until one succeeds (never vouched for
+   * before they are on disk).
+   */
+  private checkpointInBackground(): void {
+    const key = this.options.signingKey;
+    if (!key || this.syncing || this.closed || this.seq - 1 === this.sealedSeq) return;
+    this.flush();
+    const seq = this.seq - 1;
+    const hash = this.prev;
+    this.syncing = true;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      // closed meanwhile (close sealed everything itself), or a later checkpoint already written
+      if (err || this.closed || seq <= this.sealedSeq) return;
+      this.writeCheckpoint(seq, hash, key);
+    });
+  }
+
+  private writeCheckpoint(seq: number, hash: string, key: KeyObject): void {
+    const c = signCheckpoint({ seq, hash, ts: new Date(this.options.now()).toISOString() }, key);
+    fs.writeSync(this.checkpointFd, `${JSON.stringify(c)}\n`);
+    this.sealedSeq = seq;
+  }
+
+  /** Seals everything (flush, checkpoint, fsync) and closes the files; later records are not written. */
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.checkpoint();
     this.flush();
+    this.closed = true;
     fs.fsyncSync(this.fd);
     fs.fsyncSync(this.checkpointFd);
     fs.closeSync(this.fd);
