@@ -5,7 +5,7 @@
  *   overhead p50 < 0.5 ms, overhead p99 < 2 ms, throughput ≥ 5× LiteLLM's, RSS < 128 MiB under load.
  * LiteLLM is installed into a venv under ~/.cache/kars/ (never the repository); when that is not
  * possible the output says so and the router's own numbers are still printed.
- * Environment: BENCH_SEQ (sequential requests per target, default 2000), BENCH_SECONDS (throughput
+ * Environment: BENCH_SEQ (sequential requests per target, default 5000), BENCH_SECONDS (throughput
  * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -14,10 +14,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
 import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
-import { quantile, sequentialLatencies, throughput } from "./measure";
+import { interleavedLatencies, quantile, sequentialLatencies, throughput } from "./measure";
 
 const ROOT = path.resolve(__dirname, "../..");
-const SEQ = Number(process.env.BENCH_SEQ ?? 2000);
+const SEQ = Number(process.env.BENCH_SEQ ?? 5000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const CACHE = path.join(os.homedir(), ".cache", "kars");
@@ -210,13 +210,10 @@ async function main(): Promise<void> {
   await sequentialLatencies(router, "/v1/chat/completions", 500);
   if (litellm) await sequentialLatencies(litellm.origin, "/v1/chat/completions", 100, auth);
 
-  log(`latency: ${SEQ} sequential requests per target`);
-  const direct = await sequentialLatencies(upstream, "/v1/chat/completions", SEQ);
+  log(`latency: ${SEQ} sequential requests per target, direct and through the router interleaved`);
   const cpu0 = cpuMs(routerPid);
-  const viaRouter = await sequentialLatencies(router, "/v1/chat/completions", SEQ);
+  const [base, viaRouter] = await interleavedLatencies([upstream, router], "/v1/chat/completions", SEQ);
   const routerCpuUsPerRequest = ((cpuMs(routerPid) - cpu0) * 1000) / SEQ; // less sensitive to a busy box than latency
-  const direct2 = await sequentialLatencies(upstream, "/v1/chat/completions", SEQ);
-  const base = [...direct, ...direct2];
   const viaLitellm = litellm ? await sequentialLatencies(litellm.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth) : [];
 
   log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
