@@ -1,6 +1,6 @@
 /**
  * `kars audit verify DIR --pubkey FILE` (DESIGN §0): verifies a router's audit directory
- * (`<state-dir>/audit`: audit.jsonl + checkpoints.jsonl) against the router's Ed25519 public key
+ * (`<state-dir>/audit`: rotated parts, audit.jsonl and checkpoints.jsonl) against the router's Ed25519 public key
  * (`<state-dir>/audit-signing-key.pub.pem`). Exit 0 with a summary when intact; exit 1 naming the first
  * bad record and why; exit 2 for bad arguments.
  */
@@ -37,7 +37,9 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   console.log(
-    `audit log intact: ${verdict.records} records, ${verdict.checkpoints} signed checkpoints` +
+    `audit log intact: ${verdict.records} records` +
+      (verdict.firstSeq > 0 ? ` (records ${verdict.firstSeq} on; earlier ones rotated out)` : "") +
+      `, ${verdict.checkpoints} signed checkpoints` +
       (verdict.lastCheckpointSeq === null ? "" : `, last at record ${verdict.lastCheckpointSeq}`) +
       (verdict.unsealedRecords > 0 ? `, ${verdict.unsealedRecords} records after the last checkpoint` : ""),
   );

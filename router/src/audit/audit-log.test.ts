@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AUDIT_DIR, AUDIT_FILE, AuditLog, CHECKPOINT_FILE, type AuditEvent } from "./audit-log";
+import { AUDIT_DIR, AUDIT_FILE, auditFiles, AuditLog, CHECKPOINT_FILE, rotatedFirstSeq, type AuditEvent } from "./audit-log";
 import { loadOrCreateSigningKey, PUBLIC_KEY_FILE } from "./checkpoint";
 import { verifyAuditDir, verifyAuditLog } from "./verify-audit";
 
@@ -35,7 +35,7 @@ describe("AuditLog", () => {
 
   it("chains records across restarts and signs checkpoints that verify", () => {
     const { log, cps } = writeLog();
-    expect(verifyAuditLog(log.join("\n"), cps.join("\n"), keys.publicKey)).toEqual({ ok: true, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
+    expect(verifyAuditLog(log.join("\n"), cps.join("\n"), keys.publicKey)).toEqual({ ok: true, firstSeq: 0, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
   });
 
   it.each<[string, (l: string[], c: string[]) => [string[], string[]], RegExp]>([
@@ -61,7 +61,7 @@ describe("AuditLog", () => {
     const { log } = writeLog();
     fs.writeFileSync(path.join(dir, AUDIT_FILE), `${tamper(log).join("\n")}\n`);
     const v = verifyAuditDir(dir, keys.publicKey, 7);
-    if (problem === null) expect(v).toEqual({ ok: true, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
+    if (problem === null) expect(v).toEqual({ ok: true, firstSeq: 0, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
     else expect(v.ok ? "intact" : v.problem).toMatch(problem);
   });
 
@@ -75,7 +75,7 @@ describe("AuditLog", () => {
     for (let waited = 0; checkpoints().length === 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
     expect(checkpoints()[0].seq).toBe(24);
     // unsealed records since then are reported as such, and the chain verifies
-    expect(verifyAuditDir(dir, keys.publicKey)).toEqual({ ok: true, records: 25, checkpoints: 1, lastCheckpointSeq: 24, unsealedRecords: 0 });
+    expect(verifyAuditDir(dir, keys.publicKey)).toEqual({ ok: true, firstSeq: 0, records: 25, checkpoints: 1, lastCheckpointSeq: 24, unsealedRecords: 0 });
     a.close();
   });
 
@@ -88,6 +88,74 @@ describe("AuditLog", () => {
     await new Promise((r) => setTimeout(r, 100));
     const v = verifyAuditDir(dir, keys.publicKey);
     expect(v).toMatchObject({ ok: true, records: 15, lastCheckpointSeq: 14, unsealedRecords: 0 });
+  });
+
+  describe("rotation", () => {
+    /** 60 records, flushed one by one, into parts of ~1 KiB, keeping `keep` rotated parts. */
+    function rotatedLog(keep: number): string[] {
+      const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0, maxFileBytes: 1024, keepRotated: keep });
+      for (let n = 0; n < 60; n++) {
+        a.record(ev(n));
+        a.flush();
+      }
+      a.close();
+      return auditFiles(dir);
+    }
+
+    it("rotates audit.jsonl into parts named after their first record, keeps the newest, and the rest verifies from there", () => {
+      const files = rotatedLog(2);
+      expect(files).toHaveLength(3);
+      expect(files[2]).toBe(AUDIT_FILE);
+      const firstKept = rotatedFirstSeq(files[0]) as number;
+      expect(firstKept).toBeGreaterThan(0);
+      const v = verifyAuditDir(dir, keys.publicKey);
+      expect(v).toMatchObject({ ok: true, firstSeq: firstKept, records: 60 - firstKept, unsealedRecords: 0 });
+    });
+
+    it("continues the chain after a restart right after a rotation (audit.jsonl still empty)", () => {
+      rotatedLog(2);
+      fs.writeFileSync(path.join(dir, AUDIT_FILE), ""); // as if the process died right after the rename
+      const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0, maxFileBytes: 1024, keepRotated: 2 });
+      a.record(ev(60));
+      a.close();
+      expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, unsealedRecords: 0 });
+    });
+
+    it.each<[string, (files: string[]) => void, RegExp]>([
+      [
+        "records deleted from the head of the oldest part",
+        (files) => {
+          const f = path.join(dir, files[0]);
+          fs.writeFileSync(f, fs.readFileSync(f, "utf8").split("\n").slice(1).join("\n"));
+        },
+        /audit-\d{12}\.jsonl line 1: starts with record \d+, but its name says \d+ \(records deleted\)/,
+      ],
+      ["a whole middle part deleted", (files) => fs.rmSync(path.join(dir, files[1])), /line 1: seq \d+, expected \d+ \(record deleted or reordered\)/],
+      [
+        "every rotated part deleted (rotation always keeps at least the newest)",
+        (files) => {
+          const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0, maxFileBytes: 1024, keepRotated: 3 });
+          a.record(ev(60));
+          a.close();
+          for (const f of files.slice(0, -1)) fs.rmSync(path.join(dir, f));
+        },
+        /audit\.jsonl line 1: seq \d+, expected 0 \(only a rotated part may start after record 0/,
+      ],
+    ])("detects %s", (_t, tamper, problem) => {
+      tamper(rotatedLog(3));
+      const v = verifyAuditDir(dir, keys.publicKey);
+      expect(v.ok ? "intact" : v.problem).toMatch(problem);
+    });
+
+    it("refuses to keep no rotated part (the verifier needs the newest to anchor audit.jsonl)", () => {
+      expect(() => AuditLog.open(state, { signingKey: keys.privateKey, keepRotated: 0 })).toThrow(/keepRotated must be at least 1/);
+    });
+
+    it("takes the oldest part gone (what rotation does) as a later start, anchored by its checkpoint", () => {
+      const files = rotatedLog(3);
+      fs.rmSync(path.join(dir, files[0]));
+      expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, firstSeq: rotatedFirstSeq(files[1]) });
+    });
   });
 
   it("a chain rebuilt from scratch without the key fails at the first checkpoint", () => {

@@ -2,7 +2,7 @@ import { hash as oneShotHash, type KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { signCheckpoint } from "./checkpoint";
-import { lastWholeLine } from "./last-line";
+import { firstLine, lastWholeLine } from "./last-line";
 
 /** One audited decision: an inference call or an egress connection. */
 export type AuditEvent = InferenceAuditEvent | EgressAuditEvent;
@@ -50,6 +50,36 @@ export const AUDIT_FILE = "audit.jsonl";
 export const CHECKPOINT_FILE = "checkpoints.jsonl";
 export const GENESIS = "0".repeat(64);
 
+/** A rotated-out part of the log: `audit-<seq of its first record, 12 digits>.jsonl`. */
+const ROTATED = /^audit-(\d{12})\.jsonl$/;
+
+/** The seq of the first record a rotated part's name says, or undefined for any other name. */
+export function rotatedFirstSeq(name: string): number | undefined {
+  const m = ROTATED.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The file name a rotated part whose first record is `firstSeq` gets. */
+export function rotatedFileName(firstSeq: number): string {
+  return `audit-${String(firstSeq).padStart(12, "0")}.jsonl`;
+}
+
+/**
+ * The log's files in chain order: rotated parts by their first seq, then audit.jsonl (the current one,
+ * listed even when missing). Names that do not match are ignored.
+ */
+export function auditFiles(dir: string): string[] {
+  const rotated = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .map(f => ROTATED.exec(f))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .sort((a, b) => Number(a[1]) - Number(b[1]))
+        .map(m => m[0])
+    : [];
+  return [...rotated, AUDIT_FILE];
+}
+
 /** One line of audit.jsonl. */
 export interface AuditRecord {
   seq: number;
@@ -68,6 +98,10 @@ export interface AuditLogOptions {
   checkpointEvery?: number;
   /** …or this long after the first unsealed record (ms, default 10 000), and on close. */
   checkpointIntervalMs?: number;
+  /** audit.jsonl is rotated out (sealed, renamed audit-<first seq>.jsonl) once it holds this many bytes (default 32 MiB)… */
+  maxFileBytes?: number;
+  /** …and only this many rotated parts are kept, the oldest deleted first (default 4: the log stays under ~160 MiB). */
+  keepRotated?: number;
 }
 
 /**
@@ -82,6 +116,10 @@ export interface AuditLogOptions {
  * clean (unsealed) end, never as a broken chain.
  * On open, a torn last line (a write cut by a crash) is cut off and the chain continues from the
  * last whole record.
+ * Rotation (so that the state directory, in a pod an emptyDir, cannot fill up): once audit.jsonl
+ * reaches `maxFileBytes` it is sealed by a checkpoint, renamed `audit-<seq of its first record>.jsonl`,
+ * and a new audit.jsonl continues the same chain; beyond `keepRotated` parts the oldest is deleted. A
+ * verifier then starts at the first kept record, anchored by the signed checkpoint of the one before.
  */
 export class AuditLog implements AuditSink {
   private pending = "";
@@ -92,7 +130,10 @@ export class AuditLog implements AuditSink {
   private closed = false;
 
   private constructor(
-    private readonly fd: number,
+    private readonly dir: string,
+    private fd: number,
+    /** Bytes in the current audit.jsonl. */
+    private fileBytes: number,
     private readonly checkpointFd: number,
     private prev: string,
     private seq: number,
@@ -104,15 +145,22 @@ export class AuditLog implements AuditSink {
     this.timer?.unref();
   }
 
-  /** Opens (creating) `<stateDir>/audit/` and finds the chain head (cutting a torn last line). */
+  /**
+   * Opens (creating) `<stateDir>/audit/` and finds the chain head (cutting a torn last line). Throws
+   * on I/O errors and when `keepRotated` is below 1.
+   */
   static open(stateDir: string, options: AuditLogOptions): AuditLog {
+    if (options.keepRotated !== undefined && !(options.keepRotated >= 1)) throw new Error("audit log: keepRotated must be at least 1");
     const dir = path.join(stateDir, AUDIT_DIR);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, AUDIT_FILE);
     const cpFile = path.join(dir, CHECKPOINT_FILE);
     let prev = GENESIS;
     let seq = 0;
-    const lastRecord = lastWholeLine(file);
+    // the chain head: audit.jsonl's last record, or, right after a rotation, the newest rotated part's
+    const files = auditFiles(dir);
+    let lastRecord: string | null = null;
+    for (let i = files.length - 1; i >= 0 && lastRecord === null; i--) lastRecord = lastWholeLine(path.join(dir, files[i]));
     if (lastRecord) {
       const rec = JSON.parse(lastRecord) as AuditRecord;
       prev = rec.hash;
@@ -121,10 +169,13 @@ export class AuditLog implements AuditSink {
     // the previous run's unsealed tail gets sealed by this run's first checkpoint
     const lastCheckpoint = lastWholeLine(cpFile);
     const sealedSeq = lastCheckpoint ? (JSON.parse(lastCheckpoint) as { seq: number }).seq : -1;
-    return new AuditLog(fs.openSync(file, "a", 0o600), fs.openSync(cpFile, "a", 0o600), prev, seq, sealedSeq, {
+    const fd = fs.openSync(file, "a", 0o600);
+    return new AuditLog(dir, fd, fs.fstatSync(fd).size, fs.openSync(cpFile, "a", 0o600), prev, seq, sealedSeq, {
       now: Date.now,
       checkpointEvery: 1000,
       checkpointIntervalMs: 10_000,
+      maxFileBytes: 32 * 1024 * 1024,
+      keepRotated: 4,
       ...options,
     });
   }
@@ -151,6 +202,33 @@ export class AuditLog implements AuditSink {
     const text = this.pending;
     this.pending = "";
     fs.writeSync(this.fd, text);
+    this.fileBytes += Buffer.byteLength(text);
+    if (this.fileBytes >= this.options.maxFileBytes) this.rotate();
+  }
+
+  /**
+   * Seals audit.jsonl with a checkpoint (synchronously: once per `maxFileBytes`), renames it after its
+   * first record and starts a new one; deletes the oldest rotated parts beyond `keepRotated`.
+   * Throws on I/O errors (the caller's write fails, as any audit write failure does).
+   */
+  private rotate(): void {
+    this.checkpoint();
+    const current = path.join(this.dir, AUDIT_FILE);
+    const first = firstLine(current);
+    const firstSeq = first === null ? this.seq : (JSON.parse(first) as AuditRecord).seq;
+    fs.fdatasyncSync(this.fd);
+    fs.closeSync(this.fd);
+    fs.renameSync(current, path.join(this.dir, rotatedFileName(firstSeq)));
+    this.fd = fs.openSync(current, "a", 0o600);
+    this.fileBytes = 0;
+    const dirFd = fs.openSync(this.dir, "r");
+    try {
+      fs.fsyncSync(dirFd); // the rename and the new file survive a crash
+    } finally {
+      fs.closeSync(dirFd);
+    }
+    const rotated = auditFiles(this.dir).slice(0, -1);
+    for (const old of rotated.slice(0, Math.max(0, rotated.length - this.options.keepRotated))) fs.rmSync(path.join(this.dir, old), { force: true });
   }
 
   /**
@@ -161,7 +239,8 @@ export class AuditLog implements AuditSink {
   checkpoint(): void {
     const key = this.options.signingKey;
     if (!key || this.seq - 1 === this.sealedSeq) return;
-    this.flush();
+    this.flush(); // may rotate, which seals everything itself
+    if (this.seq - 1 <= this.sealedSeq) return;
     fs.fdatasyncSync(this.fd);
     this.writeCheckpoint(this.seq - 1, this.prev, key);
   }
@@ -177,7 +256,8 @@ export class AuditLog implements AuditSink {
   private checkpointInBackground(): void {
     const key = this.options.signingKey;
     if (!key || this.syncing || this.closed || this.seq - 1 === this.sealedSeq) return;
-    this.flush();
+    this.flush(); // may rotate, which seals everything itself
+    if (this.seq - 1 <= this.sealedSeq) return;
     const seq = this.seq - 1;
     const hash = this.prev;
     this.syncing = true;

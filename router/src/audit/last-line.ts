@@ -56,3 +56,30 @@ export function lastWholeLine(file: string, chunkBytes = 64 * 1024): string | nu
     fs.closeSync(fd);
   }
 }
+
+/**
+ * The first line of `file` (without its newline; the whole content when it has none), or null when
+ * the file is missing or empty. Reads from the start in `chunkBytes` pieces until a newline.
+ */
+export function firstLine(file: string, chunkBytes = 64 * 1024): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  try {
+    let head = Buffer.alloc(0);
+    for (;;) {
+      const chunk = Buffer.alloc(chunkBytes);
+      const n = fs.readSync(fd, chunk, 0, chunkBytes, head.length);
+      head = Buffer.concat([head, chunk.subarray(0, n)]);
+      const nl = head.indexOf(NEWLINE);
+      if (nl >= 0) return head.subarray(0, nl).toString("utf8");
+      if (n === 0) return head.length > 0 ? head.toString("utf8") : null;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
