@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { lastWholeLine } from "./last-line";
+import { firstLine, lastWholeLine } from "./last-line";
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-last-line-"))));
@@ -38,4 +38,18 @@ describe("lastWholeLine", () => {
     expect(fs.statSync(file).size).toBe(size + '\n{"seq":41}\n{"seq":42}\n'.length);
   });
 
+});
+
+describe("firstLine", () => {
+  it.each<[string, string | null, string | null]>([
+    ["a missing file", null, null],
+    ["an empty file", "", null],
+    ["several lines", "a\nb\n", "a"],
+    ["no newline", "abc", "abc"],
+    ["a first line longer than a chunk", `${"y".repeat(10_000)}\nb\n`, "y".repeat(10_000)],
+  ])("reads %s", (_t, content, line) => {
+    const file = path.join(dir, "log.jsonl");
+    if (content !== null) fs.writeFileSync(file, content);
+    expect(firstLine(file, 4096)).toBe(line);
+  });
 });
