@@ -20,8 +20,8 @@ describe("upstreamTarget", () => {
     ["foundry uses the models endpoint and a default api-version", foundry, "chat", "https://r.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview"],
     ["foundry embeddings likewise", foundry, "embeddings", "https://r.services.ai.azure.com/models/embeddings?api-version=2024-05-01-preview"],
     // today's behaviour, pinned: the model inference API (`/models`) documents chat and embeddings only, so
-    // whether a foundry endpoint serves Responses here is unverified
-    ["foundry responses follow the same pattern", foundry, "responses", "https://r.services.ai.azure.com/models/responses?api-version=2024-05-01-preview"],
+    ["foundry responses go to the resource's OpenAI v1 surface, whatever the endpoint's path", foundry, "responses", "https://r.services.ai.azure.com/openai/v1/responses"],
+    ["foundry responses ignore a pinned apiVersion", { ...foundry, apiVersion: "2024-08-01-preview" }, "responses", "https://r.services.ai.azure.com/openai/v1/responses"],
     ["foundry honours a pinned apiVersion", { ...foundry, apiVersion: "2024-08-01-preview" }, "chat", "https://r.services.ai.azure.com/models/chat/completions?api-version=2024-08-01-preview"],
     ["openai-compatible appends the OpenAI path", compat, "chat", "http://127.0.0.1:9/v1/chat/completions"],
     ["openai-compatible responses", compat, "responses", "http://127.0.0.1:9/v1/responses"],

@@ -58,6 +58,11 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
       return { url: `${base}/openai/deployments/${encodeURIComponent(deployment)}/${PATH[api]}?api-version=${version}`, body: out };
     }
     case "foundry":
+      // The model inference endpoint (`…/models`) serves chat and embeddings; a Foundry resource serves
+      // the Responses API on its OpenAI v1 surface at the resource's origin, models named in the body
+      // (https://learn.microsoft.com/training/modules/foundry-sdk/04-responses-api: "works with models
+      // hosted directly in Microsoft Foundry, not just Azure OpenAI models").
+      if (api === "responses") return { url: `${new URL(base).origin}/${AZURE_RESPONSES_PATH}`, body: out };
       return { url: `${base}/${PATH[api]}?api-version=${encodeURIComponent(upstream.apiVersion ?? DEFAULT_API_VERSION.foundry)}`, body: out };
     case "github-models":
     case "openai-compatible":
