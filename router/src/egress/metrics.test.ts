@@ -26,13 +26,14 @@ describe("egress hot counters", () => {
       ],
     ],
     [
-      "open tunnels and relayed bytes",
+      "open tunnels, open sockets and relayed bytes",
       (hot) => {
         hot.activeTunnels = 3;
+        hot.openSockets = 7;
         hot.bytesUpstream = 517;
         hot.bytesDownstream = 4096;
       },
-      ["kars_egress_active_tunnels 3", 'kars_egress_tunnel_bytes_total{direction="upstream"} 517', 'kars_egress_tunnel_bytes_total{direction="downstream"} 4096'],
+      ["kars_egress_active_tunnels 3", "kars_egress_open_sockets 7", 'kars_egress_tunnel_bytes_total{direction="upstream"} 517', 'kars_egress_tunnel_bytes_total{direction="downstream"} 4096'],
     ],
   ])("exposes %s, the same on every scrape", async (_t, act, lines) => {
     const { registry, hot } = setup();

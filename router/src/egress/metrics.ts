@@ -8,6 +8,7 @@ export interface EgressMetrics {
   decisions: Counter<"decision" | "reason" | "via">;
   decisionSeconds: Histogram<"decision">;
   activeTunnels: Gauge;
+  openSockets: Gauge;
   tunnelBytes: Counter<"direction">;
   configReloads: Counter<"file" | "result">;
   configValid: Gauge<"file">;
@@ -27,6 +28,8 @@ export interface EgressMetrics {
 export class EgressHotCounters {
   /** Open tunnels and forwarded exchanges now. */
   activeTunnels = 0;
+  /** Sockets the proxy holds open now: agents' connections and its own to destinations. */
+  openSockets = 0;
   /** Bytes relayed agent → destination, and back, by finished tunnels. */
   bytesUpstream = 0;
   bytesDownstream = 0;
@@ -76,6 +79,14 @@ export function createEgressMetrics(registry: Registry, stalenessSeconds: () => 
       registers,
       collect() {
         this.set(hot.activeTunnels);
+      },
+    }),
+    openSockets: new Gauge({
+      name: "kars_egress_open_sockets",
+      help: "Sockets the proxy holds open: agent connections (idle keep-alive ones included) and connections to destinations.",
+      registers,
+      collect() {
+        this.set(hot.openSockets);
       },
     }),
     tunnelBytes: new Counter({

@@ -141,7 +141,11 @@ export class EgressProxyServer {
 
   private track(socket: Duplex): void {
     this.sockets.add(socket);
-    socket.once("close", () => this.sockets.delete(socket));
+    this.deps.hot.openSockets++;
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      this.deps.hot.openSockets--;
+    });
   }
 
   private onSocket(socket: Socket): void {
