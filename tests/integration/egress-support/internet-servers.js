@@ -1,7 +1,13 @@
 // The "internet" of the egress tests: run as root inside the internet network namespace.
 // For each address given, serves HTTP on :80 and :8080 and HTTPS on :443 (certificate from argv), each
 // answering "hello from <local address> host=<Host header>" (and N bytes for GET /big?bytes=N). Prints "READY" when all listen.
-// An argument `reset:ADDR` instead serves ADDR:443 with a server that resets every connection.
+// An argument `reset:ADDR` instead serves ADDR:443 with a server that resets every connection (100 ms after accepting it).
+// An argument `hostile:ADDR` serves ADDR with hostile behaviours, by port:
+//   :443, :9002  half-close at once (FIN, keep reading, never close)
+//   :9001        silent: accept, read, never answer, never close
+//   :80          HTTP by path: /status099 (a status node's parser accepts but no server may send),
+//                /reset-mid-body and /close-mid-body (Content-Length 100000, 1000 bytes, then a reset
+//                or a FIN), /hang (never answers); anything else: 200 "ok", keep-alive
 //   internet-servers.js CERT KEY ADDR [ADDR...]
 "use strict";
 const http = require("node:http");
@@ -26,12 +32,59 @@ let pending = 0;
 const ready = () => {
   if (--pending === 0) process.stdout.write("READY\n");
 };
+/** Reads request heads off `socket` and calls `answer(path, socket)` for each. */
+function rawHttp(socket, answer) {
+  let buf = "";
+  socket.on("data", (d) => {
+    buf += d.toString("latin1");
+    for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
+      const head = buf.slice(0, end);
+      buf = buf.slice(end + 4);
+      answer(head.split(" ")[1] || "/", socket);
+    }
+  });
+}
+
+function hostileHttp(path, socket) {
+  const partial = () => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n${"a".repeat(1000)}`);
+  if (path === "/status099") return void socket.write("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
+  if (path === "/reset-mid-body") return void (partial(), setTimeout(() => socket.resetAndDestroy(), 100));
+  if (path === "/close-mid-body") return void (partial(), setTimeout(() => socket.end(), 100));
+  if (path === "/hang") return;
+  socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+}
+
+function listenOrExit(server, addr, port) {
+  pending++;
+  server.on("error", (e) => {
+    process.stderr.write(`listen ${addr}:${port}: ${e.message}\n`);
+    process.exit(1);
+  });
+  server.listen({ host: addr, port }, ready);
+}
+
 for (const arg of addrs) {
+  if (arg.startsWith("hostile:")) {
+    const addr = arg.slice("hostile:".length);
+    const halfClose = () =>
+      net.createServer({ allowHalfOpen: true }, (socket) => {
+        socket.on("error", () => undefined);
+        socket.resume();
+        socket.end();
+      });
+    listenOrExit(halfClose(), addr, 443);
+    listenOrExit(halfClose(), addr, 9002);
+    listenOrExit(net.createServer({ allowHalfOpen: true }, (socket) => void socket.on("error", () => undefined).resume()), addr, 9001);
+    listenOrExit(net.createServer((socket) => void rawHttp(socket.on("error", () => undefined), hostileHttp)), addr, 80);
+    continue;
+  }
   if (arg.startsWith("reset:")) {
     // a hostile destination: accepts on :443 and answers with a TCP reset
     const addr = arg.slice("reset:".length);
     pending++;
-    const server = net.createServer((socket) => socket.resetAndDestroy());
+    // 100 ms after accepting: a reset racing the proxy's connect completion would make its dial fail
+    // (502) now and then instead of exercising the tunnel that awaits the ClientHello
+    const server = net.createServer((socket) => void setTimeout(() => socket.resetAndDestroy(), 100));
     server.on("error", (e) => {
       process.stderr.write(`listen ${addr}:443: ${e.message}\n`);
       process.exit(1);

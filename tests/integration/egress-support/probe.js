@@ -8,6 +8,22 @@
 //   probe.js raw PROXY TEXT               -> sends TEXT (JSON-string-escaped) and reports the status line
 //   probe.js hold PROXY AUTHORITY N        -> opens N tunnels, keeping each open; reports the statuses
 //   probe.js wait-close PROXY AUTHORITY MS -> opens a tunnel; reports whether the proxy closes it in MS
+//   probe.js metrics HOST:PORT             -> {"ok":true,"active":N,"sockets":N} from the proxy's metrics
+//   probe.js script TARGET STEP...         -> one connection to TARGET (host:port; the proxy, or any
+//                                             address for a redirected connection), half-open capable,
+//                                             driven step by step (a hostile client):
+//       w:JSON            write the JSON-string-escaped text
+//       connect:AUTH      write a CONNECT head for AUTH
+//       get:URL           write an absolute-form GET for URL (keep-alive)
+//       hello:SNI[:N]     write a TLS ClientHello naming SNI (only its first N bytes with N)
+//       status            wait (up to 3 s) for a response head; its status joins "statuses"
+//       sleep:MS          wait
+//       pause             stop reading (backpressure)
+//       fin               half-close (shutdown(2) of the write side)
+//       rst               reset the connection and stop
+//       mark              print MARK and the result so far (the test acts while the client holds on)
+//       closed:MS         wait up to MS for the proxy to close (or half-close) the connection
+//     -> {"ok":true,"statuses":[...],"received":BYTES,"ended":BOOL,"closed":BOOL}
 "use strict";
 const net = require("node:net");
 const tls = require("node:tls");
@@ -18,7 +34,7 @@ const out = (o) => {
   process.stdout.write(JSON.stringify(o) + "\n");
   process.exit(0);
 };
-setTimeout(() => out({ ok: false, error: "probe timeout" }), 8000).unref();
+setTimeout(() => out({ ok: false, error: "probe timeout" }), cmd === "script" ? 20000 : 8000).unref();
 
 function splitHostPort(hp) {
   const i = hp.lastIndexOf(":");
@@ -108,6 +124,99 @@ if (cmd === "tcp") {
       out({ ok: true, status, closed: true });
     });
   });
+} else if (cmd === "metrics") {
+  // the proxy's own gauges: open tunnels and sockets it holds (run-proxy.ts serves them on loopback)
+  const proxy = splitHostPort(a);
+  const s = net.connect(proxy);
+  let text = "";
+  s.on("error", (e) => out({ ok: false, error: e.code }));
+  s.on("connect", () => s.end("GET /metrics HTTP/1.0\r\n\r\n"));
+  s.on("data", (d) => (text += d));
+  s.on("end", () => {
+    const gauge = (name) => Number((new RegExp(`^${name} (\\S+)$`, "m").exec(text) || [])[1]);
+    out({ ok: true, active: gauge("kars_egress_active_tunnels"), sockets: gauge("kars_egress_open_sockets") });
+  });
+} else if (cmd === "script") {
+  runScript(splitHostPort(a), process.argv.slice(4));
 } else {
   out({ ok: false, error: `unknown command ${cmd}` });
+}
+
+/** A TLS 1.2-style ClientHello record with one server_name extension (RFC 8446 §4.1.2, RFC 6066 §3). */
+function clientHello(sni) {
+  const name = Buffer.from(sni, "ascii");
+  const u16 = (n) => [n >> 8, n & 0xff];
+  const ext = [0, 0, ...u16(name.length + 5), ...u16(name.length + 3), 0, ...u16(name.length), ...name];
+  const body = [3, 3, ...new Array(32).fill(7), 0, ...u16(2), 0x13, 0x01, 1, 0, ...u16(ext.length), ...ext];
+  const handshake = [1, 0, ...u16(body.length), ...body];
+  return Buffer.from([0x16, 3, 1, ...u16(handshake.length), ...handshake]);
+}
+
+function runScript(target, steps) {
+  const result = { ok: true, statuses: [], received: 0, ended: false, closed: false };
+  let buf = Buffer.alloc(0);
+  let skip = 0; // body bytes of the last answer still to drop
+  let headWaiter = null;
+  const s = net.connect({ ...target, allowHalfOpen: true });
+  s.on("error", (e) => (result.error = e.code));
+  s.on("data", (d) => {
+    result.received += d.length;
+    const dropped = Math.min(skip, d.length);
+    skip -= dropped;
+    buf = Buffer.concat([buf, d.subarray(dropped)]).subarray(-65536);
+    if (headWaiter) headWaiter();
+  });
+  s.on("end", () => (result.ended = true));
+  s.on("close", () => {
+    result.closed = true;
+    if (headWaiter) headWaiter();
+  });
+  const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+  const head = () =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => ((headWaiter = null), resolve("none")), 3000);
+      headWaiter = () => {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0 && !result.closed) return;
+        clearTimeout(timer);
+        headWaiter = null;
+        if (end < 0) return resolve("closed");
+        const text = buf.subarray(0, end).toString("latin1");
+        buf = buf.subarray(end + 4);
+        // drop the body (Content-Length), so that the next "status" reads the next answer's head
+        const length = Number((/\r\ncontent-length: *(\d+)/i.exec(text) || [])[1] || 0);
+        const inBuf = Math.min(length, buf.length);
+        buf = buf.subarray(inBuf);
+        skip = length - inBuf;
+        const m = /\r\nx-kars-egress-reason: *([^\r]*)/i.exec(text);
+        resolve(`${text.split(" ")[1]}${m ? ` ${m[1]}` : ""}`);
+      };
+      headWaiter();
+    });
+  s.once("connect", async () => {
+    for (const step of steps) {
+      const [op, ...rest] = step.split(":");
+      const arg = rest.join(":");
+      if (op === "w") s.write(JSON.parse(arg));
+      else if (op === "connect") s.write(`CONNECT ${arg} HTTP/1.1\r\nHost: ${arg}\r\n\r\n`);
+      else if (op === "get") s.write(`GET ${arg} HTTP/1.1\r\nHost: ${new URL(arg).host}\r\n\r\n`);
+      else if (op === "hello") {
+        const [sni, n] = arg.split(":");
+        const hello = clientHello(sni);
+        s.write(n === undefined ? hello : hello.subarray(0, Number(n)));
+      } else if (op === "status") result.statuses.push(await head());
+      else if (op === "sleep") await wait(Number(arg));
+      else if (op === "pause") s.pause();
+      else if (op === "fin") s.end();
+      else if (op === "rst") {
+        s.resetAndDestroy();
+        await wait(50);
+        return out(result);
+      } else if (op === "mark") process.stdout.write(`MARK ${JSON.stringify(result)}\n`);
+      else if (op === "closed") {
+        for (let t = 0; t < Number(arg) && !result.ended && !result.closed; t += 20) await wait(20);
+      } else return out({ ok: false, error: `unknown step ${step}` });
+    }
+    out(result);
+  });
 }

@@ -45,8 +45,14 @@ export const WEB_V6 = "2001:db9::10";
 export const OTHER_V4 = "198.20.0.11";
 /** other.test over IPv6. */
 export const OTHER_V6 = "2001:db9::11";
-/** reset.test: accepts TCP on :443 and resets the connection at once (a hostile destination). */
+/** reset.test: accepts TCP on :443 and resets the connection 100 ms later (a hostile destination). */
 export const RESET_V4 = "198.20.0.12";
+/** hostile.test: destinations that misbehave on purpose (see internet-servers.js `hostile:`). */
+export const HOSTILE_V4 = "198.20.0.13";
+/** blackhole.test: every packet to it is dropped, so connecting to it never completes. */
+export const BLACKHOLE_V4 = "198.20.0.14";
+/** Loopback port in the pod namespace where the test proxy serves its metrics (run-proxy.ts). */
+export const METRICS_PORT = 9464;
 /** A private host in the internet namespace (DNS rebinding target). */
 export const PRIVATE_V4 = "10.99.0.10";
 /** The cloud metadata address, served in the internet namespace. */
@@ -64,6 +70,8 @@ const HOST_RECORDS: Record<string, string[]> = {
   "refreshed.test": [OTHER_V4],
   "v6only.test": [WEB_V6],
   "reset.test": [RESET_V4],
+  "hostile.test": [HOSTILE_V4],
+  "blackhole.test": [BLACKHOLE_V4],
   "rebind.test": [PRIVATE_V4],
   "meta.test": [METADATA_V4],
   "mixed.test": [WEB_V4, PRIVATE_V4],
@@ -159,13 +167,14 @@ export class EgressTestbed {
     await inPod("ip", "link", "set", vp, "up");
     await inPod("ip", "route", "add", "default", "via", "198.20.0.1");
     await inPod("ip", "-6", "route", "add", "default", "via", "2001:db9::1");
-    for (const a of ["198.20.0.1/24", `${WEB_V4}/24`, `${OTHER_V4}/24`, `${RESET_V4}/24`, `${DNS_V4}/24`, `${OTHER_DNS_V4}/24`, `${PRIVATE_V4}/32`, `${METADATA_V4}/32`]) {
+    for (const a of ["198.20.0.1/24", `${WEB_V4}/24`, `${OTHER_V4}/24`, `${RESET_V4}/24`, `${HOSTILE_V4}/24`, `${BLACKHOLE_V4}/24`, `${DNS_V4}/24`, `${OTHER_DNS_V4}/24`, `${PRIVATE_V4}/32`, `${METADATA_V4}/32`]) {
       await inNet("ip", "addr", "add", a, "dev", vn);
     }
     for (const a of ["2001:db9::1/64", `${WEB_V6}/64`, `${OTHER_V6}/64`, `${DNS_V6}/64`, `${OTHER_DNS_V6}/64`]) {
       await inNet("ip", "-6", "addr", "add", a, "dev", vn, "nodad");
     }
     await inNet("ip", "link", "set", vn, "up");
+    await inNet("iptables", "-A", "INPUT", "-d", BLACKHOLE_V4, "-j", "DROP");
 
     // The pod's resolver: `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf.
     mkdirSync(`/etc/netns/${this.pod}`, { recursive: true });
@@ -185,7 +194,7 @@ export class EgressTestbed {
     ];
     this.children.push(spawn("ip", dnsArgs, { stdio: "ignore" }));
     const servers = spawn("ip", ["netns", "exec", this.net, NODE, path.join(SUPPORT, "internet-servers.js"), cert, key,
-      WEB_V4, OTHER_V4, PRIVATE_V4, METADATA_V4, WEB_V6, OTHER_V6, `reset:${RESET_V4}`], { stdio: ["ignore", "pipe", "inherit"] });
+      WEB_V4, OTHER_V4, PRIVATE_V4, METADATA_V4, WEB_V6, OTHER_V6, `reset:${RESET_V4}`, `hostile:${HOSTILE_V4}`], { stdio: ["ignore", "pipe", "inherit"] });
     this.children.push(servers);
     await waitForLine(servers, "READY", 15_000);
     await this.waitForDns();
@@ -232,6 +241,37 @@ export class EgressTestbed {
     }
   }
 
+  /**
+   * Starts probe.js in the pod namespace as `uid` without waiting for it: `marked` resolves with the
+   * result so far when it prints MARK (its `mark` step), `done` with its JSON line when it exits;
+   * `kill()` ends it (its sockets close as a crashed client's would).
+   */
+  probeLive(uid: number, ...args: string[]): { marked: Promise<Record<string, unknown>>; done: Promise<Record<string, unknown>>; kill(): void } {
+    const prefix = uid === 0 ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "--"];
+    const child = spawn("ip", ["netns", "exec", this.pod, ...prefix, NODE, path.join(SUPPORT, "probe.js"), ...args], { stdio: ["ignore", "pipe", "ignore"] });
+    let stdout = "";
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    const marked = waitForLine(child, "MARK", 30_000).then((line) => JSON.parse(line.slice("MARK".length).trim() || "{}") as Record<string, unknown>);
+    marked.catch(() => undefined);
+    const done = new Promise<Record<string, unknown>>((resolve) => {
+      child.once("exit", () => {
+        try {
+          resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as Record<string, unknown>);
+        } catch {
+          resolve({ ok: false, error: `probe output unreadable: ${stdout}` });
+        }
+      });
+    });
+    return { marked, done, kill: () => void child.kill("SIGKILL") };
+  }
+
+  /** The proxy's open tunnels and open sockets (kars_egress_active_tunnels / kars_egress_open_sockets). */
+  async gauges(): Promise<{ active: number; sockets: number }> {
+    const r = await this.probe(0, "metrics", `127.0.0.1:${METRICS_PORT}`);
+    if (!r.ok) throw new Error(`proxy metrics unreadable: ${JSON.stringify(r)}`);
+    return { active: r.active as number, sockets: r.sockets as number };
+  }
+
   /** curl in the pod namespace as `uid`; returns exit code, body and the -w output. */
   curl(uid: number, args: string[]): Promise<RunResult> {
     return this.asUser(uid, "curl", ["-sS", "-k", "--max-time", "5", ...args]);
@@ -257,7 +297,7 @@ export class EgressTestbed {
   /** Starts the proxy in the pod namespace as UID 1001 on 127.0.0.1:8444 (+[::1]:8444), with optional limit overrides. */
   async startProxy(limits?: Record<string, number>): Promise<void> {
     const log = openSync(this.proxyLog, "a");
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: this.stateDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: this.stateDir, KARS_TEST_METRICS_PORT: String(METRICS_PORT) };
     if (limits) env.KARS_TEST_LIMITS = JSON.stringify(limits);
     const child = spawn("ip", ["netns", "exec", this.pod, "setpriv", `--reuid=${ROUTER_UID}`, `--regid=${ROUTER_UID}`, "--clear-groups", "--",
       NODE, TSX, path.join(SUPPORT, "run-proxy.ts"), this.configDir, this.stateDir, "8444"], { stdio: ["ignore", "pipe", log], env });
