@@ -6,7 +6,7 @@
 // public addresses.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { AGENT_UID, decisionsContaining, EgressTestbed, eventually, requireKernelFacilities, sleep, type TestConfig } from "./egress-support/testbed";
+import { AGENT_UID, BLACKHOLE_V4, decisionsContaining, EgressTestbed, eventually, HOSTILE_V4, requireKernelFacilities, sleep, type TestConfig, WEB_V4 } from "./egress-support/testbed";
 
 jest.setTimeout(120_000);
 
@@ -26,6 +26,13 @@ const STRICT: TestConfig = {
     { host: "allowed.test", port: 8080 },
     { host: "blocked.test", port: 443 }, // the blocklist wins over the allowlist
     { host: "reset.test", port: 443 },
+    // the hostile destinations of the "hostile clients and destinations" cases
+    { host: "hostile.test", port: 443 },
+    { host: "hostile.test", port: 80 },
+    { host: "hostile.test", port: 9001 },
+    { host: "hostile.test", port: 9002 },
+    { host: "blackhole.test", port: 443 },
+    { host: "allowed.test", port: 9999 }, // nothing listens there: the dial is refused
   ],
   blocklist: BLOCKLIST,
 };
@@ -235,5 +242,112 @@ describe("limits", () => {
   it("answers a request head over the header size limit with 431", async () => {
     const r = await bed.probe(AGENT_UID, "raw", PROXY, JSON.stringify(`GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\nX-Big: ${"a".repeat(20000)}\r\n\r\n`));
     expect(r).toMatchObject({ status: 431 });
+  });
+});
+
+describe("hostile clients and destinations", () => {
+  // Short limits, so that every timeout is reached within a case: 1 s for first bytes / ClientHello
+  // (and for a refused client to hang up), 1 s to connect, 6 s of tunnel lifetime.
+  beforeAll(async () => {
+    await bed.stopProxy();
+    bed.writeConfig(STRICT);
+    await bed.startProxy({ firstBytesTimeoutMs: 1000, connectTimeoutMs: 1000, tunnelLifetimeMs: 6000 });
+  });
+  afterAll(async () => {
+    await bed.stopProxy();
+    await bed.startProxy();
+  });
+
+  const TLS_ALLOWED = `${WEB_V4}:443`; // redirected to the proxy: transparent TLS
+  const TLS_HOSTILE = `${HOSTILE_V4}:443`;
+  const TLS_BLACKHOLE = `${BLACKHOLE_V4}:443`;
+  const SPLIT_CONNECT = (authority: string): string[] => [`w:${JSON.stringify(`CONNECT ${authority} HTTP/1.1\r\n`)}`, "sleep:50", `w:${JSON.stringify("\r\n")}`];
+  const GET = (host: string, path = "/"): string => `w:${JSON.stringify(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`)}`;
+  // A ClientHello whose handshake header claims 20 KiB (the limit is 16 KiB).
+  // one body byte every 400 ms for 7 s: never idle for the 1 s timeout, longer than the 6 s lifetime
+  const TRICKLE = Array.from({ length: 18 }, () => ["w:\"x\"", "sleep:400"]).flat();
+  const HUGE_HELLO = `w:${JSON.stringify("\u0016\u0003\u0001\u0040\u0000\u0001\u0000\u0050\u0000")}`;
+
+  // [scenario, target, client steps (probe.js script), what the client saw (subset; always given: jest
+  // would take a missing last argument for a done callback)]. A case whose
+  // steps do not end the client's connection holds it open (half-open when it sent "fin"), so the
+  // proxy must let go on its own. After each case no tunnel slot and no socket may be left.
+  it.each<[string, string, string[], Record<string, unknown>]>([
+    // CONNECT, before and during the decision and the dial
+    ["client sends nothing", PROXY, [], {}],
+    ["client resets before the CONNECT head is complete", PROXY, ["w:\"CONNECT allowed.test:443 HTTP/1.1\\r\\n\"", "rst"], {}],
+    ["client half-closes before the CONNECT head is complete", PROXY, ["w:\"CONNECT allowed.test:443 HTTP/1.1\\r\\n\"", "fin"], {}],
+    // the tunnel ends at once, not after the 1 s ClientHello timeout: the FIN was seen during the dial
+    ["client half-closes right after the CONNECT head (decision and dial still to come)", PROXY, ["connect:allowed.test:443", "fin", "status", "closed:700"], { statuses: ["200"], ended: true }],
+    ["client sends its ClientHello and half-closes during the decision", PROXY, ["connect:allowed.test:443", "hello:allowed.test", "fin", "status"], { statuses: ["200"] }],
+    ["client resets during the dial", PROXY, ["connect:blackhole.test:443", "sleep:300", "rst"], {}],
+    ["the dial never completes (connect timeout); the client keeps its end open", PROXY, ["connect:blackhole.test:443", "status"], { statuses: ["502 dial_failed"] }],
+    ["the destination refuses the connection; the client keeps its end open", PROXY, ["connect:allowed.test:9999", "status"], { statuses: ["502 dial_failed"] }],
+    ["a denied CONNECT whose client keeps its end open", PROXY, ["connect:other.test:443", "status"], { statuses: ["403 not_allowlisted"] }],
+    ["a denied CONNECT whose client half-closes and never reads", PROXY, ["pause", "connect:other.test:443", "fin"], {}],
+    ["a malformed CONNECT whose client keeps its end open", PROXY, ["connect:allowed.test", "status"], { statuses: ["400 bad_request"] }],
+    // CONNECT to 443, waiting for the ClientHello
+    ["client sends nothing after the 200 (ClientHello timeout)", PROXY, ["connect:allowed.test:443", "status"], { statuses: ["200"] }],
+    ["client half-closes after the 200", PROXY, ["connect:allowed.test:443", "status", "fin"], { statuses: ["200"] }],
+    ["client resets after the 200", PROXY, ["connect:allowed.test:443", "status", "rst"], {}],
+    ["client stops mid-ClientHello", PROXY, ["connect:allowed.test:443", "status", "hello:allowed.test:20"], { statuses: ["200"] }],
+    ["client half-closes mid-ClientHello", PROXY, ["connect:allowed.test:443", "status", "hello:allowed.test:20", "fin"], {}],
+    ["client resets mid-ClientHello", PROXY, ["connect:allowed.test:443", "status", "hello:allowed.test:20", "rst"], {}],
+    ["a ClientHello larger than the limit", PROXY, ["connect:allowed.test:443", "status", HUGE_HELLO], { statuses: ["200"] }],
+    ["a ClientHello naming another host (domain fronting)", PROXY, ["connect:allowed.test:443", "status", "hello:other.test"], { statuses: ["200"] }],
+    ["the destination resets while the ClientHello is awaited", PROXY, ["connect:reset.test:443", "status", "sleep:200"], { statuses: ["200"] }],
+    ["the destination half-closes while the ClientHello is awaited, then the ClientHello comes", PROXY, ["connect:hostile.test:443", "status", "sleep:300", "hello:hostile.test"], { statuses: ["200"] }],
+    // CONNECT relay
+    ["client resets mid-relay", PROXY, ["connect:allowed.test:8080", "status", GET("allowed.test"), "sleep:200", "rst"], {}],
+    ["client half-closes to a destination that never answers", PROXY, ["connect:hostile.test:9001", "status", "w:\"x\"", "fin"], { statuses: ["200"] }],
+    ["the destination half-closes at once", PROXY, ["connect:hostile.test:9002", "status"], { statuses: ["200"] }],
+    ["client never reads a large answer (the tunnel lifetime ends it)", PROXY, ["connect:allowed.test:8080", "status", "pause", GET("allowed.test", "/big?bytes=16777216"), "sleep:6500"], { statuses: ["200"] }],
+    // transparently redirected TLS
+    ["redirected TLS: one byte, then nothing", TLS_ALLOWED, ["w:\"\\u0016\""], {}],
+    ["redirected TLS: client half-closes mid-ClientHello", TLS_ALLOWED, ["hello:allowed.test:20", "fin"], {}],
+    ["redirected TLS: client resets mid-ClientHello", TLS_ALLOWED, ["hello:allowed.test:20", "rst"], {}],
+    ["redirected TLS: a ClientHello larger than the limit", TLS_ALLOWED, [HUGE_HELLO], {}],
+    ["redirected TLS: a blocked name", TLS_ALLOWED, ["hello:blocked.test"], {}],
+    ["redirected TLS: client half-closes during the decision", TLS_ALLOWED, ["hello:allowed.test", "fin"], {}],
+    ["redirected TLS: client resets during the dial", TLS_BLACKHOLE, ["hello:blackhole.test", "sleep:300", "rst"], {}],
+    ["redirected TLS: the dial never completes", TLS_BLACKHOLE, ["hello:blackhole.test", "sleep:1500"], {}],
+    ["redirected TLS: the destination half-closes", TLS_HOSTILE, ["hello:hostile.test"], {}],
+    // CONNECT through node:http (head split across segments)
+    ["split CONNECT, denied; the client keeps its end open", PROXY, [...SPLIT_CONNECT("other.test:443"), "status"], { statuses: ["403 not_allowlisted"] }],
+    ["split CONNECT, then nothing after the 200", PROXY, [...SPLIT_CONNECT("allowed.test:443"), "status"], { statuses: ["200"] }],
+    ["split CONNECT, client resets after the 200", PROXY, [...SPLIT_CONNECT("allowed.test:443"), "status", "rst"], {}],
+    ["split CONNECT, client half-closes mid-relay", PROXY, [...SPLIT_CONNECT("allowed.test:8080"), "status", GET("allowed.test"), "status", "fin"], { statuses: ["200", "200"] }],
+    // absolute-form and redirected plain HTTP (node:http)
+    ["an Upgrade request whose client keeps its end open", PROXY, [`w:${JSON.stringify("GET / HTTP/1.1\r\nHost: allowed.test\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n")}`, "status"], { statuses: ["501"] }],
+    ["a malformed request whose client keeps its end open", PROXY, ["w:\"FOO BAR BAZ\\r\\n\\r\\n\"", "status"], { statuses: ["400"] }],
+    ["a partial request head, then nothing", PROXY, ["w:\"GET http://allowed.test/ HTTP/1.1\\r\\n\""], {}],
+    ["keep-alive requests, then the client half-closes", PROXY, ["get:http://allowed.test/big?bytes=2", "status", "get:http://allowed.test/big?bytes=2", "status", "fin"], { statuses: ["200", "200"] }],
+    ["pipelined requests, the client resets before the answers", PROXY, ["get:http://allowed.test/", "get:http://hostile.test/hang", "get:http://allowed.test/", "sleep:100", "rst"], {}],
+    // node:http aborts the exchanges of a client that half-closes (no httpAllowHalfOpen)
+    ["pipelined requests, the client half-closes", PROXY, ["get:http://allowed.test/", "get:http://other.test/", "get:http://allowed.test/", "fin", "status"], {}],
+    ["a request body trickled past the lifetime", PROXY, [`w:${JSON.stringify("POST http://hostile.test/hang HTTP/1.1\r\nHost: hostile.test\r\nContent-Length: 1000\r\n\r\n")}`, ...TRICKLE], { ended: true }],
+    ["the destination never answers", PROXY, ["get:http://hostile.test/hang", "status"], { statuses: ["502 dial_failed"] }],
+    ["client resets while the destination has not answered", PROXY, ["get:http://hostile.test/hang", "sleep:200", "rst"], {}],
+    ["the destination resets mid-body", PROXY, ["get:http://hostile.test/reset-mid-body", "status", "closed:2000"], { statuses: ["200"], ended: true }],
+    ["the destination closes mid-body", PROXY, ["get:http://hostile.test/close-mid-body", "status", "closed:2000"], { statuses: ["200"], ended: true }],
+    ["the destination answers with status 099", PROXY, ["get:http://hostile.test/status099", "status"], { statuses: ["502 bad_response"] }],
+  ])("%s: no tunnel slot or socket is left", async (_title, target, steps, seen) => {
+    if (steps.includes("rst")) {
+      // the client resets and is gone
+      expect(await bed.probe(AGENT_UID, "script", target, ...steps)).toMatchObject({ ok: true });
+    } else {
+      // the client holds its end open until the proxy has let go
+      const probe = bed.probeLive(AGENT_UID, "script", target, ...steps, "mark", "sleep:15000");
+      try {
+        const result = await probe.marked;
+        expect(result).toMatchObject(seen);
+        // within ~4 s: every timeout in play is 1 s, so only the 6 s tunnel lifetime would be later
+        expect(await eventually(() => bed.gauges(), (g) => g.active === 0 && g.sockets === 0, 25, 100)).toEqual({ active: 0, sockets: 0 });
+      } finally {
+        probe.kill();
+        await probe.done;
+      }
+    }
+    expect(await eventually(() => bed.gauges(), (g) => g.active === 0 && g.sockets === 0, 25, 100)).toEqual({ active: 0, sockets: 0 });
   });
 });

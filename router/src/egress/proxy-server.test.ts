@@ -2,7 +2,7 @@
 // is refused before any dial (loopback and the test's names are never dialled); tunnels and relaying
 // are exercised on a real kernel in tests/integration/egress-proxy.spec.ts.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -36,6 +36,34 @@ function exchange(bytes: string | Buffer): Promise<string> {
     s.on("error", () => resolve(out));
     s.write(bytes);
     setTimeout(() => s.destroy(), 3000).unref();
+  });
+}
+
+/** The proxy's open sockets (kars_egress_open_sockets). */
+async function openSockets(): Promise<number> {
+  return Number(/^kars_egress_open_sockets (\S+)$/m.exec(await proxy.registry.metrics())?.[1]);
+}
+
+/**
+ * A client that sends `bytes`, reads everything and never closes its side (half-open, no FIN): resolves
+ * with what it got, after how many ms the proxy ended the connection (null if not within `waitMs`), and
+ * the still open socket (the caller destroys it).
+ */
+function halfOpenClient(bytes: string, waitMs: number): Promise<{ answer: string; endedAfterMs: number | null; socket: Socket }> {
+  const [host, port] = proxy.address.split(":");
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const socket = connect({ host, port: Number(port), allowHalfOpen: true });
+    let answer = "";
+    const done = (endedAfterMs: number | null): void => {
+      clearTimeout(timer);
+      resolve({ answer, endedAfterMs, socket });
+    };
+    const timer = setTimeout(() => done(null), waitMs);
+    socket.on("data", (d) => (answer += d.toString("latin1")));
+    socket.on("end", () => done(Date.now() - started));
+    socket.on("error", () => done(Date.now() - started));
+    socket.write(bytes);
   });
 }
 
@@ -95,6 +123,32 @@ describe("egress proxy shell", () => {
       ["tls", "sni_missing"],
       ["tls", "bad_request"],
     ]);
+  });
+
+  // Sockets are half-open: after a refusal the proxy must close the connection itself, also when the
+  // client never sends its FIN. Before, each such connection stayed open for ever and counted toward
+  // maxConnections, until the proxy accepted no connection at all.
+  it.each([
+    ["a denied CONNECT (403)", "CONNECT other.example:443 HTTP/1.1\r\n\r\n", {}, /^HTTP\/1\.1 403 /],
+    ["a malformed CONNECT (400)", "CONNECT other.example HTTP/1.1\r\n\r\n", {}, /^HTTP\/1\.1 400 /],
+    ["a CONNECT beyond the tunnel limit (503)", "CONNECT other.example:443 HTTP/1.1\r\n\r\n", { maxTunnels: 0 }, /^HTTP\/1\.1 503 /],
+    ["a denied CONNECT split across writes (node:http)", "CONNECT other.example:443 HTTP/1.1\r\nHost: other.example:443\r\nX: y\n\r\n", {}, /^HTTP\/1\.1 (400|403) /],
+    ["an Upgrade request (501)", "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", {}, /^HTTP\/1\.1 501 /],
+    ["a malformed request (400)", "FOO BAR BAZ\r\n\r\n", {}, /^HTTP\/1\.1 400 /],
+    ["an oversized request head (431)", `GET http://other.example/ HTTP/1.1\r\nX-Big: ${"a".repeat(4096)}\r\n\r\n`, { maxHeaderBytes: 1024 }, /^HTTP\/1\.1 431 /],
+    ["a request head that never completes (408)", "GET http://other.example/ HTTP/1.1\r\nHost: other.example\r\n", {}, /^(HTTP\/1\.1 408 |$)/],
+  ])("closes the connection after %s although the client never closes its side", async (_title, request, limits, status) => {
+    await start({ firstBytesTimeoutMs: 300, ...limits });
+    const { answer, endedAfterMs, socket } = await halfOpenClient(request, 3000);
+    try {
+      expect(answer).toMatch(status);
+      expect(endedAfterMs).not.toBeNull();
+      // while the client still holds its side, the proxy's socket goes (a FIN alone leaves it half-open)
+      for (let i = 0; i < 40 && (await openSockets()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await openSockets()).toBe(0);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("denies everything while profile.json is missing (fail closed) and reports not ready", async () => {

@@ -8,9 +8,9 @@
 // Every decision comes from decideEgress (decision.ts); this file only reads requests, enforces
 // limits, dials the one checked address and relays bytes. Fails closed: errors close the connection.
 
-import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from "node:http";
+import { createServer as createHttpServer, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from "node:http";
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
+import { pipeline, type Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD } from "./client-hello";
 import { parseConnectHead } from "./connect-head";
@@ -22,7 +22,7 @@ import type { EgressHotCounters, EgressMetrics } from "./metrics";
 export interface EgressLimits {
   /** Open tunnels + forwarded HTTP exchanges at once (default 256); more are refused with 503. */
   maxTunnels: number;
-  /** A tunnel is closed after this long, whatever it is doing (default 1 h). */
+  /** A tunnel or forwarded HTTP exchange is closed after this long, whatever it is doing (default 1 h). */
   tunnelLifetimeMs: number;
   /** Largest request head accepted (default 16 KiB); larger gets 431. */
   maxHeaderBytes: number;
@@ -99,21 +99,33 @@ export class EgressProxyServer {
   private readonly decisionSecondsDeny: { observe(seconds: number): void };
 
   constructor(private readonly deps: EgressProxyDeps) {
-    this.http = createHttpServer({ maxHeaderSize: deps.limits.maxHeaderBytes, requestTimeout: 0 });
+    // node:http enforces headersTimeout by a connection check every connectionsCheckingInterval (30 s
+    // by default, too coarse for the first-bytes limit), and only on a server that emitted 'listening'.
+    // This one never listens (connections are handed to it), so 'listening' is emitted here: without
+    // it a request head that never completes held its connection for ever.
+    this.http = createHttpServer({
+      maxHeaderSize: deps.limits.maxHeaderBytes,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, deps.limits.firstBytesTimeoutMs / 2)),
+    });
     // labelled children bound once, not looked up by label hash per request
     this.decisionSecondsAllow = deps.metrics.decisionSeconds.labels({ decision: "allow" });
     this.decisionSecondsDeny = deps.metrics.decisionSeconds.labels({ decision: "deny" });
     this.http.headersTimeout = deps.limits.firstBytesTimeoutMs;
     this.http.keepAliveTimeout = 5_000;
-    this.http.on("request", (req, res) => void this.onRequest(req, res));
-    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnectTarget(peer(req.socket), socket, req.url ?? "", head));
+    this.http.emit("listening");
+    this.http.on("request", (req, res) => this.onRequest(req, res).catch((err: unknown) => this.failed(req.socket, err)));
+    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onConnectTarget(peer(req.socket), socket, req.url ?? "", head).catch((err: unknown) => this.failed(socket, err)),
+    );
     this.http.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
-      socket.end("HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      this.answerAndClose(socket, "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     });
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const status =
+        err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      this.answerAndClose(socket, `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
   }
 
@@ -137,6 +149,27 @@ export class EgressProxyServer {
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.tcp.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.http.close();
+  }
+
+  /**
+   * Sends a final answer (a refusal) and closes the connection. The client gets firstBytesTimeoutMs
+   * to read it and hang up; what it sends meanwhile is read and dropped, so its FIN is seen. Then the
+   * socket is destroyed whatever the client does: sockets are half-open, and a client that never
+   * sends its FIN would otherwise hold the connection (and one of maxConnections) for ever.
+   */
+  private answerAndClose(socket: Duplex, answer: string): void {
+    if (socket.destroyed) return;
+    const linger = setTimeout(() => socket.destroy(), this.deps.limits.firstBytesTimeoutMs);
+    linger.unref();
+    socket.once("close", () => clearTimeout(linger));
+    socket.end(answer);
+    socket.resume();
+  }
+
+  /** A handler threw where it should not: the connection is closed (fail closed), never left to an unhandled rejection. */
+  private failed(socket: Duplex, err: unknown): void {
+    this.deps.logger.error({ err: (err as Error)?.message }, "egress proxy: unexpected error; connection closed");
+    socket.destroy();
   }
 
   private track(socket: Duplex): void {
@@ -164,7 +197,7 @@ export class EgressProxyServer {
         this.onTransparentTls(socket, first);
       } else if (connectHead) {
         // the common case: a complete, plain CONNECT head in the first bytes
-        void this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength));
+        this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength)).catch((err: unknown) => this.failed(socket, err));
       } else {
         socket.unshift(first);
         this.http.emit("connection", socket);
@@ -271,6 +304,10 @@ export class EgressProxyServer {
     upstream.once("end", () => endAfterFlush(client));
     forward(client, upstream);
     forward(upstream, client);
+    // A side may have ended before the relay began (read while the decision, the dial or the
+    // ClientHello wait had no 'end' listener): its end event is past, so end the tunnel now.
+    if (client.readableEnded) endAfterFlush(upstream);
+    else if (upstream.readableEnded) endAfterFlush(client);
     client.resume();
   }
 
@@ -307,6 +344,8 @@ export class EgressProxyServer {
     socket.once("end", onEnd);
     socket.once("close", onEnd);
     if (data.length > 0) check();
+    // a client that ended while the decision and the dial ran: its end event is past
+    if (!settled && socket.readableEnded) onEnd();
     if (!settled) socket.resume();
   }
 
@@ -325,7 +364,7 @@ export class EgressProxyServer {
         this.release();
         return void socket.destroy();
       }
-      void this.tunnelTransparentTls(socket, client, result.serverName, data);
+      this.tunnelTransparentTls(socket, client, result.serverName, data).catch((err: unknown) => this.failed(socket, err));
     });
   }
 
@@ -353,22 +392,22 @@ export class EgressProxyServer {
     const authority = splitAuthority(target);
     if (!authority) {
       this.deny("connect", client, "bad_request", 0, undefined, "connect target is not host:port");
-      return void socket.end(refusal(400, "bad_request"));
+      return this.answerAndClose(socket, refusal(400, "bad_request"));
     }
-    if (!this.acquire("connect", client, authority.port)) return void socket.end(refusal(503, "tunnel_limit"));
+    if (!this.acquire("connect", client, authority.port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
     let decision: EgressDecision;
     let upstream: Socket;
     try {
       decision = await this.decide(authority.host, authority.port, "connect", client);
       if (!decision.allow) {
         this.release();
-        return void socket.end(refusal(403, decision.reason));
+        return this.answerAndClose(socket, refusal(403, decision.reason));
       }
       try {
         upstream = await this.dial(decision.address, decision.port);
       } catch {
         this.release();
-        return void socket.end(refusal(502, "dial_failed"));
+        return this.answerAndClose(socket, refusal(502, "dial_failed"));
       }
     } catch (err) {
       this.deps.logger.debug({ err: (err as Error).message }, "egress connect failed");
@@ -408,6 +447,15 @@ export class EgressProxyServer {
     });
   }
 
+  /**
+   * One plain HTTP exchange (absolute-form or redirected): decision, then the request forwarded to the
+   * checked address and the answer relayed back, within tunnelLifetimeMs. The slot is held until the
+   * agent's response closes; then the request to the destination is destroyed too, so nothing outlives
+   * the slot. A destination
+   * that breaks off its answer gets the agent's response destroyed (the agent sees the connection
+   * close rather than waiting for the missing bytes); one whose answer cannot be relayed (a status
+   * node:http refuses to send) gets a 502 — never an exception, which would crash the router.
+   */
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const client = peer(req.socket);
     const target = requestTarget(req);
@@ -418,9 +466,15 @@ export class EgressProxyServer {
     const { via, host, port, authority, path } = target;
     if (!this.acquire(via, client, port)) return sendRefusal(res, 503, "tunnel_limit");
     let released = false;
+    let upstreamReq: ClientRequest | undefined;
+    // like a tunnel, an exchange ends after tunnelLifetimeMs whatever it is doing (a trickled body)
+    const lifetime = setTimeout(() => res.destroy(), this.deps.limits.tunnelLifetimeMs);
+    lifetime.unref();
     const releaseOnce = (): void => {
       if (!released) {
         released = true;
+        clearTimeout(lifetime);
+        upstreamReq?.destroy();
         this.release();
       }
     };
@@ -428,13 +482,15 @@ export class EgressProxyServer {
     try {
       const decision = await this.decide(host, port, via, client);
       if (!decision.allow) return sendRefusal(res, 403, decision.reason);
+      // the agent may have gone while the decision ran: then there is nothing to forward
+      if (released) return;
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(req.headers)) {
         if (!HOP_BY_HOP.has(name) && name !== "host" && value !== undefined) headers[name] = value;
       }
       headers.host = authority;
       headers.connection = "close";
-      const upstreamReq = httpRequest({
+      const outgoing = httpRequest({
         host: decision.address,
         port: decision.port,
         method: req.method,
@@ -444,20 +500,38 @@ export class EgressProxyServer {
         agent: false,
         timeout: this.deps.limits.connectTimeoutMs,
       });
-      upstreamReq.on("timeout", () => upstreamReq.destroy(new Error("upstream timeout")));
-      upstreamReq.on("error", () => {
+      upstreamReq = outgoing;
+      outgoing.once("socket", (socket: Socket) => this.track(socket));
+      outgoing.on("timeout", () => outgoing.destroy(new Error("upstream timeout")));
+      outgoing.on("error", () => {
         if (!res.headersSent) sendRefusal(res, 502, "dial_failed");
         else res.destroy();
       });
-      upstreamReq.on("response", (upstreamRes) => {
+      outgoing.on("response", (upstreamRes) => {
         const out: OutgoingHttpHeaders = {};
         for (const [name, value] of Object.entries(upstreamRes.headers)) {
           if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
         }
-        res.writeHead(upstreamRes.statusCode ?? 502, out);
-        upstreamRes.pipe(res);
+        const status = upstreamRes.statusCode ?? 0;
+        try {
+          // 1xx never reach here but 101, which is no final answer to a request without Upgrade
+          if (status < 200 || status > 999) throw new RangeError(`status ${status}`);
+          res.writeHead(status, out);
+        } catch (err) {
+          this.deps.logger.debug({ err: (err as Error).message }, "egress http forward: answer not relayable");
+          outgoing.destroy();
+          if (!res.headersSent) {
+            for (const name of res.getHeaderNames()) res.removeHeader(name); // none of the destination's
+            return sendRefusal(res, 502, "bad_response");
+          }
+          return void res.destroy();
+        }
+        // a broken-off answer (reset, early close) destroys the agent's response instead of leaving it waiting
+        pipeline(upstreamRes, res, (err) => {
+          if (err) res.destroy();
+        });
       });
-      req.pipe(upstreamReq);
+      req.pipe(outgoing);
     } catch (err) {
       this.deps.logger.debug({ err: (err as Error).message }, "egress http forward failed");
       if (!res.headersSent) sendRefusal(res, 502, "dial_failed");
