@@ -6,6 +6,16 @@ import * as fs from "node:fs";
 
 const NEWLINE = 0x0a;
 
+/** fs.openSync, or null when the file does not exist; other errors are thrown. */
+function openIfExists(file: string, flags: string): number | null {
+  try {
+    return fs.openSync(file, flags);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+}
+
 /**
  * Returns the last complete, non-empty line of `file` (without its newline), or null when the file is
  * missing or holds none. A torn last line — bytes after the last newline, left by a write that a
@@ -14,13 +24,8 @@ const NEWLINE = 0x0a;
  * length, not the file's. Lines are UTF-8. Throws on I/O errors other than a missing file.
  */
 export function lastWholeLine(file: string, chunkBytes = 64 * 1024): string | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r+");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
+  const fd = openIfExists(file, "r+");
+  if (fd === null) return null;
   try {
     const size = fs.fstatSync(fd).size;
     // tail = bytes [tailStart, size) read so far
@@ -62,13 +67,8 @@ export function lastWholeLine(file: string, chunkBytes = 64 * 1024): string | nu
  * the file is missing or empty. Reads from the start in `chunkBytes` pieces until a newline.
  */
 export function firstLine(file: string, chunkBytes = 64 * 1024): string | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
+  const fd = openIfExists(file, "r");
+  if (fd === null) return null;
   try {
     let head = Buffer.alloc(0);
     for (;;) {
