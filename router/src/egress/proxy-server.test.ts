@@ -105,6 +105,22 @@ describe("egress proxy shell", () => {
     expect(events).toHaveLength(0);
   });
 
+  it("lets no redirected TLS connection awaiting its ClientHello hold a tunnel slot", async () => {
+    await start({ maxTunnels: 1 });
+    const [host, port] = proxy.address.split(":");
+    // a TLS record header and nothing more: the proxy waits for the rest of the ClientHello
+    const silent = connect({ host, port: Number(port) });
+    silent.on("error", () => undefined);
+    await new Promise<void>((resolve) => silent.on("connect", () => silent.write(Buffer.from([0x16, 3, 1, 0, 200]), () => resolve())));
+    await new Promise((r) => setTimeout(r, 50));
+    // the one slot is still free: this CONNECT reaches the policy (and is refused there), not the limit
+    expect(await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n")).toMatch(/x-kars-egress-reason: not_allowlisted/i);
+    // the silent connection ends refused (so that its event does not land in the next test)
+    silent.destroy();
+    for (let waited = 0; !events.some((e) => e.via === "tls") && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    expect(events.find((e) => e.via === "tls")?.decision).toMatchObject({ allow: false, reason: "bad_request" });
+  });
+
   it("refuses tunnels beyond the limit with 503 and reason tunnel_limit", async () => {
     await start({ maxTunnels: 0 });
     const answer = await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n");

@@ -351,19 +351,20 @@ export class EgressProxyServer {
 
   private onTransparentTls(socket: Socket, first: Buffer): void {
     const client = peer(socket);
-    if (!this.acquire("tls", client, 443)) return void socket.destroy();
+    // A connection is not a tunnel until its ClientHello has named a host: waiting for one takes no
+    // tunnel slot (the first-bytes timeout and maxConnections bound it), so silent connections cannot
+    // hold every slot.
     this.readClientHello(socket, first, (data, result) => {
       socket.pause(); // the decision and the dial are asynchronous
       if (result.kind !== "ok") {
         this.deny("tls", client, result.kind === "not_tls" ? "not_tls" : "bad_request", 443, undefined, result.kind === "malformed" ? result.why : undefined);
-        this.release();
         return void socket.destroy();
       }
       if (result.serverName === null) {
         this.deny("tls", client, "sni_missing", 443);
-        this.release();
         return void socket.destroy();
       }
+      if (!this.acquire("tls", client, 443)) return void socket.destroy();
       this.tunnelTransparentTls(socket, client, result.serverName, data).catch((err: unknown) => this.failed(socket, err));
     });
   }
