@@ -9,6 +9,7 @@ import { EgressConfigStore, type EgressConfigStatus } from "./config-store";
 import type { Resolver } from "./decision";
 import { cachingResolver } from "./dns-cache";
 import { LearnedHosts } from "./learned-hosts";
+import { limitLookups } from "./lookup-limit";
 import { createEgressMetrics, EgressHotCounters } from "./metrics";
 import { DEFAULT_LIMITS, EgressProxyServer, type EgressDecisionEvent, type EgressLimits } from "./proxy-server";
 
@@ -51,20 +52,19 @@ export interface EgressProxy {
 }
 
 const LOOKUP_TIMEOUT_MS = 5_000;
+/** getaddrinfo lookups in flight at once: half of libuv's default pool of 4, the rest kept for file work. */
+const MAX_LOOKUPS_IN_FLIGHT = 2;
 
-/** getaddrinfo-based resolver with a timeout; rejects with a `code` (ENOTFOUND, ETIMEOUT, …). */
-export const systemResolver: Resolver = async (name) => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error("dns timeout"), { code: "ETIMEOUT" })), LOOKUP_TIMEOUT_MS);
-  });
-  try {
-    const answers = await Promise.race([dns.lookup(name, { all: true, order: "verbatim" }), timeout]);
-    return answers.map((a) => a.address);
-  } finally {
-    clearTimeout(timer);
-  }
-};
+/**
+ * getaddrinfo-based resolver (so /etc/hosts and nsswitch apply, as for any process in the pod), at
+ * most MAX_LOOKUPS_IN_FLIGHT at once, each caller answered within LOOKUP_TIMEOUT_MS; rejects with a
+ * `code` (ENOTFOUND, ETIMEOUT, …).
+ */
+export const systemResolver: Resolver = limitLookups(
+  async (name) => (await dns.lookup(name, { all: true, order: "verbatim" })).map((a) => a.address),
+  MAX_LOOKUPS_IN_FLIGHT,
+  LOOKUP_TIMEOUT_MS,
+);
 
 /**
  * Starts the egress proxy: loads the configuration directory (a missing or invalid profile.json
