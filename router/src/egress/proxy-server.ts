@@ -44,7 +44,7 @@ export const DEFAULT_LIMITS: EgressLimits = {
   maxConnections: 1024,
 };
 
-/** One audited decision. `client` is the peer address of the agent's connection (read on first access). */
+/** One audited decision. `client` is the peer address of the agent's connection; `client` and `time` are computed on access. */
 export interface EgressDecisionEvent {
   time: string;
   via: EgressVia;
@@ -216,9 +216,13 @@ export class EgressProxyServer {
   }
 
   private emit(via: EgressVia, client: () => string, decision: EgressDecision): void {
-    // the peer address costs a getpeername(2); only a log line that is written reads it
+    // the peer address costs a getpeername(2) and the ISO time a Date: only a consumer that needs
+    // them (a written log line, Learn recording) pays for them
+    const at = this.deps.now();
     this.deps.onDecision({
-      time: new Date(this.deps.now()).toISOString(),
+      get time() {
+        return new Date(at).toISOString();
+      },
       via,
       get client() {
         return client();
@@ -431,17 +435,16 @@ export class EgressProxyServer {
     upstream.once("close", upstreamGone);
     this.readClientHello(socket, head, (data, result) => {
       upstream.off("close", upstreamGone);
-      if (upstream.destroyed || socket.destroyed) {
+      const abandon = (): void => {
         upstream.destroy();
         socket.destroy();
-        return this.release();
-      }
+        this.release();
+      };
+      if (upstream.destroyed || socket.destroyed) return abandon();
       const problem = frontingProblem(result, host);
       if (problem) {
         this.deny("connect", client, problem.reason, 443, host, problem.detail);
-        upstream.destroy();
-        socket.destroy();
-        return this.release();
+        return abandon();
       }
       upstream.write(data);
       this.relay(socket, upstream);
