@@ -212,11 +212,12 @@ export class AuditLog implements AuditSink {
    * Throws on I/O errors (the caller's write fails, as any audit write failure does).
    */
   private rotate(): void {
-    this.checkpoint();
+    // on disk before the rename: a checkpoint syncs what it seals (sealed records were synced before)
+    if (this.options.signingKey) this.checkpoint();
+    else fs.fdatasyncSync(this.fd);
     const current = path.join(this.dir, AUDIT_FILE);
     const first = firstLine(current);
     const firstSeq = first === null ? this.seq : (JSON.parse(first) as AuditRecord).seq;
-    fs.fdatasyncSync(this.fd);
     fs.closeSync(this.fd);
     fs.renameSync(current, path.join(this.dir, rotatedFileName(firstSeq)));
     this.fd = fs.openSync(current, "a", 0o600);
