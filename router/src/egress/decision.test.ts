@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { Blocklist } from "./blocklist";
 import { parseBlocklistText } from "./blocklist-parse";
 import { parseApprovals, parseEgressProfile } from "./config";
-import { decideByPolicy, decideEgress, endpointMatches, type EgressPolicySnapshot, type Resolver } from "./decision";
+import { decideByPolicy, decideEgress, decideEgressNow, endpointMatches, type EgressPolicySnapshot, type Resolver } from "./decision";
 
 const NOW = Date.parse("2026-11-30T12:00:00Z");
 const blocklist = new Blocklist([parseBlocklistText("*.blocked.example\n0.0.0.0 exact.example\n")]);
@@ -84,6 +84,27 @@ describe("decideEgress", () => {
     ["never resolves a denied host", strict, "other.example", { allow: false, reason: "not_allowlisted" }],
   ] as const)("%s", async (_title, snapshot, host, expected) => {
     expect(await decideEgress({ host, port: 443, via: "connect" }, snapshot, NOW, resolve)).toMatchObject(expected);
+  });
+});
+
+describe("decideEgressNow", () => {
+  const cachedAnswers: Record<string, string[]> = { "api.example": ["198.20.0.10"], "rebind.example": ["10.0.0.5"] };
+  const resolve: Resolver = Object.assign(async () => ["198.20.0.99"], { cached: (name: string) => cachedAnswers[name] });
+
+  it.each([
+    ["a cached public answer decides at once", learn, "api.example", { allow: true, address: "198.20.0.10" }],
+    ["a cached private answer is refused at once", learn, "rebind.example", { allow: false, reason: "non_public_address", detail: "10.0.0.5 is private" }],
+    ["an IP literal needs no lookup", learn, "198.20.0.12", { allow: true, address: "198.20.0.12" }],
+    ["a policy denial needs no lookup", strict, "other.example", { allow: false, reason: "not_allowlisted" }],
+    ["an uncached name must be resolved first", learn, "other.example", { resolveName: { allow: true, host: { name: "other.example" } } }],
+  ] as const)("%s", (_title, snapshot, host, expected) => {
+    expect(decideEgressNow({ host, port: 443, via: "connect" }, snapshot, NOW, resolve)).toMatchObject(expected);
+  });
+
+  it("without a cache every allowed name waits for resolution, and decideEgress then gives the same checks", async () => {
+    const plain: Resolver = async () => ["10.0.0.5"];
+    expect(decideEgressNow({ host: "api.example", port: 443, via: "connect" }, learn, NOW, plain)).toHaveProperty("resolveName");
+    expect(await decideEgress({ host: "api.example", port: 443, via: "connect" }, learn, NOW, plain)).toMatchObject({ allow: false, reason: "non_public_address" });
   });
 });
 

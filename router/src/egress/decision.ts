@@ -61,8 +61,12 @@ export type EgressDecision =
   | { allow: true; reason: AllowReason; host: string; port: number; address: string; approval?: string }
   | { allow: false; reason: DenyReason; host?: string; port: number; detail?: string };
 
-/** Resolves a DNS name to IP literals; rejects on failure. */
-export type Resolver = (name: string) => Promise<string[]>;
+/**
+ * Resolves a DNS name to IP literals; rejects on failure. A caching resolver (dns-cache.ts) also
+ * offers `cached(name)`: the fresh cached answer, or undefined — which lets a decision complete
+ * synchronously, without a promise, on the proxy's hot path.
+ */
+export type Resolver = ((name: string) => Promise<string[]>) & { cached?: (name: string) => string[] | undefined };
 
 /** The port allowed without an explicit endpoint for each way in. */
 export function standardPort(via: EgressVia): number {
@@ -117,6 +121,24 @@ export function checkAddresses(addresses: readonly string[]): { ok: true; addres
 }
 
 /**
+ * The whole decision when it needs no waiting: a denial by policy, an IP-literal host, or a name
+ * whose fresh answer `resolve.cached` holds. Otherwise `{ resolveName }`: the policy stage allowed
+ * a name that must be resolved first (finish with {@link decideEgress}). Never throws.
+ */
+export function decideEgressNow(
+  req: EgressRequest,
+  snapshot: EgressPolicySnapshot,
+  now: number,
+  resolve: Resolver,
+): EgressDecision | { resolveName: Extract<PolicyDecision, { allow: true }> } {
+  const policy = decideByPolicy(req, snapshot, now);
+  if (!policy.allow) return policy;
+  if (policy.host.kind !== "name") return checkedDecision(policy, [policy.host.name]);
+  const cached = resolve.cached?.(policy.host.name);
+  return cached ? checkedDecision(policy, cached) : { resolveName: policy };
+}
+
+/**
  * The whole decision: policy stage, then (for names) resolution through `resolve`, then the address
  * stage. IP-literal hosts are checked as they are, never resolved. Never throws.
  */
@@ -126,27 +148,24 @@ export async function decideEgress(
   now: number,
   resolve: Resolver,
 ): Promise<EgressDecision> {
-  const policy = decideByPolicy(req, snapshot, now);
-  if (!policy.allow) return policy;
-  const { host, port } = policy;
+  const immediate = decideEgressNow(req, snapshot, now, resolve);
+  if (!("resolveName" in immediate)) return immediate;
+  const policy = immediate.resolveName;
   let addresses: string[];
-  if (host.kind === "name") {
-    try {
-      addresses = await resolve(host.name);
-    } catch (err) {
-      return { allow: false, reason: "resolve_failed", host: host.name, port, detail: (err as { code?: string }).code ?? "error" };
-    }
-  } else {
-    addresses = [host.name];
+  try {
+    addresses = await resolve(policy.host.name);
+  } catch (err) {
+    return { allow: false, reason: "resolve_failed", host: policy.host.name, port: policy.port, detail: (err as { code?: string }).code ?? "error" };
   }
+  return checkedDecision(policy, addresses);
+}
+
+/** The address stage of an allowed policy decision: the one checked address, or non_public_address. */
+function checkedDecision(policy: Extract<PolicyDecision, { allow: true }>, addresses: readonly string[]): EgressDecision {
+  const { host, port } = policy;
   const checked = checkAddresses(addresses);
   if (!checked.ok) return { allow: false, reason: "non_public_address", host: host.name, port, detail: checked.detail };
-  return {
-    allow: true,
-    reason: policy.reason,
-    host: host.name,
-    port,
-    address: checked.address,
-    ...(policy.approval ? { approval: policy.approval } : {}),
-  };
+  const decision: EgressDecision = { allow: true, reason: policy.reason, host: host.name, port, address: checked.address };
+  if (policy.approval) decision.approval = policy.approval;
+  return decision;
 }

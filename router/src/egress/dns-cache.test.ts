@@ -13,6 +13,16 @@ describe("cachingResolver", () => {
     expect(calls).toEqual(["a.example", "a.example"]);
   });
 
+  it("offers fresh answers synchronously through cached(), and nothing once they are stale", async () => {
+    let clock = 0;
+    const resolve = cachingResolver(async () => ["198.20.0.1"], { ttlMs: 1000, now: () => clock });
+    expect(resolve.cached?.("a.example")).toBeUndefined();
+    await resolve("a.example");
+    expect(resolve.cached?.("a.example")).toEqual(["198.20.0.1"]);
+    clock = 1000;
+    expect(resolve.cached?.("a.example")).toBeUndefined();
+  });
+
   it("never caches failures", async () => {
     let fail = true;
     const resolve = cachingResolver(async () => {

@@ -15,7 +15,8 @@ export interface DnsCacheOptions {
 
 /**
  * Wraps `resolve` with a bounded cache (least recently inserted entries are evicted first).
- * Concurrent lookups of the same name share one resolution. `ttlMs` 0 disables caching.
+ * Concurrent lookups of the same name share one resolution. `ttlMs` 0 disables caching. The
+ * returned resolver's `cached(name)` gives a fresh cached answer synchronously (undefined otherwise).
  */
 export function cachingResolver(resolve: Resolver, opts: DnsCacheOptions = {}): Resolver {
   const ttlMs = opts.ttlMs ?? 5_000;
@@ -24,10 +25,15 @@ export function cachingResolver(resolve: Resolver, opts: DnsCacheOptions = {}): 
   if (ttlMs <= 0) return resolve;
   const cache = new Map<string, { addresses: string[]; expires: number }>();
   const inflight = new Map<string, Promise<string[]>>();
-  return async (name) => {
+  const cached = (name: string): string[] | undefined => {
     const hit = cache.get(name);
     if (hit && hit.expires > now()) return hit.addresses;
     if (hit) cache.delete(name);
+    return undefined;
+  };
+  const caching: Resolver = async (name) => {
+    const hit = cached(name);
+    if (hit) return hit;
     const pending = inflight.get(name);
     if (pending) return pending;
     const lookup = resolve(name).then(
@@ -45,4 +51,6 @@ export function cachingResolver(resolve: Resolver, opts: DnsCacheOptions = {}): 
     inflight.set(name, lookup);
     return lookup;
   };
+  caching.cached = cached;
+  return caching;
 }

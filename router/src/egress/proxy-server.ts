@@ -14,7 +14,7 @@ import { pipeline, type Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD } from "./client-hello";
 import { parseConnectHead } from "./connect-head";
-import { decideEgress, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
+import { decideEgress, decideEgressNow, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
 import { normaliseHost, splitAuthority } from "./host";
 import type { EgressHotCounters, EgressMetrics } from "./metrics";
 
@@ -87,7 +87,35 @@ function forward(from: Duplex, to: Duplex): void {
   to.on("drain", () => from.resume());
 }
 
+/** 'timeout' listener of a dialling socket (`this`). */
+function timedOutConnect(this: Socket): void {
+  this.destroy(new Error("connect timeout"));
+}
+
 const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
+
+/** A listener that destroys the socket it is called on (`this`): one shared function instead of a closure per socket. */
+function destroyThis(this: Duplex): void {
+  this.destroy();
+}
+
+/** An audited decision; `time` and `client` are computed on access (a Date and a getpeername(2) only when read). */
+class DecisionEvent implements EgressDecisionEvent {
+  constructor(
+    private readonly at: number,
+    readonly via: EgressVia,
+    private readonly peer: () => string,
+    readonly decision: EgressDecision,
+  ) {}
+
+  get time(): string {
+    return new Date(this.at).toISOString();
+  }
+
+  get client(): string {
+    return this.peer();
+  }
+}
 
 /** The running proxy: listeners plus the sockets it owns. */
 export class EgressProxyServer {
@@ -97,8 +125,16 @@ export class EgressProxyServer {
   private active = 0;
   private readonly decisionSecondsAllow: { observe(seconds: number): void };
   private readonly decisionSecondsDeny: { observe(seconds: number): void };
+  /** 'close' listener of every tracked socket (shared, `this` = the socket). */
+  private readonly untrack: (this: Duplex) => void;
 
   constructor(private readonly deps: EgressProxyDeps) {
+    const sockets = this.sockets;
+    const hot = deps.hot;
+    this.untrack = function (this: Duplex) {
+      sockets.delete(this);
+      hot.openSockets--;
+    };
     // node:http enforces headersTimeout by a connection check every connectionsCheckingInterval (30 s
     // by default, too coarse for the first-bytes limit), and only on a server that emitted 'listening'.
     // This one never listens (connections are handed to it), so 'listening' is emitted here: without
@@ -115,9 +151,7 @@ export class EgressProxyServer {
     this.http.keepAliveTimeout = 5_000;
     this.http.emit("listening");
     this.http.on("request", (req, res) => this.onRequest(req, res).catch((err: unknown) => this.failed(req.socket, err)));
-    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      this.onConnectTarget(peer(req.socket), socket, req.url ?? "", head).catch((err: unknown) => this.failed(socket, err)),
-    );
+    this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnectTarget(peer(req.socket), socket, req.url ?? "", head));
     this.http.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
       this.answerAndClose(socket, "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     });
@@ -175,29 +209,26 @@ export class EgressProxyServer {
   private track(socket: Duplex): void {
     this.sockets.add(socket);
     this.deps.hot.openSockets++;
-    socket.once("close", () => {
-      this.sockets.delete(socket);
-      this.deps.hot.openSockets--;
-    });
+    socket.on("close", this.untrack);
   }
 
   private onSocket(socket: Socket): void {
     this.track(socket);
-    socket.on("error", () => socket.destroy());
-    socket.setTimeout(this.deps.limits.firstBytesTimeoutMs, () => socket.destroy());
+    socket.on("error", destroyThis);
+    socket.setTimeout(this.deps.limits.firstBytesTimeoutMs);
+    socket.on("timeout", destroyThis);
     // half-open sockets: a client that closes before sending anything is closed at once
-    const endedEarly = (): void => void socket.destroy();
-    socket.once("end", endedEarly);
+    socket.on("end", destroyThis);
     socket.once("data", (first: Buffer) => {
       socket.pause();
-      socket.off("end", endedEarly);
+      socket.off("end", destroyThis);
       socket.setTimeout(0);
       const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
       if (first[0] === TLS_HANDSHAKE_RECORD) {
         this.onTransparentTls(socket, first);
       } else if (connectHead) {
         // the common case: a complete, plain CONNECT head in the first bytes
-        this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength)).catch((err: unknown) => this.failed(socket, err));
+        this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength));
       } else {
         socket.unshift(first);
         this.http.emit("connection", socket);
@@ -206,29 +237,37 @@ export class EgressProxyServer {
     });
   }
 
-  private decide(host: string, port: number, via: EgressVia, client: () => string): Promise<EgressDecision> {
+  /**
+   * Decides, audits and counts; then calls `then` with the decision — synchronously when no DNS
+   * lookup is needed (policy denial, IP literal, cached answer: the common case, with no promise on
+   * the way), else once the lookup settles. An exception thrown by `then` goes to `failed(socket)`.
+   */
+  private decide(host: string, port: number, via: EgressVia, client: () => string, socket: Duplex, then: (decision: EgressDecision) => void): void {
     const started = performance.now();
-    return decideEgress({ host, port, via }, this.deps.snapshot(), this.deps.now(), this.deps.resolve).then((decision) => {
+    const req = { host, port, via };
+    const snapshot = this.deps.snapshot();
+    const now = this.deps.now();
+    const decided = (decision: EgressDecision): void => {
       (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
       this.emit(via, client, decision);
-      return decision;
-    });
+      then(decision);
+    };
+    const immediate = decideEgressNow(req, snapshot, now, this.deps.resolve);
+    if (!("resolveName" in immediate)) return decided(immediate);
+    decideEgress(req, snapshot, now, this.deps.resolve)
+      .then(decided)
+      .catch((err: unknown) => this.failed(socket, err));
+  }
+
+  /** {@link decide} as a promise, for the paths that are async anyway (plain HTTP). */
+  private decideAsync(host: string, port: number, via: EgressVia, client: () => string, socket: Duplex): Promise<EgressDecision> {
+    return new Promise((resolve) => this.decide(host, port, via, client, socket, resolve));
   }
 
   private emit(via: EgressVia, client: () => string, decision: EgressDecision): void {
     // the peer address costs a getpeername(2) and the ISO time a Date: only a consumer that needs
     // them (a written log line, Learn recording) pays for them
-    const at = this.deps.now();
-    this.deps.onDecision({
-      get time() {
-        return new Date(at).toISOString();
-      },
-      via,
-      get client() {
-        return client();
-      },
-      decision,
-    });
+    this.deps.onDecision(new DecisionEvent(this.deps.now(), via, client, decision));
   }
 
   private deny(via: EgressVia, client: () => string, reason: DenyReason, port: number, host?: string, detail?: string): void {
@@ -252,26 +291,35 @@ export class EgressProxyServer {
   }
 
   /**
-   * Dials the checked address; resolves with the connected socket or rejects. The socket keeps an
-   * error listener from the start, so that a destination resetting the connection before the relay
-   * begins (while the client's ClientHello is awaited) closes it instead of crashing the router.
+   * Dials the checked address; calls `done` once, with the connected socket or the error (a refused
+   * or timed-out connect). The socket keeps an error listener from the start, so that a destination
+   * resetting the connection before the relay begins (while the client's ClientHello is awaited)
+   * closes it instead of crashing the router.
    */
-  private dial(address: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const upstream = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
-      this.track(upstream);
-      upstream.setTimeout(this.deps.limits.connectTimeoutMs, () => upstream.destroy(new Error("connect timeout")));
-      let connected = false;
-      upstream.on("error", (err) => {
-        if (!connected) reject(err);
-        upstream.destroy();
-      });
-      upstream.once("connect", () => {
+  private dial(address: string, port: number, done: (err: Error | undefined, upstream: Socket) => void): void {
+    const upstream = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
+    this.track(upstream);
+    upstream.setTimeout(this.deps.limits.connectTimeoutMs);
+    upstream.on("timeout", timedOutConnect);
+    let connected = false;
+    upstream.on("error", (err) => {
+      if (!connected) {
         connected = true;
-        upstream.setTimeout(0);
-        resolve(upstream);
-      });
+        done(err, upstream);
+      }
+      upstream.destroy();
     });
+    upstream.on("connect", () => {
+      if (connected) return;
+      connected = true;
+      upstream.setTimeout(0);
+      done(undefined, upstream);
+    });
+  }
+
+  /** {@link dial} as a promise. */
+  private dialAsync(address: string, port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => this.dial(address, port, (err, upstream) => (err ? reject(err) : resolve(upstream))));
   }
 
   /** Relays bytes both ways until either side closes or the lifetime ends; releases the slot once. */
@@ -301,11 +349,11 @@ export class EgressProxyServer {
     // the close is a plain close(2) — a loopback shutdown costs as much as a write.
     const endAfterFlush = (to: Duplex): void => {
       if (to.writableLength === 0) return finish();
-      to.once("finish", finish);
+      to.on("finish", finish);
       to.end();
     };
-    client.once("end", () => endAfterFlush(upstream));
-    upstream.once("end", () => endAfterFlush(client));
+    client.on("end", () => endAfterFlush(upstream));
+    upstream.on("end", () => endAfterFlush(client));
     forward(client, upstream);
     forward(upstream, client);
     // A side may have ended before the relay began (read while the decision, the dial or the
@@ -376,12 +424,12 @@ export class EgressProxyServer {
   /** The decision and dial of a redirected TLS connection whose ClientHello named `serverName`. */
   private async tunnelTransparentTls(socket: Socket, client: () => string, serverName: string, data: Buffer): Promise<void> {
     try {
-      const decision = await this.decide(serverName, 443, "tls", client);
+      const decision = await this.decideAsync(serverName, 443, "tls", client, socket);
       if (!decision.allow || socket.destroyed) {
         this.release();
         return void socket.destroy();
       }
-      const upstream = await this.dial(decision.address, decision.port);
+      const upstream = await this.dialAsync(decision.address, decision.port);
       upstream.write(data);
       this.relay(socket, upstream); // the relay owns the slot now
     } catch (err) {
@@ -391,34 +439,45 @@ export class EgressProxyServer {
     }
   }
 
-  /** A CONNECT request (RFC 9110 §9.3.6) for `target` (raw authority-form); `head` = bytes after it. */
-  private async onConnectTarget(client: () => string, socket: Duplex, target: string, head: Buffer): Promise<void> {
-    socket.on("error", () => socket.destroy());
-    const authority = splitAuthority(target);
-    if (!authority) {
-      this.deny("connect", client, "bad_request", 0, undefined, "connect target is not host:port");
-      return this.answerAndClose(socket, refusal(400, "bad_request"));
-    }
-    if (!this.acquire("connect", client, authority.port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
-    let decision: EgressDecision;
-    let upstream: Socket;
+  /**
+   * A CONNECT request (RFC 9110 §9.3.6) for `target` (raw authority-form); `head` = bytes after it.
+   * Callback-driven (no promise on the way when the decision needs no lookup); an unexpected
+   * exception closes the connection (fail closed).
+   */
+  private onConnectTarget(client: () => string, socket: Duplex, target: string, head: Buffer): void {
     try {
-      decision = await this.decide(authority.host, authority.port, "connect", client);
-      if (!decision.allow) {
-        this.release();
-        return this.answerAndClose(socket, refusal(403, decision.reason));
+      socket.on("error", destroyThis);
+      const authority = splitAuthority(target);
+      if (!authority) {
+        this.deny("connect", client, "bad_request", 0, undefined, "connect target is not host:port");
+        return this.answerAndClose(socket, refusal(400, "bad_request"));
       }
-      try {
-        upstream = await this.dial(decision.address, decision.port);
-      } catch {
-        this.release();
-        return this.answerAndClose(socket, refusal(502, "dial_failed"));
-      }
+      if (!this.acquire("connect", client, authority.port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
+      this.decide(authority.host, authority.port, "connect", client, socket, (decision) => {
+        if (!decision.allow) {
+          this.release();
+          return this.answerAndClose(socket, refusal(403, decision.reason));
+        }
+        this.dial(decision.address, decision.port, (err, upstream) => {
+          if (err) {
+            this.release();
+            return this.answerAndClose(socket, refusal(502, "dial_failed"));
+          }
+          try {
+            this.connectEstablished(client, socket, upstream, decision, head);
+          } catch (e) {
+            upstream.destroy();
+            this.failed(socket, e);
+          }
+        });
+      });
     } catch (err) {
-      this.deps.logger.debug({ err: (err as Error).message }, "egress connect failed");
-      this.release();
-      return void socket.destroy();
+      this.failed(socket, err);
     }
+  }
+
+  /** A CONNECT tunnel whose destination answered: 200, then the relay (after the domain-fronting check on 443). */
+  private connectEstablished(client: () => string, socket: Duplex, upstream: Socket, decision: EgressDecision & { allow: true }, head: Buffer): void {
     if (socket.destroyed) {
       upstream.destroy();
       return this.release();
@@ -432,7 +491,7 @@ export class EgressProxyServer {
     const host = decision.host;
     // a destination that hangs up meanwhile ends the tunnel at once
     const upstreamGone = (): void => void socket.destroy();
-    upstream.once("close", upstreamGone);
+    upstream.on("close", upstreamGone);
     this.readClientHello(socket, head, (data, result) => {
       upstream.off("close", upstreamGone);
       const abandon = (): void => {
@@ -484,7 +543,7 @@ export class EgressProxyServer {
     };
     res.once("close", releaseOnce);
     try {
-      const decision = await this.decide(host, port, via, client);
+      const decision = await this.decideAsync(host, port, via, client, req.socket);
       if (!decision.allow) return sendRefusal(res, 403, decision.reason);
       // the agent may have gone while the decision ran: then there is nothing to forward
       if (released) return;
