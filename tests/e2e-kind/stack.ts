@@ -23,7 +23,7 @@ export interface Stack {
 /** Applies CRDs and the ValidatingAdmissionPolicies, and waits until the CRDs are Established. */
 export function installCrds(k: Kubectl): void {
   k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-f", join(repo, "manifests", "crds"), "-f", join(repo, "manifests", "pepr"), "-f", join(repo, "policies", "vap")]);
-  k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/peprstores.pepr.dev"]);
+  k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/inferencepolicies.kars.azure.com", "crd/peprstores.pepr.dev"]);
 }
 
 /**
