@@ -12,6 +12,7 @@ import type { KarsSandbox } from "../shared/karssandbox-types";
 import { ANNOTATION_WRITABLE_PATHS } from "../sandbox-admission/config";
 import { ROUTER_PROFILE_CONFIGMAP } from "../sandbox-admission/injected-containers";
 import type { ReconcileConfig } from "./config";
+import type { InferenceProjection } from "./inference-policy-projection";
 
 /** Name of the agent Deployment, its container and its ServiceAccount in the sandbox namespace. */
 export const AGENT_NAME = "agent";
@@ -35,13 +36,13 @@ export function childLabels(sb: KarsSandbox): Record<string, string> {
   return { [LABEL_SANDBOX]: sb.metadata.name, [LABEL_SANDBOX_NAMESPACE]: sb.metadata.namespace, [LABEL_MANAGED_BY]: MANAGED_BY };
 }
 
-/** Builds every child of `sb`. */
-export function desiredChildren(sb: KarsSandbox, cfg: ReconcileConfig): SandboxChildren {
+/** Builds every child of `sb`; `inference` is its InferencePolicy projection (inference-policy-projection.ts). */
+export function desiredChildren(sb: KarsSandbox, cfg: ReconcileConfig, inference: InferenceProjection): SandboxChildren {
   return {
     namespace: desiredNamespace(sb),
     serviceAccount: desiredServiceAccount(sb),
     networkPolicy: desiredNetworkPolicy(sb),
-    routerProfile: desiredRouterProfile(sb, cfg),
+    routerProfile: desiredRouterProfile(sb, cfg, inference),
     deployment: desiredDeployment(sb, cfg),
   };
 }
@@ -117,27 +118,30 @@ export function desiredNetworkPolicy(sb: KarsSandbox): V1NetworkPolicy {
   };
 }
 
-/** The router profile (`profile.json`, DESIGN §6), projected into the router at /etc/kars. */
-export function routerProfile(sb: KarsSandbox, cfg: ReconcileConfig): Record<string, unknown> {
-  return {
+/**
+ * The router profile (`profile.json`, DESIGN §6), projected into the router at /etc/kars.
+ * `inferencePolicy` and `tenantTokenBudget` (tokens per UTC window) come from `inference`.
+ */
+export function routerProfile(sb: KarsSandbox, cfg: ReconcileConfig, inference: InferenceProjection): Record<string, unknown> {
+  const profile: Record<string, unknown> = {
     sandbox: sb.metadata.name,
     tenant: sb.metadata.namespace,
     egressMode: sb.spec.networkPolicy?.egressMode ?? "Learn",
     allowedEndpoints: (sb.spec.networkPolicy?.allowedEndpoints ?? []).map(e => ({ host: e.host, port: e.port ?? 443 })),
-    // The InferencePolicy named by spec.inferenceRef is projected by a later reconcile step; until
-    // then the router applies its own defaults.
-    inferencePolicy: {},
+    inferencePolicy: inference.inferencePolicy,
     upstreams: cfg.upstreams.map(u => ({ ...u })),
   };
+  if (inference.tenantTokenBudget) profile.tenantTokenBudget = inference.tenantTokenBudget;
+  return profile;
 }
 
 /** The ConfigMap `kars-router-profile` holding `profile.json` (DESIGN §6), projected at /etc/kars. */
-export function desiredRouterProfile(sb: KarsSandbox, cfg: ReconcileConfig): V1ConfigMap {
+export function desiredRouterProfile(sb: KarsSandbox, cfg: ReconcileConfig, inference: InferenceProjection): V1ConfigMap {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: ROUTER_PROFILE_CONFIGMAP, namespace: sandboxNamespaceName(sb), labels: childLabels(sb) },
-    data: { "profile.json": JSON.stringify(routerProfile(sb, cfg), null, 2) + "\n" },
+    data: { "profile.json": JSON.stringify(routerProfile(sb, cfg, inference), null, 2) + "\n" },
   };
 }
 

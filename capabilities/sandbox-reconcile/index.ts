@@ -4,7 +4,8 @@
  */
 import { Capability, a, Log } from "pepr";
 import { FIELD_MANAGER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
-import { KarsSandboxKind } from "../shared/kinds";
+import type { InferencePolicy } from "../shared/inferencepolicy-types";
+import { InferencePolicyKind, KarsSandboxKind } from "../shared/kinds";
 import { parseReconcileConfig } from "./config";
 import { createKubeApi } from "./kube-api";
 import { SandboxController } from "./sandbox-controller";
@@ -46,6 +47,24 @@ function enqueue(namespace: string | undefined, name: string | undefined): void 
 When(KarsSandboxKind)
   .IsCreatedOrUpdated()
   .Reconcile(sb => enqueue(sb.metadata?.namespace, sb.metadata?.name));
+
+// Why: a deleted sandbox changes N of its namespace's tenant-budget split; reconciling its key
+// (now gone) re-reconciles its siblings.
+When(KarsSandboxKind)
+  .IsDeleted()
+  .Watch(sb => enqueue(sb.metadata?.namespace, sb.metadata?.name));
+
+// Why: an InferencePolicy edit (budget, content safety, models, tenant budget) or its creation or
+// deletion changes the router profile of the sandboxes that name it, and, when it declares a
+// tenant budget, every sandbox of its namespace (tenant-budget.ts decides which).
+const policyChanged = (p: InferencePolicyKind): void => {
+  if (!p.metadata?.namespace || !p.metadata.name) return;
+  const policy = { metadata: { name: p.metadata.name, namespace: p.metadata.namespace }, spec: p.spec ?? {} } as InferencePolicy;
+  if (controller) void controller.enqueueForPolicy(policy);
+  else void ready?.then(c => c.enqueueForPolicy(policy));
+};
+When(InferencePolicyKind).IsCreatedOrUpdated().Watch(policyChanged);
+When(InferencePolicyKind).IsDeleted().Watch(policyChanged);
 
 const owner = (o: { metadata?: { labels?: Record<string, string> } }): void =>
   enqueue(o.metadata?.labels?.[LABEL_SANDBOX_NAMESPACE], o.metadata?.labels?.[LABEL_SANDBOX]);

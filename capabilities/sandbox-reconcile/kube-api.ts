@@ -5,6 +5,7 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "../shared/constants";
+import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
 
 /** Apiserver operations used by `SandboxController`. Errors are thrown as `KubeApiError`. */
@@ -19,8 +20,10 @@ export interface KubeApi {
   patchStatus(sb: KarsSandbox, status: KarsSandboxStatus): Promise<void>;
   /** Sets `metadata.finalizers` of a KarsSandbox (optimistic: fails on a stale resourceVersion). */
   setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<void>;
-  /** Every KarsSandbox in the cluster (for the periodic resync). */
-  listSandboxes(): Promise<KarsSandbox[]>;
+  /** Every KarsSandbox in `namespace`, or in the cluster when it is absent (periodic resync). */
+  listSandboxes(namespace?: string): Promise<KarsSandbox[]>;
+  /** Every InferencePolicy in `namespace`. */
+  listInferencePolicies(namespace: string): Promise<InferencePolicy[]>;
   /** Records a core/v1 Event about a KarsSandbox (what `kubectl describe` shows). */
   recordEvent(sb: KarsSandbox, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
@@ -109,9 +112,14 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
           },
         });
       }),
-    listSandboxes: () =>
-      wrap("list KarsSandboxes", async () => {
-        const list = (await custom.listClusterCustomObject(plural)) as { items: KarsSandbox[] };
+    listSandboxes: namespace =>
+      wrap(`list KarsSandboxes${namespace ? ` in ${namespace}` : ""}`, async () => {
+        const list = (namespace ? await custom.listNamespacedCustomObject({ ...plural, namespace }) : await custom.listClusterCustomObject(plural)) as { items: KarsSandbox[] };
+        return list.items;
+      }),
+    listInferencePolicies: namespace =>
+      wrap(`list InferencePolicies in ${namespace}`, async () => {
+        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "inferencepolicies", namespace })) as { items: InferencePolicy[] };
         return list.items;
       }),
   };

@@ -3,7 +3,9 @@ import { join } from "node:path";
 import Ajv from "ajv";
 import type { KarsSandbox } from "../shared/karssandbox-types";
 import { parseReconcileConfig } from "./config";
-import { desiredChildren, routerProfile } from "./desired-children";
+import { desiredChildren as desiredChildrenWith, routerProfile } from "./desired-children";
+import { inferenceProjection } from "./inference-policy-projection";
+import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import { sandboxStatus } from "./sandbox-status";
 import { specProblem } from "./spec-problems";
 
@@ -12,6 +14,9 @@ const sb = (spec: Partial<KarsSandbox["spec"]> = {}, meta: Partial<KarsSandbox["
   metadata: { name: "demo", namespace: "team-a", generation: 3, ...meta },
   spec: { runtime: { kind: "OpenAIAgents" }, inferenceRef: { name: "p" }, ...spec },
 });
+
+// Children of a sandbox whose InferencePolicy does not exist (the projection refuses inference).
+const desiredChildren = (s: KarsSandbox, c: typeof cfg) => desiredChildrenWith(s, c, inferenceProjection(s, [], [s], c.upstreams));
 
 describe("desiredChildren", () => {
   it("names and labels every child after the sandbox", () => {
@@ -54,14 +59,45 @@ describe("desiredChildren", () => {
     expect(np.egress![1]!.ports!.map(p => p.port)).toEqual([443, 8443]);
   });
 
-  it("writes a router profile that the router's JSON Schema accepts", () => {
-    const schema = JSON.parse(readFileSync(join(__dirname, "..", "..", "router", "schemas", "profile.schema.json"), "utf8"));
-    const ajv = new Ajv({ strict: false, useDefaults: false });
-    const validate = ajv.compile(schema);
-    const withUpstream = parseReconcileConfig({ KARS_UPSTREAMS: JSON.stringify([{ name: "gpt-4.1", provider: "azure-openai", endpoint: "https://aoai.example.com" }]) });
-    const profile = routerProfile(sb({ networkPolicy: { egressMode: "Strict", allowedEndpoints: [{ host: "github.com" }] } }), withUpstream);
+  const schema = JSON.parse(readFileSync(join(__dirname, "..", "..", "router", "schemas", "profile.schema.json"), "utf8"));
+  const validate = new Ajv({ strict: false, useDefaults: false }).compile(schema);
+  const withUpstream = parseReconcileConfig({ KARS_UPSTREAMS: JSON.stringify([{ name: "gpt-4.1", provider: "azure-openai", endpoint: "https://aoai.example.com", deployment: "gpt-41-prod" }]) });
+  const policy = (name: string, spec: InferencePolicy["spec"]): InferencePolicy => ({ metadata: { name, namespace: "team-a", generation: 2 }, spec });
+  const research = policy("p", {
+    appliesTo: { sandboxName: "demo", action: "chat" },
+    tokenBudget: { perRequestTokens: 4000, hourlyTokens: 50_000, dailyTokens: 200_000, monthlyTokens: 2_000_000 },
+    contentSafety: { hate: "Low", selfHarm: "Low", sexual: "Low", violence: "Low", requirePromptShields: true },
+    modelPreference: { primary: { provider: "azure-openai", deployment: "gpt-41-prod" } },
+    tenantTokenBudget: { hourlyTokens: 100_001, dailyTokens: 300_000 },
+  });
+  const other = { ...sb({}, { name: "other" }) };
+
+  it.each([
+    ["a loaded policy with a tenant split of 2", [research], [sb(), other]],
+    ["a missing policy (refuses inference)", [], [sb()]],
+    ["a policy that names another sandbox (refuses inference)", [policy("p", { appliesTo: { sandboxName: "x" } })], [sb()]],
+  ] as const)("writes a router profile that the router's JSON Schema accepts: %s", (_t, policies, sandboxes) => {
+    const s = sb({ networkPolicy: { egressMode: "Strict", allowedEndpoints: [{ host: "github.com" }] } });
+    const profile = routerProfile(s, withUpstream, inferenceProjection(s, policies, sandboxes, withUpstream.upstreams));
     expect(validate(profile) ? [] : validate.errors).toEqual([]);
     expect(profile).toMatchObject({ sandbox: "demo", tenant: "team-a", egressMode: "Strict", allowedEndpoints: [{ host: "github.com", port: 443 }] });
+  });
+
+  it("projects the InferencePolicy's spec and the sandbox's tenant share into profile.json", () => {
+    const profile = JSON.parse(desiredChildrenWith(sb(), withUpstream, inferenceProjection(sb(), [research], [sb(), other], withUpstream.upstreams)).routerProfile.data!["profile.json"]!);
+    expect(profile.inferencePolicy).toEqual({
+      appliesTo: { sandboxName: "demo", action: "chat" },
+      tokenBudget: { perRequestTokens: 4000, hourlyTokens: 50_000, dailyTokens: 200_000, monthlyTokens: 2_000_000 },
+      contentSafety: { hate: "Low", selfHarm: "Low", sexual: "Low", violence: "Low", requirePromptShields: true },
+      modelPreference: { primary: "gpt-4.1", fallback: [] },
+    });
+    expect(profile.tenantTokenBudget).toEqual({ hourlyTokens: 50_000, dailyTokens: 150_000 });
+  });
+
+  it("a sandbox whose policy is missing gets a profile with a zero budget and no tenant share field when none is declared", () => {
+    const profile = routerProfile(sb(), cfg, inferenceProjection(sb(), [], [sb()], []));
+    expect(profile.inferencePolicy).toEqual({ tokenBudget: { hourlyTokens: 0, dailyTokens: 0, monthlyTokens: 0 } });
+    expect(profile).not.toHaveProperty("tenantTokenBudget");
   });
 });
 
@@ -107,6 +143,17 @@ describe("sandboxStatus", () => {
     expect(s.phase).toBe(phase);
     expect(s.observedGeneration).toBe(3);
     expect([cond(s, "Ready").status, cond(s, "Reconciling").status, cond(s, "Stalled").status]).toEqual([ready, reconciling, stalled]);
+  });
+  it("a policy that could not be loaded keeps the sandbox Pending with its reason, and PolicyLoaded=False", () => {
+    const policy = { status: "False", reason: "InferencePolicyNotFound", message: "InferencePolicy team-a/p (spec.inferenceRef.name) does not exist: create it" } as const;
+    const s = sandboxStatus(sb(), { kind: "applied", deploymentReady: true, suspended: false, namespace: "kars-demo", policy }, now);
+    expect(s.phase).toBe("Pending");
+    expect([cond(s, "Ready").status, cond(s, "Ready").reason, cond(s, "Reconciling").status, cond(s, "Stalled").status]).toEqual(["False", "InferencePolicyNotFound", "True", "False"]);
+    expect(cond(s, "PolicyLoaded")).toMatchObject({ status: "False", reason: "InferencePolicyNotFound", message: expect.stringContaining("does not exist") });
+  });
+  it("a loaded policy adds PolicyLoaded=True and leaves the rest as without one", () => {
+    const s = sandboxStatus(sb(), { kind: "applied", deploymentReady: true, suspended: false, namespace: "kars-demo", policy: { status: "True", reason: "PolicyLoaded", message: "m" } }, now);
+    expect([s.phase, cond(s, "Ready").status, cond(s, "PolicyLoaded").status]).toEqual(["Ready", "True", "True"]);
   });
   it("keeps lastTransitionTime when a condition's status does not change", () => {
     const first = sandboxStatus(sb(), { kind: "applied", deploymentReady: true, suspended: false, namespace: "n" }, now);

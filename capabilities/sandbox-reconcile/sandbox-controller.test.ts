@@ -1,4 +1,5 @@
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
 import { parseReconcileConfig } from "./config";
 import type { KubeApi } from "./kube-api";
@@ -39,8 +40,18 @@ class FakeApi implements KubeApi {
   async recordEvent(sb: KarsSandbox, type: string, reason: string) {
     this.events.push(`${sb.metadata.name} ${type} ${reason}`);
   }
-  async listSandboxes() {
-    return [...this.objects.values()].filter(o => o.kind === "KarsSandbox") as unknown as KarsSandbox[];
+  async listSandboxes(ns?: string) {
+    return structuredClone([...this.objects.values()].filter(o => o.kind === "KarsSandbox" && (ns === undefined || o.metadata!.namespace === ns))) as unknown as KarsSandbox[];
+  }
+  async listInferencePolicies(ns: string) {
+    return structuredClone([...this.objects.values()].filter(o => o.kind === "InferencePolicy" && o.metadata!.namespace === ns)) as unknown as InferencePolicy[];
+  }
+  putPolicy(name: string, spec: InferencePolicy["spec"]) {
+    this.objects.set(this.key("kars.azure.com/v1alpha1", "InferencePolicy", name, "team"), { apiVersion: "kars.azure.com/v1alpha1", kind: "InferencePolicy", metadata: { name, namespace: "team", generation: 1 }, spec } as never);
+  }
+  profile(name: string) {
+    const cm = this.objects.get(this.key("v1", "ConfigMap", "kars-router-profile", `kars-${name}`)) as { data?: Record<string, string> } | undefined;
+    return cm?.data?.["profile.json"] ? JSON.parse(cm.data["profile.json"]) : undefined;
   }
   sandbox = (name: string) => this.objects.get(this.key("kars.azure.com/v1alpha1", "KarsSandbox", name, "team")) as unknown as KarsSandbox | undefined;
   put(sb: Partial<KarsSandbox["spec"]>, name = "demo") {
@@ -70,6 +81,7 @@ describe("SandboxController", () => {
 
   it("adds the finalizer, applies the children in order, and writes status for the generation", async () => {
     const { api, c } = setup();
+    api.putPolicy("p", {});
     api.put({});
     c.enqueue("team", "demo");
     await settle(c);
@@ -127,6 +139,56 @@ describe("SandboxController", () => {
     c.enqueue("team", "demo");
     await settle(c);
     expect(api.sandbox("demo")!.status!.conditions!.find(x => x.type === "Ready")).toMatchObject({ status: "False", reason: "ApplyFailed" });
+    c.stop();
+  });
+});
+
+describe("SandboxController: InferencePolicy and the tenant budget", () => {
+  it("projects the named policy and splits the tenant budget; a third sandbox re-projects its siblings, a deletion gives the share back", async () => {
+    const { api, c } = setup();
+    api.putPolicy("p", { tokenBudget: { dailyTokens: 1000 }, tenantTokenBudget: { hourlyTokens: 1000, dailyTokens: 9000 } });
+    api.put({}, "a");
+    api.put({}, "b");
+    c.enqueue("team", "a");
+    c.enqueue("team", "b");
+    await settle(c);
+    expect(api.profile("a")).toMatchObject({ inferencePolicy: { tokenBudget: { dailyTokens: 1000 } }, tenantTokenBudget: { hourlyTokens: 500, dailyTokens: 4500 } });
+    expect(api.profile("b").tenantTokenBudget).toEqual({ hourlyTokens: 500, dailyTokens: 4500 });
+    expect(api.sandbox("a")!.status!.conditions!.find(x => x.type === "PolicyLoaded")).toMatchObject({ status: "True", reason: "PolicyLoaded" });
+
+    api.put({}, "c");
+    c.enqueue("team", "c"); // only the new one: its first reconcile re-queues its siblings
+    await settle(c);
+    for (const n of ["a", "b", "c"]) expect(api.profile(n).tenantTokenBudget).toEqual({ hourlyTokens: 333, dailyTokens: 3000 });
+
+    api.sandbox("c")!.metadata.deletionTimestamp = "2026-11-30T00:00:01Z";
+    c.enqueue("team", "c");
+    await settle(c);
+    // Terminating: still counted until it is gone (its router may still run).
+    expect(api.profile("a").tenantTokenBudget).toEqual({ hourlyTokens: 333, dailyTokens: 3000 });
+    c.enqueue("team", "c");
+    await settle(c);
+    expect(api.sandbox("c")).toBeUndefined();
+    c.enqueue("team", "c"); // the watch's deletion event
+    await settle(c);
+    expect(api.profile("a").tenantTokenBudget).toEqual({ hourlyTokens: 500, dailyTokens: 4500 });
+    c.stop();
+  });
+
+  it("a missing policy fails closed: zero budget, PolicyLoaded=False, a Warning Event; creating it re-projects the sandbox", async () => {
+    const { api, c } = setup();
+    api.put({}, "a");
+    c.enqueue("team", "a");
+    await settle(c);
+    expect(api.profile("a").inferencePolicy).toEqual({ tokenBudget: { hourlyTokens: 0, dailyTokens: 0, monthlyTokens: 0 } });
+    expect(api.sandbox("a")!.status).toMatchObject({ phase: "Pending" });
+    expect(api.sandbox("a")!.status!.conditions!.find(x => x.type === "PolicyLoaded")).toMatchObject({ status: "False", reason: "InferencePolicyNotFound" });
+    expect(api.events).toEqual(["a Warning InferencePolicyNotFound"]);
+    api.putPolicy("p", { tokenBudget: { hourlyTokens: 10 } });
+    await c.enqueueForPolicy({ metadata: { name: "p", namespace: "team" }, spec: { tokenBudget: { hourlyTokens: 10 } } });
+    await settle(c);
+    expect(api.profile("a").inferencePolicy).toEqual({ tokenBudget: { hourlyTokens: 10 } });
+    expect(api.sandbox("a")!.status!.conditions!.find(x => x.type === "PolicyLoaded")).toMatchObject({ status: "True" });
     c.stop();
   });
 });

@@ -2,12 +2,17 @@
  * Runs reconcile for KarsSandboxes: a de-duplicating work queue with bounded concurrency, retry
  * with exponential backoff (KFC's watch swallows callback errors, PITFALLS), a periodic resync of
  * every sandbox (watch streams drop), and the steps of one pass: finalizer → spec problems →
- * server-side apply of the children → observe the Deployment → status.
+ * InferencePolicy projection (the sandbox's policy and its share of the tenant budget) →
+ * server-side apply of the children → observe the Deployment → status. A sandbox appearing or
+ * disappearing re-reconciles its namespace's other sandboxes (their tenant-budget share changes).
  */
 import type { V1Deployment, V1Namespace } from "@kubernetes/client-node";
 import { API_VERSION, FINALIZER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
+import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox } from "../shared/karssandbox-types";
 import type { ReconcileConfig } from "./config";
+import { inferenceProjection } from "./inference-policy-projection";
+import { sandboxesToRequeue } from "./tenant-budget";
 import { desiredChildren, sandboxNamespaceName, AGENT_NAME } from "./desired-children";
 import type { KubeApi } from "./kube-api";
 import { sandboxStatus, type Observation } from "./sandbox-status";
@@ -82,6 +87,25 @@ export class SandboxController {
     this.#pump();
   }
 
+  /**
+   * Re-reconciles the sandboxes an InferencePolicy change affects (tenant-budget.ts
+   * `sandboxesToRequeue`): `policy` is the object as created, updated or last seen before deletion.
+   * Never throws; a failed list is logged (the periodic resync catches up).
+   */
+  async enqueueForPolicy(policy: InferencePolicy): Promise<void> {
+    try {
+      const sandboxes = await this.#api.listSandboxes(policy.metadata.namespace);
+      for (const name of sandboxesToRequeue(policy, sandboxes)) this.enqueue(policy.metadata.namespace, name);
+    } catch (e) {
+      this.#log.warn({ policy: `${policy.metadata.namespace}/${policy.metadata.name}`, err: e instanceof Error ? e.message : String(e) }, "could not list the sandboxes of an InferencePolicy");
+    }
+  }
+
+  /** Re-reconciles every other sandbox of `namespace`: N of the tenant-budget split changed. */
+  async #enqueueSiblings(namespace: string, name: string): Promise<void> {
+    for (const s of await this.#api.listSandboxes(namespace)) if (s.metadata.name !== name) this.enqueue(namespace, s.metadata.name);
+  }
+
   /** Resolves when nothing is pending or running (tests, benchmarks). */
   async idle(): Promise<void> {
     while (this.#pending.size || this.#running.size) await new Promise(r => setTimeout(r, 20));
@@ -129,11 +153,16 @@ export class SandboxController {
     const sb = await this.#api.get<KarsSandbox & { apiVersion: string; kind: string; metadata: { resourceVersion?: string } }>(
       API_VERSION, "KarsSandbox", name, namespace,
     );
-    if (!sb) return {};
+    if (!sb) {
+      await this.#enqueueSiblings(namespace, name);
+      return {};
+    }
     if (sb.metadata.deletionTimestamp) return this.#finalize(sb);
     const finalizers = sb.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) {
+      // First sight of this sandbox: the siblings' tenant-budget shares shrink now, not at resync.
       await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]);
+      await this.#enqueueSiblings(namespace, name);
       return { requeueAfterMs: 0 };
     }
     const nsName = sandboxNamespaceName(sb);
@@ -154,19 +183,22 @@ export class SandboxController {
       });
       return {};
     }
-    const children = desiredChildren(sb, this.#cfg);
+    const [policies, siblings] = await Promise.all([this.#api.listInferencePolicies(namespace), this.#api.listSandboxes(namespace)]);
+    const inference = inferenceProjection(sb, policies, siblings, this.#cfg.upstreams);
+    const policy = inference.policyLoaded;
+    const children = desiredChildren(sb, this.#cfg, inference);
     try {
       for (const child of [children.namespace, children.serviceAccount, children.networkPolicy, children.routerProfile, children.deployment]) {
         await this.#api.apply(child as never);
       }
     } catch (e) {
-      await this.#writeStatus(sb, { kind: "applyFailed", message: e instanceof Error ? e.message : String(e), namespace: nsName }).catch(() => undefined);
+      await this.#writeStatus(sb, { kind: "applyFailed", message: e instanceof Error ? e.message : String(e), namespace: nsName, policy }).catch(() => undefined);
       throw e;
     }
     const dep = await this.#api.get<V1Deployment>("apps/v1", "Deployment", AGENT_NAME, nsName);
-    const obs = observeDeployment(dep, !!sb.spec.suspended, nsName);
+    const obs = { ...observeDeployment(dep, !!sb.spec.suspended, nsName), policy };
     await this.#writeStatus(sb, obs);
-    this.#log.info({ sandbox: key, generation: sb.metadata.generation, observation: obs.kind }, "reconcile done");
+    this.#log.info({ sandbox: key, generation: sb.metadata.generation, observation: obs.kind, policyLoaded: policy.reason }, "reconcile done");
     return obs.kind === "applied" && !obs.deploymentReady && !obs.suspended ? { requeueAfterMs: 10_000 } : {};
   }
 
@@ -194,7 +226,7 @@ export class SandboxController {
     const ready = status.conditions?.find(c => c.type === "Ready");
     const before = sb.status?.conditions?.find(c => c.type === "Ready");
     if (ready && (ready.reason !== before?.reason || ready.status !== before?.status)) {
-      const type = obs.kind === "applied" ? "Normal" : "Warning";
+      const type = obs.kind === "applied" && obs.policy?.status !== "False" ? "Normal" : "Warning";
       await this.#api.recordEvent(sb, type, ready.reason, ready.message).catch((e: unknown) =>
         this.#log.warn({ sandbox: `${sb.metadata.namespace}/${sb.metadata.name}`, err: e instanceof Error ? e.message : String(e) }, "could not record an Event"),
       );

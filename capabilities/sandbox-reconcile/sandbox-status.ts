@@ -6,13 +6,19 @@
  */
 import { Condition as C, Reason } from "../shared/constants";
 import type { Condition, KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
+import type { PolicyLoad } from "./inference-policy-projection";
 
-/** What one reconcile pass observed. */
-export type Observation =
+/**
+ * What one reconcile pass observed. `policy`, when the pass got as far as reading the sandbox's
+ * InferencePolicy, becomes the `PolicyLoaded` condition; a policy that could not be loaded keeps the
+ * sandbox from Ready (phase Pending, Reconciling=True: kars re-reconciles when the policy changes).
+ */
+export type Observation = (
   | { kind: "applied"; deploymentReady: boolean; suspended: boolean; namespace: string }
   | { kind: "stalled"; reason: string; message: string; namespace?: string }
   | { kind: "applyFailed"; message: string; namespace?: string }
-  | { kind: "admissionDenied"; message: string; namespace: string };
+  | { kind: "admissionDenied"; message: string; namespace: string }
+) & { policy?: PolicyLoad };
 
 /**
  * Status for `sb` after an observation at time `now`. A condition's lastTransitionTime changes only
@@ -25,6 +31,12 @@ export function sandboxStatus(sb: KarsSandbox, obs: Observation, now: Date): Kar
   let conds: Condition[];
   switch (obs.kind) {
     case "applied": {
+      if (obs.policy?.status === "False") {
+        const { reason, message } = obs.policy;
+        phase = obs.suspended ? "Suspended" : "Pending";
+        conds = [mk(C.Ready, "False", reason, message), mk(C.Reconciling, "True", reason, message), mk(C.Stalled, "False", reason, "waiting for the InferencePolicy to be fixed")];
+        break;
+      }
       const ready = obs.suspended || obs.deploymentReady;
       phase = obs.suspended ? "Suspended" : ready ? "Ready" : "Provisioning";
       const msg = obs.suspended
@@ -56,6 +68,7 @@ export function sandboxStatus(sb: KarsSandbox, obs: Observation, now: Date): Kar
       ];
       break;
   }
+  if (obs.policy) conds.push(mk(C.PolicyLoaded, obs.policy.status, obs.policy.reason, obs.policy.message));
   const previous = sb.status?.conditions ?? [];
   const stamp = now.toISOString().replace(/\.\d{3}Z$/, "Z");
   for (const c of conds) {

@@ -30,6 +30,7 @@ export const Condition = {
   Stalled: "Stalled",
   RuntimeReady: "RuntimeReady",
   AdmissionDenied: "AdmissionDenied",
+  PolicyLoaded: "PolicyLoaded",
 } as const;
 
 /** Stable condition reasons. */
@@ -41,6 +42,11 @@ export const Reason = {
   ByoContractUnsupported: "ByoContractUnsupported",
   ApplyFailed: "ApplyFailed",
   PodAdmissionDenied: "PodAdmissionDenied",
+  PolicyLoaded: "PolicyLoaded",
+  InferencePolicyNotFound: "InferencePolicyNotFound",
+  InferencePolicyMismatch: "InferencePolicyMismatch",
+  InvalidInferencePolicy: "InvalidInferencePolicy",
+  ModelNotServed: "ModelNotServed",
 } as const;
 
 /** Names of the containers kars injects; a user container may not take them (DESIGN §4). */
