@@ -25,11 +25,16 @@
  * reported, so that other load on the shared box hits all three alike. CPU ms per 1k tunnels is
  * reported for information.
  * Environment: BENCH_SECONDS (per proxy per round, default 5), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (default 32),
- * BENCH_DOMAINS (default 350000), BENCH_SKIP_PEERS=1 (kars and the blocklist only).
+ * BENCH_DOMAINS (default 350000), BENCH_SKIP_PEERS=1 (kars and the blocklist only),
+ * BENCH_AB_REF=<git revision>: also runs the router built from that revision of this repository as a
+ * fourth contender (`kars-ref`, same flags, environment and load, interleaved in the same rounds) and
+ * prints `BENCH egress ab connect_rps=… ref_rps=… ratio_vs_ref=…` — how a change moves kars' own rate,
+ * which the shared box's noise hides when two separate runs are compared. BENCH_AB_REF_NODE_ARGS:
+ * node flags for kars-ref alone (instead of BENCH_KARS_NODE_ARGS), to compare flags on one revision.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
@@ -130,19 +135,30 @@ function setupNamespace(): void {
 
 /** A proxy under test: where it listens and its process (for CPU accounting). */
 interface Contender {
-  name: "kars" | "squid" | "smokescreen";
+  name: "kars" | "kars-ref" | "squid" | "smokescreen";
   port: number;
   child: ChildProcess;
 }
 
-async function startKars(): Promise<Contender> {
+/**
+ * The source tree of BENCH_AB_REF: a detached git worktree of that revision in the work directory,
+ * sharing this checkout's node_modules. Throws when the revision does not exist.
+ */
+function refTree(rev: string): string {
+  const tree = path.join(work, "ref-tree");
+  sh("git", ["-C", ROOT, "worktree", "add", "--detach", tree, rev]);
+  symlinkSync(path.join(ROOT, "node_modules"), path.join(tree, "node_modules"));
+  return tree;
+}
+
+async function startKars(name: "kars" | "kars-ref" = "kars", sourceRoot = ROOT, portBase = 8443): Promise<Contender> {
   // kars runs as it ships: the router image's bundle, node flags and environment (router/src/image-runtime.ts,
   // as bench:router does), so the proxy pays for what production does per decision — the info log line
   // and the hash-chained audit record — and nothing the image does not load (tsx).
-  const bundle = path.join(work, "router.js");
-  const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), ...ROUTER_ESBUILD_ARGS, `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
+  const bundle = path.join(work, `${name}-router.js`);
+  const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(sourceRoot, "router/src/main.ts"), ...ROUTER_ESBUILD_ARGS, `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
   if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
-  const configDir = path.join(work, "kars-config");
+  const configDir = path.join(work, `${name}-config`);
   mkdirSync(configDir);
   // an inference upstream is required by the profile's schema; the bench never calls it
   writeFileSync(path.join(configDir, "upstream-key"), "sk-bench-unused\n");
@@ -155,15 +171,15 @@ async function startKars(): Promise<Contender> {
       allowedEndpoints: [{ host: "allowed.test", port: 443 }],
       inferencePolicy: {},
       upstreams: [{ name: "unused", provider: "openai-compatible", endpoint: "http://127.0.0.1:9/v1", apiKeyFile: path.join(configDir, "upstream-key") }],
-      listen: { api: "127.0.0.1:8443", egress: "127.0.0.1:8444", ops: "127.0.0.1:9090" },
+      listen: { api: `127.0.0.1:${portBase}`, egress: `127.0.0.1:${portBase + 1}`, ops: `127.0.0.1:${portBase + 647}` },
     }),
   );
-  const nodeArgs = (process.env.BENCH_KARS_NODE_ARGS ?? "").split(" ").filter(Boolean); // e.g. --cpu-prof
+  const nodeArgs = ((name === "kars-ref" ? process.env.BENCH_AB_REF_NODE_ARGS : undefined) ?? process.env.BENCH_KARS_NODE_ARGS ?? "").split(" ").filter(Boolean); // e.g. --cpu-prof
   const env = Object.entries(ROUTER_IMAGE_ENV).map(([k, v]) => `${k}=${v}`);
   // stdout (one JSON line per decision at info) goes to a file, as a container runtime collects it
-  const child = startInNs(["env", ...env, NODE, ...ROUTER_NODE_FLAGS, ...nodeArgs, bundle, "--config-dir", configDir, "--state-dir", path.join(work, "kars-state")], path.join(work, "kars.log"));
-  await waitForPort("127.0.0.1", 8444, 30_000);
-  return { name: "kars", port: 8444, child };
+  const child = startInNs(["env", ...env, NODE, ...ROUTER_NODE_FLAGS, ...nodeArgs, bundle, "--config-dir", configDir, "--state-dir", path.join(work, `${name}-state`)], path.join(work, `${name}.log`));
+  await waitForPort("127.0.0.1", portBase + 1, 30_000);
+  return { name, port: portBase + 1, child };
 }
 
 async function startSquid(): Promise<Contender | undefined> {
@@ -298,6 +314,8 @@ async function main(): Promise<number> {
   const upstream = startInNs([NODE, "--require", "tsx/cjs", path.join(__dirname, "upstream.ts"), UPSTREAM, "443"], path.join(work, "upstream.log"));
   await waitForPort(UPSTREAM, 443, 30_000);
   const contenders = [await startKars()];
+  const abRef = process.env.BENCH_AB_REF;
+  if (abRef) contenders.push(await startKars("kars-ref", refTree(abRef), 18443));
   if (!SKIP_PEERS) {
     const squidC = await startSquid();
     if (squidC) contenders.push(squidC);
@@ -329,6 +347,13 @@ async function main(): Promise<number> {
     `BENCH egress blocklist_rss_mib=${bl.rssMiB} target<100 ${bl.rssMiB < 100 ? "pass" : "fail"}`,
     `BENCH egress blocklist_load_ms=${bl.loadMs} domains=${bl.domains} heap_mib=${bl.heapMiB}`,
   ];
+  const ref = results.get("kars-ref");
+  if (ref) {
+    lines.push(
+      `BENCH egress ab connect_rps=${kars.rps} ref_rps=${ref.rps} ratio_vs_ref=${Math.round((kars.rps / ref.rps) * 100) / 100} ` +
+        `connect_user_us=${kars.userUs} ref_user_us=${ref.userUs} connect_sys_us=${kars.sysUs} ref_sys_us=${ref.sysUs} ref=${abRef}`,
+    );
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }
@@ -336,6 +361,7 @@ async function main(): Promise<number> {
 async function cleanup(): Promise<void> {
   await Promise.all(children.map((c) => stop(c)));
   spawnSync("ip", ["netns", "del", NS]);
+  if (existsSync(path.join(work, "ref-tree"))) spawnSync("git", ["-C", ROOT, "worktree", "remove", "--force", path.join(work, "ref-tree")]);
   rmSync(`/etc/netns/${NS}`, { recursive: true, force: true });
   if (process.env.BENCH_KEEP_LOGS !== "1") rmSync(work, { recursive: true, force: true });
   else log(`logs kept in ${work}`);
