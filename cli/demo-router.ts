@@ -29,15 +29,14 @@ export async function showRouter(k: Kubectl, name: string, dir: string): Promise
   const entra = await startFakeTokenEndpoint(root, tenantId);
   writeFileSync(join(root, "federated-token"), "demo-projected-service-account-token");
   writeFileSync(join(configDir, "ops-token"), "demo-ops-token");
-  // The reconciler's projection, plus what a cluster admin's InferencePolicy and upstream config
-  // would add (the demo's model is the local upstream).
+  // The reconciler's projection as written (the InferencePolicy of manifests/examples and the
+  // sandbox's share of the tenant budget), plus the upstream a cluster admin would configure (the
+  // demo's model is the local upstream) and loopback listeners.
+  say(`\n== router profile projected by the reconciler (kars-${name}/kars-router-profile) ==`);
+  say(`inferencePolicy: ${JSON.stringify(projected.inferencePolicy)}`);
+  say(`tenantTokenBudget (this sandbox's share of the tenant budget): ${JSON.stringify(projected.tenantTokenBudget ?? null)}`);
   const profile = {
     ...projected,
-    inferencePolicy: {
-      tokenBudget: { perRequestTokens: 4000, hourlyTokens: 50_000, dailyTokens: 200_000, monthlyTokens: 2_000_000 },
-      contentSafety: { hate: "Low", selfHarm: "Low", sexual: "Low", violence: "Low", requirePromptShields: false },
-      modelPreference: { primary: "gpt-4.1", fallback: [] },
-    },
     upstreams: [{ name: "gpt-4.1", provider: "azure-openai", endpoint: upstream.url, deployment: "gpt-41-prod", apiVersion: "2024-10-21" }],
     listen: { api: "127.0.0.1:0", egress: "127.0.0.1:0", ops: "127.0.0.1:0" },
   };

@@ -48,6 +48,8 @@ async function showSandboxes(k: Kubectl): Promise<void> {
   }, 60_000).catch(() => current());
   heading("KarsSandboxes (kubectl get karssandboxes -n kars-system -o wide)");
   say(k.ok(["get", "karssandboxes", "-n", "kars-system", "-o", "wide"]).trimEnd());
+  heading("InferencePolicies (kubectl get inferencepolicies -n kars-system -o wide)");
+  say(k.ok(["get", "inferencepolicies", "-n", "kars-system", "-o", "wide"]).trimEnd());
   for (const sb of settled) {
     const ns = sb.status?.namespace ?? `kars-${sb.metadata.name}`;
     heading(`sandbox ${sb.metadata.name}: status`);

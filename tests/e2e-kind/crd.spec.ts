@@ -38,6 +38,48 @@ describe("a malformed KarsSandbox is refused by the apiserver with a field path"
   });
 });
 
+describe("a malformed InferencePolicy is refused by the apiserver with a field path", () => {
+  const policy = (spec: string) => `apiVersion: kars.azure.com/v1alpha1
+kind: InferencePolicy
+metadata:
+  name: bad
+  namespace: crd-tests
+spec:
+${spec.replace(/^/gm, "  ")}
+`;
+  it.each([
+    ["daily below hourly", "tokenBudget: {hourlyTokens: 10, dailyTokens: 5}", "spec.tokenBudget.dailyTokens: Invalid value: dailyTokens must be >= hourlyTokens"],
+    ["monthly below daily", "tokenBudget: {dailyTokens: 10, monthlyTokens: 5}", "spec.tokenBudget.monthlyTokens: Invalid value: monthlyTokens must be >= dailyTokens"],
+    ["monthly below perRequest", "tokenBudget: {perRequestTokens: 100, monthlyTokens: 50}", "spec.tokenBudget.monthlyTokens: Invalid value: monthlyTokens must be >= perRequestTokens"],
+    ["a zero perRequest", "tokenBudget: {perRequestTokens: 0}", "spec.tokenBudget.perRequestTokens: Invalid value: 0"],
+    ["a negative budget", "tokenBudget: {hourlyTokens: -1}", "spec.tokenBudget.hourlyTokens: Invalid value: -1"],
+    ["an unknown severity", "contentSafety: {hate: Extreme}", 'spec.contentSafety.hate: Unsupported value: "Extreme"'],
+    ["an unknown action", "appliesTo: {action: shell}", 'spec.appliesTo.action: Unsupported value: "shell"'],
+    ["both sandboxName and sandboxMatchLabels", "appliesTo: {sandboxName: a, sandboxMatchLabels: {tier: gold}}", "spec.appliesTo.sandboxMatchLabels: Forbidden: set sandboxName or sandboxMatchLabels, not both"],
+    ["a model preference without primary", "modelPreference: {fallback: [a]}", "spec.modelPreference.primary: Required value"],
+    ["an empty tenant budget", "tenantTokenBudget: {}", "spec.tenantTokenBudget: Invalid value"],
+    ["a tenant daily below hourly", "tenantTokenBudget: {hourlyTokens: 100, dailyTokens: 10}", "spec.tenantTokenBudget.dailyTokens: Invalid value: dailyTokens must be >= hourlyTokens"],
+  ])("%s", (_t, spec, message) => {
+    const r = apply(policy(spec));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  it("is refused on update too (an edit that breaks the budget ordering)", () => {
+    k.ok(["apply", "-f", "-"], policy("tokenBudget: {hourlyTokens: 10, dailyTokens: 20}"));
+    const r = k(["patch", "inferencepolicy", "-n", "crd-tests", "bad", "--type", "merge", "-p", JSON.stringify({ spec: { tokenBudget: { dailyTokens: 5 } } })]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("spec.tokenBudget.dailyTokens: Invalid value: dailyTokens must be >= hourlyTokens");
+    k.ok(["delete", "inferencepolicy", "-n", "crd-tests", "bad"]);
+  });
+
+  it("is served with the short name ip and a well-formed one is accepted", () => {
+    const r = apply(policy("tokenBudget: {perRequestTokens: 10, hourlyTokens: 10, dailyTokens: 10, monthlyTokens: 10}\ntenantTokenBudget: {dailyTokens: 5}\nmodelPreference: {primary: gpt-4.1, fallback: [small]}"));
+    expect(r.code).toBe(0);
+    expect(k(["get", "ip", "-n", "crd-tests"]).code).toBe(0);
+  });
+});
+
 describe("the original kars examples (../shared/conformance/kars-examples)", () => {
   const dir = join(__dirname, "..", "..", "..", "shared", "conformance", "kars-examples");
   const sandboxes = readdirSync(dir).flatMap(f =>
@@ -47,8 +89,21 @@ describe("the original kars examples (../shared/conformance/kars-examples)", () 
       .map(d => [`${f}: ${d!.metadata!.name}`, d!] as const),
   );
 
+  const policies = readdirSync(dir).flatMap(f =>
+    parseAllDocuments(readFileSync(join(dir, f), "utf8"))
+      .map(d => d.toJSON() as { kind?: string; metadata?: { name: string; namespace?: string } } | null)
+      .filter(d => d?.kind === "InferencePolicy")
+      .map(d => [`${f}: ${d!.metadata!.name}`, d!] as const),
+  );
+
   beforeAll(() => {
-    for (const ns of new Set(sandboxes.map(([, d]) => d.metadata!.namespace ?? "default"))) k(["create", "namespace", ns]);
+    for (const ns of new Set([...sandboxes, ...policies].map(([, d]) => d.metadata!.namespace ?? "default"))) k(["create", "namespace", ns]);
+  });
+
+  it.each(policies)("InferencePolicy %s is accepted as written (--dry-run=server)", (_n, doc) => {
+    const r = apply(JSON.stringify(doc));
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
   });
 
   it("has KarsSandbox objects to check", () => {
@@ -78,6 +133,7 @@ describe("the original kars examples (../shared/conformance/kars-examples)", () 
   it("two of them reconcile to their children", async () => {
     const pick = sandboxes.filter(([n]) => /maf-quickstart|hermes-quickstart/.test(n));
     expect(pick).toHaveLength(2);
+    for (const [, doc] of policies.filter(([n]) => /maf-quickstart|hermes-quickstart/.test(n))) k.ok(["apply", "-f", "-"], JSON.stringify(doc));
     for (const [, doc] of pick) k.ok(["apply", "-f", "-"], JSON.stringify(doc));
     for (const [, doc] of pick) {
       const name = doc.metadata!.name;
@@ -86,7 +142,13 @@ describe("the original kars examples (../shared/conformance/kars-examples)", () 
         return sb?.status?.observedGeneration === sb?.metadata.generation && sb?.status?.phase !== "Failed" && sb?.status?.phase !== undefined;
       }, 90_000);
       expect(k(["get", "deployment", "-n", `kars-${name}`, "agent"]).code).toBe(0);
-      expect(k(["get", "configmap", "-n", `kars-${name}`, "kars-router-profile"]).code).toBe(0);
+      // Their InferencePolicy names the model the original way ({provider, deployment}); the router gets its name.
+      const profile = await eventually(`${name}'s policy projected`, () => {
+        const s = k.json<{ status?: { conditions?: { type: string; status: string }[] } }>(["get", "karssandbox", "-n", doc.metadata!.namespace!, name]);
+        if (!s?.status?.conditions?.some(c => c.type === "PolicyLoaded" && c.status === "True")) return undefined;
+        return JSON.parse(k.json<{ data: Record<string, string> }>(["get", "configmap", "-n", `kars-${name}`, "kars-router-profile"])!.data["profile.json"]!) as { inferencePolicy: unknown };
+      }, 30_000);
+      expect(profile.inferencePolicy).toMatchObject({ tokenBudget: { dailyTokens: 500000, perRequestTokens: 128000 }, modelPreference: { primary: "gpt-4.1", fallback: [] } });
     }
   });
 });

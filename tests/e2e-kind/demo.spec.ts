@@ -33,6 +33,11 @@ const repo = join(__dirname, "..", "..");
     expect(out).toMatch(/^LISTEN api 127\.0\.0\.1:\d+$/m);
     expect(out).toContain('agent (openai SDK) → router → model: "Hello!"');
     expect(out).toMatch(/budget sandbox:research-agent: hourly \d+ used, \d+ left/);
+    // The example InferencePolicy's tenant budget (80,000 an hour) split between the two example sandboxes.
+    expect(out).toContain('tenantTokenBudget (this sandbox\'s share of the tenant budget): {"hourlyTokens":40000,"dailyTokens":150000,"monthlyTokens":1500000}');
+    expect(out).toMatch(/budget tenant:kars-system: hourly (\d+) used, (\d+) left/);
+    const [, used, left] = /budget tenant:kars-system: hourly (\d+) used, (\d+) left/.exec(out)!;
+    expect(Number(used) + Number(left)).toBe(40_000);
     const get = spawnSync(binaries().kubectl, ["--kubeconfig", kubeconfig, "get", "karssandboxes", "-A"], { encoding: "utf8" });
     expect(get.stdout).toContain("research-agent");
 

@@ -28,6 +28,7 @@ beforeAll(() => {
 
 describe("an example KarsSandbox applied with kubectl", () => {
   beforeAll(() => {
+    k.ok(["apply", "-f", join(examples, "01-inference-policies.yaml")]);
     k.ok(["apply", "-f", join(examples, "openai-agents.yaml")]);
   });
 
@@ -42,6 +43,8 @@ describe("an example KarsSandbox applied with kubectl", () => {
     expect(k.ok(["get", "karssandbox", "-n", "kars-system", "research-agent"])).toMatch(new RegExp(`research-agent\\s+OpenAIAgents\\s+${expectedPhase}\\s+${expectedPhase === "Ready" ? "True" : "False"}`));
   });
 
+  const condition = (type: string) => sandbox("kars-system", "research-agent")!.status!.conditions!.find(c => c.type === type);
+
   it("creates every child with the sandbox labels and the locked-down fields", () => {
     const ns = k.json<Obj>(["get", "namespace", "kars-research-agent"])!;
     expect(ns.metadata.labels).toMatchObject({ "kars.azure.com/role": "sandbox", "kars.azure.com/sandbox": "research-agent", "kars.azure.com/isolation": "enhanced" });
@@ -52,6 +55,14 @@ describe("an example KarsSandbox applied with kubectl", () => {
     expect(np.spec.egress[0]!.ports.map(p => p.port)).toEqual([53, 53]);
     const cm = k.json<Obj & { data: Record<string, string> }>(["get", "configmap", "-n", "kars-research-agent", "kars-router-profile"])!;
     expect(JSON.parse(cm.data["profile.json"]!)).toMatchObject({ sandbox: "research-agent", tenant: "kars-system", egressMode: "Strict", allowedEndpoints: [{ host: "api.github.com", port: 443 }, { host: "pypi.org", port: 443 }] });
+    // The example InferencePolicy research-agent-inference, as the router reads it.
+    expect(JSON.parse(cm.data["profile.json"]!).inferencePolicy).toEqual({
+      appliesTo: { sandboxName: "research-agent", action: "*" },
+      tokenBudget: { perRequestTokens: 4000, hourlyTokens: 50000, dailyTokens: 200000, monthlyTokens: 2000000 },
+      contentSafety: { hate: "Low", selfHarm: "Low", sexual: "Low", violence: "Low", requirePromptShields: false },
+      modelPreference: { primary: "gpt-4.1", fallback: [] },
+    });
+    expect(condition("PolicyLoaded")).toMatchObject({ status: "True", reason: "PolicyLoaded" });
     const dep = k.json<Obj & { spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }>(["get", "deployment", "-n", "kars-research-agent", "agent"])!;
     expect(dep.spec.replicas).toBe(1);
     expect(dep.spec.template.spec.containers[0]!.image).toBe("ghcr.io/azure/kars/runtime-openai-agents:0.1.0");
@@ -93,6 +104,75 @@ describe("an example KarsSandbox applied with kubectl", () => {
     k.ok(["delete", "karssandbox", "-n", "kars-system", "research-agent", "--wait=false"]);
     await eventually("namespace gone", () => k(["get", "namespace", "kars-research-agent"]).code !== 0, 120_000);
     await eventually("KarsSandbox gone", () => sandbox("kars-system", "research-agent") === undefined, 30_000);
+  });
+});
+
+describe("InferencePolicy → router profile, and a tenant budget split across a namespace's sandboxes", () => {
+  const ns = "tenant-split";
+  const profile = (name: string) => {
+    const cm = k.json<{ data: Record<string, string> }>(["get", "configmap", "-n", `kars-${name}`, "kars-router-profile"]);
+    return cm?.data["profile.json"] ? (JSON.parse(cm.data["profile.json"]) as { inferencePolicy: Record<string, unknown>; tenantTokenBudget?: Record<string, number> }) : undefined;
+  };
+  const policy = (tenantHourly: number) => `apiVersion: kars.azure.com/v1alpha1
+kind: InferencePolicy
+metadata:
+  name: shared
+  namespace: ${ns}
+spec:
+  tokenBudget: {perRequestTokens: 1000, hourlyTokens: 7000, dailyTokens: 70000}
+  tenantTokenBudget: {hourlyTokens: ${tenantHourly}, dailyTokens: 100001}
+`;
+  const split = (name: string) => sandboxYaml(name, ns, "runtime:\n  kind: Hermes\ninferenceRef:\n  name: shared");
+
+  beforeAll(() => {
+    k.ok(["create", "namespace", ns]);
+    k.ok(["apply", "-f", "-"], policy(10001));
+  });
+
+  it("two sandboxes each get the policy's budget and floor(total / 2) of the tenant budget", async () => {
+    k.ok(["apply", "-f", "-"], split("split-a") + "---\n" + split("split-b"));
+    for (const name of ["split-a", "split-b"]) {
+      const p = await eventually(`${name}'s profile with a share of 2`, () => {
+        const p = profile(name);
+        return p?.tenantTokenBudget?.hourlyTokens === 5000 ? p : undefined;
+      }, 60_000);
+      expect(p.inferencePolicy).toEqual({ tokenBudget: { perRequestTokens: 1000, hourlyTokens: 7000, dailyTokens: 70000 } });
+      expect(p.tenantTokenBudget).toEqual({ hourlyTokens: 5000, dailyTokens: 50000 });
+    }
+  });
+
+  it("editing the InferencePolicy re-projects both profiles", async () => {
+    k.ok(["apply", "-f", "-"], policy(3001));
+    for (const name of ["split-a", "split-b"]) {
+      await eventually(`${name}'s share of the new total`, () => profile(name)?.tenantTokenBudget?.hourlyTokens === 1500, 30_000);
+    }
+  });
+
+  it("deleting one sandbox gives the whole tenant budget to the other", async () => {
+    k.ok(["delete", "karssandbox", "-n", ns, "split-b", "--wait=false"]);
+    await eventually("split-b gone", () => sandbox(ns, "split-b") === undefined, 120_000);
+    await eventually("split-a's share of 1", () => profile("split-a")?.tenantTokenBudget?.hourlyTokens === 3001, 30_000);
+  });
+
+  it("a sandbox whose InferencePolicy does not exist fails closed: PolicyLoaded=False, a zero budget, phase Pending", async () => {
+    k.ok(["apply", "-f", "-"], sandboxYaml("no-policy", ns, "runtime:\n  kind: Hermes\ninferenceRef:\n  name: missing"));
+    const s = await eventually("no-policy reconciled", () => {
+      const s = sandbox(ns, "no-policy");
+      return s?.status?.conditions?.some(c => c.type === "PolicyLoaded") ? s : undefined;
+    }, 60_000);
+    expect(s.status!.phase).toBe("Pending");
+    expect(s.status!.conditions!.find(c => c.type === "PolicyLoaded")).toMatchObject({
+      status: "False",
+      reason: "InferencePolicyNotFound",
+      message: `InferencePolicy ${ns}/missing (spec.inferenceRef.name) does not exist: create it; until then its router refuses every model call (token budget 0)`,
+    });
+    expect(profile("no-policy")!.inferencePolicy).toEqual({ tokenBudget: { hourlyTokens: 0, dailyTokens: 0, monthlyTokens: 0 } });
+    // It still counts in the tenant split.
+    await eventually("split-a's share of 2 again", () => profile("split-a")?.tenantTokenBudget?.hourlyTokens === 1500, 30_000);
+  });
+
+  afterAll(() => {
+    k(["delete", "karssandbox", "-n", ns, "--all", "--wait=false"]);
   });
 });
 
