@@ -126,6 +126,30 @@ describe("parseClientHello", () => {
     );
   });
 
+  it("gives the same answer for a mutated ClientHello in one record as fragmented across several (the one-record fast path agrees with reassembly; fuzz)", async () => {
+    const message = [...(await realClientHello("allowed.example"))].slice(5); // the handshake message alone
+    fc.assert(
+      // the handshake header (type, length) stays intact, so both forms hold the same message
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 4, max: message.length - 1 }), fc.nat(255)), { maxLength: 6 }), fc.integer({ min: 1, max: 300 }), (mutations, fragment) => {
+        const bytes = message.slice();
+        for (const [at, value] of mutations) bytes[at] = value;
+        const whole = parseClientHello(records(bytes));
+        const pieces = parseClientHello(records(bytes, fragment));
+        const comparable = (r: ReturnType<typeof parseClientHello>): unknown => (r.kind === "ok" ? { kind: r.kind, serverName: r.serverName } : r);
+        expect(comparable(pieces)).toEqual(comparable(whole));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("forgets the extensions of one ClientHello before the next (a duplicate is per message, never across messages)", () => {
+    const once = records(clientHelloMessage([sniExtension([0, "a.example"]), [0, 10, 0, 0]]));
+    const twice = records(clientHelloMessage([[0, 10, 0, 0], sniExtension([0, "a.example"]), [0, 10, 0, 0]]));
+    expect(parseClientHello(once)).toMatchObject({ kind: "ok", serverName: "a.example" });
+    expect(parseClientHello(twice)).toEqual({ kind: "malformed", why: "duplicate extension" });
+    expect(parseClientHello(once)).toMatchObject({ kind: "ok", serverName: "a.example" });
+  });
+
   it("never throws on arbitrary bytes that start like a handshake record (fuzz)", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), (tail) => {

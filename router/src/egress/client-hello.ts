@@ -31,6 +31,15 @@ export function parseClientHello(data: Uint8Array): ClientHelloResult {
   if (data.length === 0) return { kind: "incomplete" };
   if (data[0] !== TLS_HANDSHAKE_RECORD) return { kind: "not_tls" };
 
+  // The common case: one record holding exactly the ClientHello, parsed in place (no copy).
+  if (data.length >= 9 && data[1] === 0x03 && data[5] === 0x01) {
+    const recordLength = (data[3] << 8) | data[4];
+    const messageLength = (data[6] << 16) | (data[7] << 8) | data[8];
+    if (recordLength === 4 + messageLength && recordLength <= 16384 && 4 + messageLength <= MAX_CLIENT_HELLO_BYTES && data.length >= 5 + recordLength) {
+      return bodyResult(parseClientHelloBody(data, 9, 5 + recordLength), 5 + recordLength);
+    }
+  }
+
   // Reassemble the handshake message from consecutive handshake records.
   const chunks: Uint8Array[] = [];
   let have = 0;
@@ -56,10 +65,13 @@ export function parseClientHello(data: Uint8Array): ClientHelloResult {
   // Trailing bytes of another handshake message in the same record would be odd for a client's
   // first flight; refuse rather than guess.
   if (have !== need) return { kind: "malformed", why: "data after clienthello in its records" };
-  const body = concat(chunks, need).subarray(4);
-  const serverName = parseClientHelloBody(body);
+  const message = concat(chunks, need);
+  return bodyResult(parseClientHelloBody(message, 4, message.length), offset);
+}
+
+function bodyResult(serverName: string | null | Malformed, bytes: number): ClientHelloResult {
   if (typeof serverName === "object" && serverName !== null) return serverName;
-  return { kind: "ok", serverName, bytes: offset };
+  return { kind: "ok", serverName, bytes };
 }
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array {
@@ -77,73 +89,88 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
 type Malformed = { kind: "malformed"; why: string };
 const malformed = (why: string): Malformed => ({ kind: "malformed", why });
 
-/** Parses a ClientHello body (after the 4-byte handshake header); returns the SNI, null, or malformed. */
-function parseClientHelloBody(b: Uint8Array): string | null | Malformed {
-  let p = 0;
-  const left = (): number => b.length - p;
-  if (left() < 2 + 32 + 1) return malformed("clienthello too short");
+/**
+ * Extension types seen in the ClientHello being parsed: a bitmap over the 16-bit type space, set
+ * while parsing and cleared again (from `seenTypes`) before returning, so that finding a duplicate
+ * costs O(1) and no allocation. Safe because parsing is synchronous.
+ */
+const seenBitmap = new Uint8Array(65536 / 8);
+/** The types set in seenBitmap; a ClientHello of at most MAX_CLIENT_HELLO_BYTES holds fewer than this many extensions. */
+const seenTypes = new Uint16Array(MAX_CLIENT_HELLO_BYTES / 4 + 1);
+
+/**
+ * Parses a ClientHello body, `b[start..end)` (after the 4-byte handshake header); returns the SNI,
+ * null, or malformed.
+ */
+function parseClientHelloBody(b: Uint8Array, start: number, end: number): string | null | Malformed {
+  let p = start;
+  if (end - p < 2 + 32 + 1) return malformed("clienthello too short");
   p += 2; // legacy_version
   p += 32; // random
   const sessionIdLength = b[p++];
-  if (sessionIdLength > 32 || left() < sessionIdLength) return malformed("bad session id");
+  if (sessionIdLength > 32 || end - p < sessionIdLength) return malformed("bad session id");
   p += sessionIdLength;
-  if (left() < 2) return malformed("truncated cipher suites");
+  if (end - p < 2) return malformed("truncated cipher suites");
   const suitesLength = (b[p] << 8) | b[p + 1];
   p += 2;
-  if (suitesLength < 2 || suitesLength % 2 !== 0 || left() < suitesLength) return malformed("bad cipher suites");
+  if (suitesLength < 2 || suitesLength % 2 !== 0 || end - p < suitesLength) return malformed("bad cipher suites");
   p += suitesLength;
-  if (left() < 1) return malformed("truncated compression methods");
+  if (end - p < 1) return malformed("truncated compression methods");
   const compressionLength = b[p++];
-  if (compressionLength < 1 || left() < compressionLength) return malformed("bad compression methods");
+  if (compressionLength < 1 || end - p < compressionLength) return malformed("bad compression methods");
   p += compressionLength;
-  if (left() === 0) return null; // no extensions at all (pre-TLS-1.2 style): no SNI
-  if (left() < 2) return malformed("truncated extensions");
+  if (end === p) return null; // no extensions at all (pre-TLS-1.2 style): no SNI
+  if (end - p < 2) return malformed("truncated extensions");
   const extensionsLength = (b[p] << 8) | b[p + 1];
   p += 2;
-  if (extensionsLength !== left()) return malformed("extensions length mismatch");
-  const seen = new Set<number>();
-  let serverName: string | null = null;
-  while (left() > 0) {
-    if (left() < 4) return malformed("truncated extension header");
-    const type = (b[p] << 8) | b[p + 1];
-    const length = (b[p + 2] << 8) | b[p + 3];
-    p += 4;
-    if (left() < length) return malformed("truncated extension");
-    if (seen.has(type)) return malformed("duplicate extension");
-    seen.add(type);
-    if (type === 0) {
-      const parsed = parseServerNameExtension(b.subarray(p, p + length));
-      if (typeof parsed !== "string") return parsed;
-      serverName = parsed;
+  if (extensionsLength !== end - p) return malformed("extensions length mismatch");
+  let seen = 0;
+  try {
+    let serverName: string | null = null;
+    while (end > p) {
+      if (end - p < 4) return malformed("truncated extension header");
+      const type = (b[p] << 8) | b[p + 1];
+      const length = (b[p + 2] << 8) | b[p + 3];
+      p += 4;
+      if (end - p < length) return malformed("truncated extension");
+      const bit = 1 << (type & 7);
+      if (seenBitmap[type >> 3] & bit) return malformed("duplicate extension");
+      seenBitmap[type >> 3] |= bit;
+      seenTypes[seen++] = type;
+      if (type === 0) {
+        const parsed = parseServerNameExtension(b, p, p + length);
+        if (typeof parsed !== "string") return parsed;
+        serverName = parsed;
+      }
+      p += length;
     }
-    p += length;
+    return serverName;
+  } finally {
+    for (let i = 0; i < seen; i++) seenBitmap[seenTypes[i] >> 3] = 0;
   }
-  return serverName;
 }
 
-/** RFC 6066 §3: ServerNameList with exactly one host_name entry, ASCII, no trailing dot. */
-function parseServerNameExtension(e: Uint8Array): string | Malformed {
-  if (e.length < 2) return malformed("truncated server_name list");
-  const listLength = (e[0] << 8) | e[1];
-  if (listLength !== e.length - 2 || listLength === 0) return malformed("server_name list length mismatch");
-  let p = 2;
+/** RFC 6066 §3: ServerNameList (`e[start..end)`) with exactly one host_name entry, ASCII, no trailing dot. */
+function parseServerNameExtension(e: Uint8Array, start: number, end: number): string | Malformed {
+  if (end - start < 2) return malformed("truncated server_name list");
+  const listLength = (e[start] << 8) | e[start + 1];
+  if (listLength !== end - start - 2 || listLength === 0) return malformed("server_name list length mismatch");
+  let p = start + 2;
   let hostName: string | undefined;
-  while (p < e.length) {
-    if (e.length - p < 3) return malformed("truncated server_name entry");
+  while (p < end) {
+    if (end - p < 3) return malformed("truncated server_name entry");
     const nameType = e[p];
     const nameLength = (e[p + 1] << 8) | e[p + 2];
     p += 3;
-    if (e.length - p < nameLength) return malformed("truncated server_name");
+    if (end - p < nameLength) return malformed("truncated server_name");
     if (nameType === 0) {
       if (hostName !== undefined) return malformed("more than one host_name");
       if (nameLength === 0) return malformed("empty host_name");
-      let text = "";
       for (let i = p; i < p + nameLength; i++) {
         const c = e[i];
         if (c <= 0x20 || c >= 0x7f) return malformed("host_name is not printable ascii");
-        text += String.fromCharCode(c);
       }
-      hostName = text;
+      hostName = Buffer.from(e.buffer, e.byteOffset + p, nameLength).toString("latin1");
     }
     p += nameLength;
   }
