@@ -82,19 +82,16 @@ ${spec.replace(/^/gm, "  ")}
 
 describe("the original kars examples (../shared/conformance/kars-examples)", () => {
   const dir = join(__dirname, "..", "..", "..", "shared", "conformance", "kars-examples");
-  const sandboxes = readdirSync(dir).flatMap(f =>
-    parseAllDocuments(readFileSync(join(dir, f), "utf8"))
-      .map(d => d.toJSON() as { kind?: string; metadata?: { name: string; namespace?: string } } | null)
-      .filter(d => d?.kind === "KarsSandbox")
-      .map(d => [`${f}: ${d!.metadata!.name}`, d!] as const),
-  );
+  const ofKind = (kind: string) =>
+    readdirSync(dir).flatMap(f =>
+      parseAllDocuments(readFileSync(join(dir, f), "utf8"))
+        .map(d => d.toJSON() as { kind?: string; metadata?: { name: string; namespace?: string } } | null)
+        .filter(d => d?.kind === kind)
+        .map(d => [`${f}: ${d!.metadata!.name}`, d!] as const),
+    );
+  const sandboxes = ofKind("KarsSandbox");
 
-  const policies = readdirSync(dir).flatMap(f =>
-    parseAllDocuments(readFileSync(join(dir, f), "utf8"))
-      .map(d => d.toJSON() as { kind?: string; metadata?: { name: string; namespace?: string } } | null)
-      .filter(d => d?.kind === "InferencePolicy")
-      .map(d => [`${f}: ${d!.metadata!.name}`, d!] as const),
-  );
+  const policies = ofKind("InferencePolicy");
 
   beforeAll(() => {
     for (const ns of new Set([...sandboxes, ...policies].map(([, d]) => d.metadata!.namespace ?? "default"))) k(["create", "namespace", ns]);
