@@ -6,7 +6,8 @@
  * LiteLLM is installed into a venv under ~/.cache/kars/ (never the repository); when that is not
  * possible the output says so and the router's own numbers are still printed.
  * Environment: BENCH_SEQ (sequential requests per target, default 5000), BENCH_SECONDS (throughput
- * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1.
+ * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1, BENCH_ROUTER_NODE_ARGS (extra node
+ * flags for the router, after the image's: profiling, GC tracing).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -182,7 +183,8 @@ async function main(): Promise<void> {
   const bundle = path.join(dir, "router.js");
   const esbuild = spawnSync(path.join(ROOT, "node_modules/.bin/esbuild"), [path.join(ROOT, "router/src/main.ts"), ...ROUTER_ESBUILD_ARGS, `--outfile=${bundle}`, "--log-level=error"], { encoding: "utf8" });
   if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
-  const routerProc = await start(node, [...ROUTER_NODE_FLAGS, bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { ...ROUTER_IMAGE_ENV }, /LISTEN api (\S+)/, 60_000);
+  const extraNodeArgs = (process.env.BENCH_ROUTER_NODE_ARGS ?? "").split(" ").filter(Boolean); // e.g. --cpu-prof, --inspect
+  const routerProc = await start(node, [...ROUTER_NODE_FLAGS, ...extraNodeArgs, bundle, "--config-dir", configDir, "--state-dir", path.join(dir, "state")], { ...ROUTER_IMAGE_ENV }, /LISTEN api (\S+)/, 60_000);
   const router = `http://${routerProc.match[1]}`;
   const routerPid = routerProc.child.pid as number;
   log(`upstream ${upstream}, router ${router} (pid ${routerPid})`);
