@@ -12,10 +12,12 @@ import { createServer as createHttpServer, request as httpRequest, type ClientRe
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { pipeline, type Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD } from "./client-hello";
+import { TLS_HANDSHAKE_RECORD, type ClientHelloResult } from "./client-hello";
+import { readClientHello, type ClientHelloDone } from "./client-hello-wait";
 import { parseConnectHead } from "./connect-head";
 import { decideEgress, decideEgressNow, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
 import { normaliseHost, splitAuthority } from "./host";
+import { relay, type RelayDone } from "./relay";
 import type { EgressHotCounters, EgressMetrics } from "./metrics";
 
 /** Limits (DESIGN §6 / issue 4): concurrent tunnels, tunnel lifetime, header size, timeouts (ms, bytes). */
@@ -79,14 +81,6 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Copies `from` into `to` with backpressure (what pipe() does, with less machinery); end-of-stream is the relay's business. */
-function forward(from: Duplex, to: Duplex): void {
-  from.on("data", (chunk: Buffer) => {
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on("drain", () => from.resume());
-}
-
 /** 'timeout' listener of a dialling socket (`this`). */
 function timedOutConnect(this: Socket): void {
   this.destroy(new Error("connect timeout"));
@@ -127,6 +121,10 @@ export class EgressProxyServer {
   private readonly decisionSecondsDeny: { observe(seconds: number): void };
   /** 'close' listener of every tracked socket (shared, `this` = the socket). */
   private readonly untrack: (this: Duplex) => void;
+  /** End of every relay: counts its bytes and releases its slot. */
+  private readonly relayDone: RelayDone;
+  /** End of every CONNECT tunnel's ClientHello wait. */
+  private readonly connectHelloDone: ClientHelloDone<PendingConnect>;
 
   constructor(private readonly deps: EgressProxyDeps) {
     const sockets = this.sockets;
@@ -135,6 +133,12 @@ export class EgressProxyServer {
       sockets.delete(this);
       hot.openSockets--;
     };
+    this.relayDone = (bytesUpstream, bytesDownstream) => {
+      hot.bytesUpstream += bytesUpstream;
+      hot.bytesDownstream += bytesDownstream;
+      this.release();
+    };
+    this.connectHelloDone = (data, result, pending) => this.afterConnectHello(data, result, pending);
     // node:http enforces headersTimeout by a connection check every connectionsCheckingInterval (30 s
     // by default, too coarse for the first-bytes limit), and only on a server that emitted 'listening'.
     // This one never listens (connections are handed to it), so 'listening' is emitted here: without
@@ -322,83 +326,9 @@ export class EgressProxyServer {
     return new Promise((resolve, reject) => this.dial(address, port, (err, upstream) => (err ? reject(err) : resolve(upstream))));
   }
 
-  /** Relays bytes both ways until either side closes or the lifetime ends; releases the slot once. */
+  /** Relays bytes both ways until either side closes or the lifetime ends (relay.ts); releases the slot once. */
   private relay(client: Duplex, upstream: Socket): void {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(lifetime);
-      // bytes are counted once per tunnel, from the upstream socket's own counters
-      this.deps.hot.bytesUpstream += upstream.bytesWritten;
-      this.deps.hot.bytesDownstream += upstream.bytesRead;
-      client.destroy();
-      upstream.destroy();
-      this.release();
-    };
-    const lifetime = setTimeout(finish, this.deps.limits.tunnelLifetimeMs);
-    lifetime.unref();
-    // either side may have gone while the tunnel was being set up: its close event is past
-    if (client.destroyed || upstream.destroyed) return finish();
-    client.on("error", finish);
-    upstream.on("error", finish);
-    client.on("close", finish);
-    upstream.on("close", finish);
-    // The tunnel ends when either side ends, once the bytes already read from it have reached the
-    // other side (as Squid's tunnels do). Sockets are half-open (no automatic shutdown(2) on FIN), so
-    // the close is a plain close(2) — a loopback shutdown costs as much as a write.
-    const endAfterFlush = (to: Duplex): void => {
-      if (to.writableLength === 0) return finish();
-      to.on("finish", finish);
-      to.end();
-    };
-    client.on("end", () => endAfterFlush(upstream));
-    upstream.on("end", () => endAfterFlush(client));
-    forward(client, upstream);
-    forward(upstream, client);
-    // A side may have ended before the relay began (read while the decision, the dial or the
-    // ClientHello wait had no 'end' listener): its end event is past, so end the tunnel now.
-    if (client.readableEnded) endAfterFlush(upstream);
-    else if (upstream.readableEnded) endAfterFlush(client);
-    client.resume();
-  }
-
-  /**
-   * Reads the client's ClientHello (starting with `initial`) within the first-bytes timeout, then
-   * calls `done` once, synchronously from the read that completed it (or the timeout / end), with all
-   * bytes read and the parse result. The socket is left flowing with no data listener: `done` must
-   * attach one (relay) or destroy the socket before returning.
-   */
-  private readClientHello(socket: Duplex, initial: Buffer, done: (data: Buffer, result: ClientHelloResult) => void): void {
-    let data = initial;
-    let settled = false;
-    const finish = (result: ClientHelloResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.off("data", onData);
-      socket.off("end", onEnd);
-      socket.off("close", onEnd);
-      done(data, result);
-    };
-    const check = (): void => {
-      const result = parseClientHello(data);
-      if (result.kind !== "incomplete") return finish(result);
-      if (data.length > MAX_CLIENT_HELLO_BYTES + 1024) finish({ kind: "malformed", why: "clienthello too large" });
-    };
-    const onData = (chunk: Buffer): void => {
-      data = data.length === 0 ? chunk : Buffer.concat([data, chunk]);
-      check();
-    };
-    const onEnd = (): void => finish({ kind: "malformed", why: "connection closed before clienthello" });
-    const timer = setTimeout(() => finish({ kind: "malformed", why: "timeout waiting for clienthello" }), this.deps.limits.firstBytesTimeoutMs);
-    socket.on("data", onData);
-    socket.once("end", onEnd);
-    socket.once("close", onEnd);
-    if (data.length > 0) check();
-    // a client that ended while the decision and the dial ran: its end event is past
-    if (!settled && socket.readableEnded) onEnd();
-    if (!settled) socket.resume();
+    relay(client, upstream, this.deps.limits.tunnelLifetimeMs, this.relayDone);
   }
 
   private onTransparentTls(socket: Socket, first: Buffer): void {
@@ -406,7 +336,7 @@ export class EgressProxyServer {
     // A connection is not a tunnel until its ClientHello has named a host: waiting for one takes no
     // tunnel slot (the first-bytes timeout and maxConnections bound it), so silent connections cannot
     // hold every slot.
-    this.readClientHello(socket, first, (data, result) => {
+    readClientHello(socket, first, this.deps.limits.firstBytesTimeoutMs, undefined, (data, result) => {
       socket.pause(); // the decision and the dial are asynchronous
       if (result.kind !== "ok") {
         this.deny("tls", client, result.kind === "not_tls" ? "not_tls" : "bad_request", 443, undefined, result.kind === "malformed" ? result.why : undefined);
@@ -488,26 +418,31 @@ export class EgressProxyServer {
       return this.relay(socket, upstream);
     }
     // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
-    const host = decision.host;
-    // a destination that hangs up meanwhile ends the tunnel at once
-    const upstreamGone = (): void => void socket.destroy();
-    upstream.on("close", upstreamGone);
-    this.readClientHello(socket, head, (data, result) => {
-      upstream.off("close", upstreamGone);
-      const abandon = (): void => {
-        upstream.destroy();
-        socket.destroy();
-        this.release();
-      };
-      if (upstream.destroyed || socket.destroyed) return abandon();
-      const problem = frontingProblem(result, host);
-      if (problem) {
-        this.deny("connect", client, problem.reason, 443, host, problem.detail);
-        return abandon();
-      }
-      upstream.write(data);
-      this.relay(socket, upstream);
-    });
+    // A destination that hangs up meanwhile ends the tunnel at once.
+    const pending: PendingConnect = { client, socket, upstream, host: decision.host, upstreamGone: () => void socket.destroy() };
+    upstream.on("close", pending.upstreamGone);
+    readClientHello(socket, head, this.deps.limits.firstBytesTimeoutMs, pending, this.connectHelloDone);
+  }
+
+  /** The ClientHello inside a CONNECT tunnel to 443 arrived (or the wait failed): check it against the CONNECT host, then relay. */
+  private afterConnectHello(data: Buffer, result: ClientHelloResult, p: PendingConnect): void {
+    const { socket, upstream } = p;
+    upstream.off("close", p.upstreamGone);
+    if (upstream.destroyed || socket.destroyed) return this.abandon(p);
+    const problem = frontingProblem(result, p.host);
+    if (problem) {
+      this.deny("connect", p.client, problem.reason, 443, p.host, problem.detail);
+      return this.abandon(p);
+    }
+    upstream.write(data);
+    this.relay(socket, upstream);
+  }
+
+  /** A CONNECT tunnel given up after its ClientHello wait: both sockets closed, the slot released. */
+  private abandon(p: PendingConnect): void {
+    p.upstream.destroy();
+    p.socket.destroy();
+    this.release();
   }
 
   /**
@@ -626,7 +561,16 @@ function requestTarget(req: IncomingMessage): Target {
   return { ok: true, via: "http", host: a.host, port: a.port, authority: m[1], path };
 }
 
-type ClientHelloResult = ReturnType<typeof parseClientHello>;
+/** A CONNECT tunnel to 443 whose destination answered, awaiting the client's ClientHello. */
+interface PendingConnect {
+  client: () => string;
+  socket: Duplex;
+  upstream: Socket;
+  /** The decided (canonical) CONNECT host the SNI must name. */
+  host: string;
+  /** 'close' listener on upstream while waiting: the client is closed with it. */
+  upstreamGone: () => void;
+}
 
 /** The peer address of a client connection, read (getpeername(2)) on first use only, then kept. */
 function peer(socket: { remoteAddress?: string }): () => string {

@@ -1,0 +1,103 @@
+// Waiting for a client's TLS ClientHello (RFC 8446 §4.1.2) on an egress connection: inside a CONNECT
+// tunnel to 443 (the domain-fronting check, DESIGN §6) and on a redirected TLS connection (the host is
+// its SNI). One wait object per connection; the socket listeners are shared module-level functions
+// that find it through a symbol on the socket, so a wait allocates no closures (the proxy's hot path).
+
+import type { Duplex } from "node:stream";
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from "./client-hello";
+
+const kWait = Symbol("kars.egress.clientHelloWait");
+
+/** What the shared listeners and the timer need of a wait, whatever its context type. */
+interface Wait {
+  add(chunk: Buffer): void;
+  finish(result: ClientHelloResult): void;
+}
+
+/** A socket whose ClientHello is awaited. */
+type Waiting = Duplex & { [kWait]?: Wait };
+
+/**
+ * Called once with every byte read so far (`data`, ClientHello first), the parse result (`malformed`
+ * for a timeout, an early end or close, or a ClientHello over the size limit) and the caller's context.
+ */
+export type ClientHelloDone<C> = (data: Buffer, result: ClientHelloResult, context: C) => void;
+
+const EARLY_END: ClientHelloResult = Object.freeze({ kind: "malformed", why: "connection closed before clienthello" });
+const TIMED_OUT: ClientHelloResult = Object.freeze({ kind: "malformed", why: "timeout waiting for clienthello" });
+const TOO_LARGE: ClientHelloResult = Object.freeze({ kind: "malformed", why: "clienthello too large" });
+
+class ClientHelloWait<C> implements Wait {
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Waiting,
+    private data: Buffer,
+    private readonly context: C,
+    private readonly done: ClientHelloDone<C>,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(timedOut, timeoutMs, this);
+  }
+
+  /** Bytes arrived: keep them and look again. */
+  add(chunk: Buffer): void {
+    this.data = this.data.length === 0 ? chunk : Buffer.concat([this.data, chunk]);
+    this.check();
+  }
+
+  check(): void {
+    const result = parseClientHello(this.data);
+    if (result.kind !== "incomplete") return this.finish(result);
+    if (this.data.length > MAX_CLIENT_HELLO_BYTES + 1024) this.finish(TOO_LARGE);
+  }
+
+  finish(result: ClientHelloResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    socket.off("data", helloData);
+    socket.off("end", helloEnded);
+    socket.off("close", helloEnded);
+    socket[kWait] = undefined;
+    this.done(this.data, result, this.context);
+  }
+
+  get isSettled(): boolean {
+    return this.settled;
+  }
+}
+
+function timedOut(wait: Wait): void {
+  wait.finish(TIMED_OUT);
+}
+
+function helloData(this: Waiting, chunk: Buffer): void {
+  this[kWait]?.add(chunk);
+}
+
+function helloEnded(this: Waiting): void {
+  this[kWait]?.finish(EARLY_END);
+}
+
+/**
+ * Reads the client's ClientHello from `socket` (starting with `initial`, bytes already read) within
+ * `timeoutMs`, then calls `done` once — synchronously from the read that completed it, or from the
+ * timeout, end or close — with all bytes read and the parse result. The socket is left flowing with
+ * no data listener: `done` must attach one (the relay) or destroy the socket before returning.
+ * Fails closed: anything but a complete, well-formed ClientHello is reported as `malformed`.
+ */
+export function readClientHello<C>(socket: Duplex, initial: Buffer, timeoutMs: number, context: C, done: ClientHelloDone<C>): void {
+  const waiting = socket as Waiting;
+  const wait = new ClientHelloWait(waiting, initial, context, done, timeoutMs);
+  waiting[kWait] = wait;
+  socket.on("data", helloData);
+  socket.on("end", helloEnded);
+  socket.on("close", helloEnded);
+  if (initial.length > 0) wait.check();
+  // a client that ended while the decision and the dial ran: its end event is past
+  if (!wait.isSettled && socket.readableEnded) wait.finish(EARLY_END);
+  if (!wait.isSettled) socket.resume();
+}

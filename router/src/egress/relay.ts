@@ -1,0 +1,118 @@
+// The byte relay of an established egress tunnel (CONNECT or redirected TLS, DESIGN §6): bytes both
+// ways with backpressure until either side ends or closes, or the tunnel's lifetime is over.
+// One Relay object per tunnel; the sockets' listeners are shared module-level functions that find it
+// through a symbol on the socket, so a tunnel allocates no closures (the proxy's hot path: fewer
+// objects per tunnel, less garbage to collect).
+
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+
+const kRelay = Symbol("kars.egress.relay");
+
+/** A socket taking part in a relay. */
+type RelaySide = Duplex & { [kRelay]?: Relay };
+
+/**
+ * Called once when a relay ends, with the bytes written to and read from the destination (bytes,
+ * from the upstream socket's own counters).
+ */
+export type RelayDone = (bytesUpstream: number, bytesDownstream: number) => void;
+
+class Relay {
+  private done = false;
+  private readonly lifetime: NodeJS.Timeout;
+
+  constructor(
+    readonly client: Duplex,
+    readonly upstream: Socket,
+    lifetimeMs: number,
+    private readonly onDone: RelayDone,
+  ) {
+    this.lifetime = setTimeout(finishRelay, lifetimeMs, this);
+    this.lifetime.unref();
+  }
+
+  /** The other side of `side`. */
+  other(side: Duplex): Duplex {
+    return side === this.client ? this.upstream : this.client;
+  }
+
+  /** Ends the tunnel (once): both sockets destroyed, the lifetime timer cleared, onDone called. */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.lifetime);
+    const { client, upstream } = this;
+    const written = upstream.bytesWritten;
+    const read = upstream.bytesRead;
+    client.destroy();
+    upstream.destroy();
+    this.onDone(written, read);
+  }
+
+  /**
+   * One side ended: the tunnel ends once the bytes already read from it have reached `to` (as
+   * Squid's tunnels do). Sockets are half-open (no automatic shutdown(2) on FIN), so the close is a
+   * plain close(2) — a loopback shutdown costs as much as a write.
+   */
+  endAfterFlush(to: Duplex): void {
+    if (to.writableLength === 0) return this.finish();
+    to.on("finish", relayGone);
+    to.end();
+  }
+}
+
+function finishRelay(relay: Relay): void {
+  relay.finish();
+}
+
+/** 'error', 'close' and (on the flushed side) 'finish' listener: the tunnel is over. */
+function relayGone(this: RelaySide): void {
+  this[kRelay]?.finish();
+}
+
+/** 'end' listener: this side will send nothing more. */
+function relayEnded(this: RelaySide): void {
+  const relay = this[kRelay];
+  relay?.endAfterFlush(relay.other(this));
+}
+
+/** 'data' listener: forward to the other side; stop reading while it cannot take more. */
+function relayData(this: RelaySide, chunk: Buffer): void {
+  const relay = this[kRelay];
+  if (relay && !relay.other(this).write(chunk)) this.pause();
+}
+
+/** 'drain' listener: this side can take more again, so the other side may read again. */
+function relayDrain(this: RelaySide): void {
+  const relay = this[kRelay];
+  relay?.other(this).resume();
+}
+
+function join(side: RelaySide, relay: Relay): void {
+  side[kRelay] = relay;
+  side.on("error", relayGone);
+  side.on("close", relayGone);
+  side.on("end", relayEnded);
+  side.on("data", relayData);
+  side.on("drain", relayDrain);
+}
+
+/**
+ * Relays bytes between `client` and `upstream` until either side ends (after flushing what it sent
+ * to the other), errors or closes, or `lifetimeMs` has passed; then destroys both and calls `onDone`
+ * exactly once. Either socket may already be gone or ended (its event past) when this is called:
+ * the tunnel then ends at once. Fails closed: any error on either side ends the tunnel.
+ */
+export function relay(client: Duplex, upstream: Socket, lifetimeMs: number, onDone: RelayDone): void {
+  const r = new Relay(client, upstream, lifetimeMs, onDone);
+  // either side may have gone while the tunnel was being set up: its close event is past
+  if (client.destroyed || upstream.destroyed) return r.finish();
+  join(client, r);
+  join(upstream, r);
+  // A side may have ended before the relay began (read while the decision, the dial or the
+  // ClientHello wait had no 'end' listener): its end event is past, so end the tunnel now.
+  if (client.readableEnded) r.endAfterFlush(upstream);
+  else if (upstream.readableEnded) r.endAfterFlush(client);
+  client.resume();
+}
