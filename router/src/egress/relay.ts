@@ -20,6 +20,9 @@ export type RelayDone = (bytesUpstream: number, bytesDownstream: number) => void
 
 class Relay {
   private done = false;
+  /** A 'drain' listener is on the client / the upstream (added the first time a write to it backs up). */
+  private clientDrainWatched = false;
+  private upstreamDrainWatched = false;
   private readonly lifetime: NodeJS.Timeout;
 
   constructor(
@@ -30,6 +33,18 @@ class Relay {
   ) {
     this.lifetime = setTimeout(finishRelay, lifetimeMs, this);
     this.lifetime.unref();
+  }
+
+  /** Makes sure a full `side` resumes the other side when it drains (one listener per side, added on first need). */
+  watchDrain(side: Duplex): void {
+    if (side === this.client) {
+      if (this.clientDrainWatched) return;
+      this.clientDrainWatched = true;
+    } else {
+      if (this.upstreamDrainWatched) return;
+      this.upstreamDrainWatched = true;
+    }
+    side.on("drain", relayDrain);
   }
 
   /** The other side of `side`. */
@@ -66,7 +81,7 @@ function finishRelay(relay: Relay): void {
   relay.finish();
 }
 
-/** 'error', 'close' and (on the flushed side) 'finish' listener: the tunnel is over. */
+/** 'close' and (on the flushed side) 'finish' listener: the tunnel is over. */
 function relayGone(this: RelaySide): void {
   this[kRelay]?.finish();
 }
@@ -80,7 +95,12 @@ function relayEnded(this: RelaySide): void {
 /** 'data' listener: forward to the other side; stop reading while it cannot take more. */
 function relayData(this: RelaySide, chunk: Buffer): void {
   const relay = this[kRelay];
-  if (relay && !relay.other(this).write(chunk)) this.pause();
+  if (!relay) return;
+  const to = relay.other(this);
+  if (!to.write(chunk)) {
+    this.pause();
+    relay.watchDrain(to);
+  }
 }
 
 /** 'drain' listener: this side can take more again, so the other side may read again. */
@@ -91,18 +111,19 @@ function relayDrain(this: RelaySide): void {
 
 function join(side: RelaySide, relay: Relay): void {
   side[kRelay] = relay;
-  side.on("error", relayGone);
+  // no 'error' listener of its own: the caller's destroys the socket, and 'close' follows
   side.on("close", relayGone);
   side.on("end", relayEnded);
   side.on("data", relayData);
-  side.on("drain", relayDrain);
 }
 
 /**
  * Relays bytes between `client` and `upstream` until either side ends (after flushing what it sent
  * to the other), errors or closes, or `lifetimeMs` has passed; then destroys both and calls `onDone`
  * exactly once. Either socket may already be gone or ended (its event past) when this is called:
- * the tunnel then ends at once. Fails closed: any error on either side ends the tunnel.
+ * the tunnel then ends at once. Both sockets must already have an 'error' listener that destroys
+ * them (the proxy adds one to every socket it accepts or dials): an error then ends the tunnel
+ * through the 'close' that follows. Fails closed: any error on either side ends the tunnel.
  */
 export function relay(client: Duplex, upstream: Socket, lifetimeMs: number, onDone: RelayDone): void {
   const r = new Relay(client, upstream, lifetimeMs, onDone);

@@ -1,0 +1,62 @@
+import { PassThrough } from "node:stream";
+import type { ClientHelloResult } from "./client-hello";
+import { readClientHello } from "./client-hello-wait";
+
+const u16 = (n: number): number[] => [(n >> 8) & 255, n & 255];
+const u24 = (n: number): number[] => [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+
+/** A one-record ClientHello naming `host` (RFC 8446 §4.1.2, RFC 6066 §3). */
+function clientHello(host: string): Buffer {
+  const name = [...Buffer.from(host, "latin1")];
+  const list = [0, ...u16(name.length), ...name];
+  const sni = [0, 0, ...u16(list.length + 2), ...u16(list.length), ...list];
+  const body = [3, 3, ...new Array<number>(32).fill(7), 0, ...u16(2), 0x13, 0x01, 1, 0, ...u16(sni.length), ...sni];
+  const message = [1, ...u24(body.length), ...body];
+  return Buffer.from([0x16, 3, 1, ...u16(message.length), ...message]);
+}
+
+/** Starts a wait on a fresh stream; resolves with what `done` got. */
+function wait(initial: Buffer, timeoutMs = 1000) {
+  const socket = new PassThrough();
+  const result = new Promise<{ data: Buffer; result: ClientHelloResult; context: string }>((resolve) =>
+    readClientHello(socket, initial, timeoutMs, "ctx", (data, result, context) => {
+      socket.pause();
+      resolve({ data, result, context });
+    }),
+  );
+  return { socket, result };
+}
+
+describe("readClientHello", () => {
+  const hello = clientHello("allowed.example");
+
+  it("answers at once, with the caller's context, when the bytes already read hold the ClientHello", async () => {
+    const w = wait(hello);
+    expect(await w.result).toEqual({ data: hello, result: { kind: "ok", serverName: "allowed.example", bytes: hello.length }, context: "ctx" });
+    expect(w.socket.listenerCount("data") + w.socket.listenerCount("end") + w.socket.listenerCount("close")).toBe(0);
+  });
+
+  it("gathers a ClientHello trickled in pieces, keeping every byte read", async () => {
+    const w = wait(Buffer.alloc(0));
+    for (let i = 0; i < hello.length; i += 7) w.socket.write(hello.subarray(i, i + 7));
+    w.socket.write("after");
+    const got = await w.result;
+    expect(got.result).toMatchObject({ kind: "ok", serverName: "allowed.example" });
+    expect(got.data.subarray(0, hello.length)).toEqual(hello);
+  });
+
+  it.each([
+    ["a client that ends first", (s: PassThrough) => s.end(), "connection closed before clienthello"],
+    ["a client that closes first", (s: PassThrough) => s.destroy(), "connection closed before clienthello"],
+    ["a client that never completes it", () => undefined, "timeout waiting for clienthello"],
+    ["a ClientHello over the size limit", (s: PassThrough) => s.write(Buffer.concat([Buffer.from([0x16, 3, 1, 0x40, 0]), Buffer.alloc(20_000, 1)])), "clienthello too large"],
+  ])("reports %s as malformed (fails closed)", async (_title, act, why) => {
+    const w = wait(Buffer.alloc(0), 100);
+    act(w.socket);
+    expect((await w.result).result).toEqual({ kind: "malformed", why });
+  });
+
+  it("reports bytes that are not TLS as not_tls", async () => {
+    expect((await wait(Buffer.from("GET / HTTP/1.1\r\n")).result).result).toEqual({ kind: "not_tls" });
+  });
+});

@@ -1,0 +1,113 @@
+import { once } from "node:events";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { relay } from "./relay";
+
+/** Two connected loopback TCP sockets (both half-open, as the proxy's are), with error listeners that destroy them. */
+async function socketPair(server: Server): Promise<[Socket, Socket]> {
+  const accepted = once(server, "connection") as Promise<[Socket]>;
+  const a = connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port, allowHalfOpen: true });
+  const [b] = await accepted;
+  await once(a, "connect");
+  for (const s of [a, b]) s.on("error", () => s.destroy());
+  return [a, b];
+}
+
+/** Everything `s` receives until it ends or closes. */
+function received(s: Socket): Promise<string> {
+  let text = "";
+  s.on("data", (d: Buffer) => (text += d.toString("latin1")));
+  return new Promise((resolve) => {
+    s.on("end", () => resolve(text));
+    s.on("close", () => resolve(text));
+  });
+}
+
+describe("relay", () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = createServer({ allowHalfOpen: true });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+  });
+  afterAll(() => server.close());
+
+  /** agent ⇄ [client | proxy | upstream] ⇄ destination */
+  async function tunnel(lifetimeMs = 60_000) {
+    const [agent, client] = await socketPair(server);
+    const [upstream, destination] = await socketPair(server);
+    const done = jest.fn();
+    const finished = new Promise<[number, number]>((resolve) => done.mockImplementation((up: number, down: number) => resolve([up, down])));
+    return { agent, client, upstream, destination, done, finished, start: () => relay(client, upstream, lifetimeMs, done) };
+  }
+
+  it("carries bytes both ways, ends after the destination's last bytes have reached the agent, and reports once", async () => {
+    const t = await tunnel();
+    t.start();
+    const atDestination = received(t.destination);
+    const atAgent = received(t.agent);
+    t.agent.write("hello");
+    await new Promise((r) => t.destination.once("data", r));
+    t.destination.end("world".repeat(20_000)); // more than one socket buffer: flushed before the close
+    expect(await atAgent).toBe("world".repeat(20_000));
+    expect(await atDestination).toBe("hello");
+    expect(await t.finished).toEqual([5, 100_000]);
+    await new Promise((r) => setImmediate(r));
+    expect(t.done).toHaveBeenCalledTimes(1);
+    expect(t.client.destroyed && t.upstream.destroyed).toBe(true);
+  });
+
+  it("keeps backpressure: a slow reader pauses the other side and the bytes all arrive in order", async () => {
+    const t = await tunnel();
+    t.start();
+    t.agent.pause();
+    const big = Buffer.alloc(48 * 1024 * 1024, 7); // more than loopback socket buffers can hold
+    t.destination.write(big);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(t.upstream.isPaused()).toBe(true); // the client side backed up, so the proxy stopped reading
+    const atAgent = new Promise<number>((resolve) => {
+      let n = 0;
+      t.agent.on("data", (d: Buffer) => {
+        n += d.length;
+        if (n === big.length) resolve(n);
+      });
+    });
+    t.agent.resume();
+    expect(await atAgent).toBe(big.length);
+    t.destination.end();
+    await t.finished;
+  });
+
+  it.each([
+    ["the agent resets", (t: Awaited<ReturnType<typeof tunnel>>) => t.agent.resetAndDestroy()],
+    ["the destination resets", (t: Awaited<ReturnType<typeof tunnel>>) => t.destination.resetAndDestroy()],
+    ["the agent ends first", (t: Awaited<ReturnType<typeof tunnel>>) => t.agent.end()],
+  ])("ends the tunnel when %s", async (_title, act) => {
+    const t = await tunnel();
+    t.start();
+    act(t);
+    await t.finished;
+    expect(t.client.destroyed && t.upstream.destroyed).toBe(true);
+  });
+
+  it("ends at once when a side was already gone or ended before the relay began", async () => {
+    const gone = await tunnel();
+    gone.upstream.destroy();
+    gone.start();
+    await gone.finished;
+    const ended = await tunnel();
+    ended.destination.end();
+    ended.upstream.resume();
+    await once(ended.upstream, "end");
+    ended.upstream.pause();
+    ended.start();
+    await ended.finished;
+  });
+
+  it("ends a tunnel whose lifetime is over, whatever it is doing", async () => {
+    const t = await tunnel(50);
+    t.start();
+    t.agent.write("still talking");
+    await t.finished;
+    expect(t.client.destroyed && t.upstream.destroyed).toBe(true);
+  });
+});
