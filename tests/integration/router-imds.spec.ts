@@ -114,7 +114,7 @@ describe.each<[string, string | undefined]>([
     expect(asked.query.client_id).toBe(clientId);
     // no availability probe (AZURE_POD_IDENTITY_AUTHORITY_HOST tells @azure/identity the endpoint exists): every request was a token request
     expect(imds.requests).toEqual(imds.tokenRequests());
-    expect(router.logs()).not.toContain(imds.accessToken);
+    expect(await router.settledLogs()).not.toContain(imds.accessToken);
   });
 
   it("reuses the cached token: a second request asks IMDS nothing", async () => {

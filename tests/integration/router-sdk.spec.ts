@@ -95,7 +95,7 @@ it("answers a chat completion through the SDK with a Workload Identity token the
   const headersText = JSON.stringify(Object.fromEntries(res.response.headers.entries()));
   expect(headersText).not.toContain(entra.accessToken);
   expect(JSON.stringify(res.data)).not.toContain(entra.accessToken);
-  expect(router.logs()).not.toContain(entra.accessToken);
+  expect(await router.settledLogs()).not.toContain(entra.accessToken);
 });
 
 it("streams through the SDK and settles the budget to the reported usage", async () => {
@@ -266,7 +266,7 @@ it("a broken profile.json keeps the last good one, says why on /readyz and in th
   for (let i = 0; i < 50 && !ownReason(r); i++) r = await (new Promise(res => setTimeout(res, 100)).then(readyz));
   expect(r.status).toBe(503);
   expect(ownReason(r)).toBe(true);
-  expect(router.logs()).toContain("config file rejected; keeping the last good version");
+  expect(await router.settledLogs()).toContain("config file rejected; keeping the last good version");
   // still serving with the last good profile
   const answer = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "still there?" }] });
   expect(answer.choices[0].message.content).toBe("Hello!");

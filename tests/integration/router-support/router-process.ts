@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
+import { LOG_FLUSH_MS } from "../../../router/src/server";
 
 /** A router child process and what it printed. */
 export interface RouterProcess {
@@ -17,6 +18,12 @@ export interface RouterProcess {
   listen: Record<string, string>;
   /** stderr so far (logs), for assertions and debugging. */
   logs(): string;
+  /**
+   * stderr once every line made so far has been written: the router gathers log lines and writes
+   * them at least every LOG_FLUSH_MS (router/src/server.ts), so an assertion that a line is absent
+   * must wait that long or it would pass on lines not yet written.
+   */
+  settledLogs(): Promise<string>;
   /** SIGTERM and wait; resolves to the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL and wait. */
@@ -83,6 +90,10 @@ export async function startRouterProcess(configDir: string, stateDir: string, en
     child,
     listen,
     logs: () => stderr,
+    settledLogs: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 3 * LOG_FLUSH_MS));
+      return stderr;
+    },
     stop: async () => {
       child.kill("SIGTERM");
       return exited;
