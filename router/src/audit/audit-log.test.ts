@@ -65,6 +65,21 @@ describe("AuditLog", () => {
     else expect(v.ok ? "intact" : v.problem).toMatch(problem);
   });
 
+  it("checks the bytes as written: a U+FFFD in a record replaced by an invalid UTF-8 byte (which a text decoder would read back as U+FFFD) is an edit", () => {
+    const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0 });
+    a.record({ ...ev(1), model: "odd\uFFFDname" } as AuditEvent);
+    a.record(ev(2));
+    a.close();
+    const file = path.join(dir, AUDIT_FILE);
+    expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, records: 2 });
+    const bytes = fs.readFileSync(file);
+    const at = bytes.indexOf(Buffer.from("\uFFFD", "utf8"));
+    fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff]), bytes.subarray(at + 3)]));
+    expect(fs.readFileSync(file, "utf8")).toContain("odd\uFFFDname"); // the same text, decoded
+    const v = verifyAuditDir(dir, keys.publicKey);
+    expect(v.ok ? "intact" : v.problem).toMatch(/audit\.jsonl line 1: bytes that are not UTF-8 \(record edited\)/);
+  });
+
   it("seals every checkpointEvery records in the background (fdatasync off the event loop), and the log verifies", async () => {
     const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0, checkpointEvery: 10 });
     for (let n = 0; n < 25; n++) a.record(ev(n));
