@@ -1,4 +1,18 @@
+import fc from "fast-check";
 import { parseConnectHead } from "./connect-head";
+
+/** The plain definition the parser implements (RFC 9112 §3 request line, §5 field lines), as regular expressions: the oracle. */
+function reference(data: Buffer, maxBytes: number): { authority: string; headLength: number } | undefined {
+  const text = data.subarray(0, Math.min(data.length, maxBytes)).toString("latin1");
+  if (!text.startsWith("CONNECT ")) return undefined;
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return undefined;
+  const lines = text.slice(0, end).split("\r\n");
+  const request = /^CONNECT ([^\s\u0000-\u001f\u007f]+) HTTP\/1\.[01]$/.exec(lines[0]);
+  if (!request) return undefined;
+  if (!lines.slice(1).every((l) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\u0000]*$/.test(l))) return undefined;
+  return { authority: request[1], headLength: end + 4 };
+}
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 
@@ -25,5 +39,16 @@ describe("parseConnectHead", () => {
     ["a head longer than the limit", `CONNECT a.example:443 HTTP/1.1\r\nX: ${"a".repeat(100)}\r\n\r\n`],
   ])("leaves %s to the strict parser", (_title, text) => {
     expect(parseConnectHead(b(text), 64)).toBeUndefined();
+  });
+
+  it("agrees with the regular-expression definition on heads built from hostile pieces (fuzz)", () => {
+    const piece = fc.constantFrom("CONNECT ", "a.example:443", " HTTP/1.1", " HTTP/1.0", "\r\n", "\r", "\n", "Host", ": ", ":", " ", "x", "\u0000", "\t", "(", "é", "\u007f", "\r\n\r\n", "-", "[::1]:443");
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }), fc.integer({ min: 8, max: 120 }), (pieces, max) => {
+        const data = b(`CONNECT ${pieces.join("")}`);
+        expect(parseConnectHead(data, max)).toEqual(reference(data, max));
+      }),
+      { numRuns: 20000 },
+    );
   });
 });

@@ -5,7 +5,6 @@
 // node:http server, which parses it strictly. Only the authority is used; header values are ignored
 // (a CONNECT tunnel carries no request semantics after the head).
 
-const TOKEN_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\u0000]*$/;
 const REQUEST_LINE = /^CONNECT ([^\s\u0000-\u001f\u007f]+) HTTP\/1\.[01]$/;
 
 /** A parsed CONNECT head: the raw authority (attacker-controlled) and the head's length in bytes. */
@@ -31,12 +30,28 @@ export function parseConnectHead(data: Uint8Array, maxBytes: number): ConnectHea
     }
   }
   if (end < 0) return undefined;
-  const text = Buffer.from(data.buffer, data.byteOffset, end - 4).toString("latin1");
-  const lines = text.split("\r\n");
-  const request = REQUEST_LINE.exec(lines[0]);
+  // the request line, up to the first CRLF
+  let lineEnd = 8;
+  while (data[lineEnd] !== 0x0d || data[lineEnd + 1] !== 0x0a) lineEnd++;
+  const request = REQUEST_LINE.exec(Buffer.from(data.buffer, data.byteOffset, lineEnd).toString("latin1"));
   if (!request) return undefined;
-  for (let i = 1; i < lines.length; i++) {
-    if (!TOKEN_LINE.test(lines[i])) return undefined;
+  // each header line: a token, ":", then no CR, LF or NUL (the head ends with an empty line)
+  let at = lineEnd + 2;
+  while (at < end - 2) {
+    const start = at;
+    while (at < end && TOKEN[data[at]] === 1) at++;
+    if (at === start || data[at] !== 0x3a) return undefined;
+    at++;
+    while (data[at] !== 0x0d) {
+      if (data[at] === 0x0a || data[at] === 0x00) return undefined;
+      at++;
+    }
+    if (data[at + 1] !== 0x0a) return undefined;
+    at += 2;
   }
   return { authority: request[1], headLength: end };
 }
+
+/** RFC 9110 §5.6.2 tchar: 1 for the bytes a header name may hold. */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN[c.charCodeAt(0)] = 1;

@@ -81,6 +81,28 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+const kDialDone = Symbol("kars.egress.dialDone");
+
+/** A socket being dialled; `[kDialDone]` is called once, then cleared. */
+type Dialling = Socket & { [kDialDone]?: (err: Error | undefined, upstream: Socket) => void };
+
+/** 'error' listener of a dialled socket (shared): reports a failed dial once, and destroys the socket whenever. */
+function dialFailed(this: Dialling, err: Error): void {
+  const done = this[kDialDone];
+  this[kDialDone] = undefined;
+  done?.(err, this);
+  this.destroy();
+}
+
+/** 'connect' listener of a dialled socket (shared). */
+function dialConnected(this: Dialling): void {
+  const done = this[kDialDone];
+  if (!done) return;
+  this[kDialDone] = undefined;
+  this.setTimeout(0);
+  done(undefined, this);
+}
+
 /** 'timeout' listener of a dialling socket (`this`). */
 function timedOutConnect(this: Socket): void {
   this.destroy(new Error("connect timeout"));
@@ -125,6 +147,8 @@ export class EgressProxyServer {
   private readonly relayDone: RelayDone;
   /** End of every CONNECT tunnel's ClientHello wait. */
   private readonly connectHelloDone: ClientHelloDone<PendingConnect>;
+  /** The first 'data' listener of every accepted socket (shared, `this` = the socket). */
+  private readonly firstBytes: (this: Socket, first: Buffer) => void;
 
   constructor(private readonly deps: EgressProxyDeps) {
     const sockets = this.sockets;
@@ -139,6 +163,16 @@ export class EgressProxyServer {
       this.release();
     };
     this.connectHelloDone = (data, result, pending) => this.afterConnectHello(data, result, pending);
+    const onFirstBytes = (socket: Socket, first: Buffer): void => {
+      try {
+        this.onFirstBytes(socket, first);
+      } catch (err) {
+        this.failed(socket, err);
+      }
+    };
+    this.firstBytes = function (this: Socket, first: Buffer) {
+      onFirstBytes(this, first);
+    };
     // node:http enforces headersTimeout by a connection check every connectionsCheckingInterval (30 s
     // by default, too coarse for the first-bytes limit), and only on a server that emitted 'listening'.
     // This one never listens (connections are handed to it), so 'listening' is emitted here: without
@@ -223,22 +257,26 @@ export class EgressProxyServer {
     socket.on("timeout", destroyThis);
     // half-open sockets: a client that closes before sending anything is closed at once
     socket.on("end", destroyThis);
-    socket.once("data", (first: Buffer) => {
-      socket.pause();
-      socket.off("end", destroyThis);
-      socket.setTimeout(0);
-      const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
-      if (first[0] === TLS_HANDSHAKE_RECORD) {
-        this.onTransparentTls(socket, first);
-      } else if (connectHead) {
-        // the common case: a complete, plain CONNECT head in the first bytes
-        this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength));
-      } else {
-        socket.unshift(first);
-        this.http.emit("connection", socket);
-        socket.resume();
-      }
-    });
+    socket.on("data", this.firstBytes);
+  }
+
+  /** A client's first bytes: which kind of client it is (see the top of this file). */
+  private onFirstBytes(socket: Socket, first: Buffer): void {
+    socket.off("data", this.firstBytes);
+    socket.pause();
+    socket.off("end", destroyThis);
+    socket.setTimeout(0);
+    const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
+    if (first[0] === TLS_HANDSHAKE_RECORD) {
+      this.onTransparentTls(socket, first);
+    } else if (connectHead) {
+      // the common case: a complete, plain CONNECT head in the first bytes
+      this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength));
+    } else {
+      socket.unshift(first);
+      this.http.emit("connection", socket);
+      socket.resume();
+    }
   }
 
   /**
@@ -251,16 +289,18 @@ export class EgressProxyServer {
     const req = { host, port, via };
     const snapshot = this.deps.snapshot();
     const now = this.deps.now();
-    const decided = (decision: EgressDecision): void => {
-      (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
-      this.emit(via, client, decision);
-      then(decision);
-    };
     const immediate = decideEgressNow(req, snapshot, now, this.deps.resolve);
-    if (!("resolveName" in immediate)) return decided(immediate);
+    if (!("resolveName" in immediate)) return this.decided(immediate, started, via, client, then);
     decideEgress(req, snapshot, now, this.deps.resolve)
-      .then(decided)
+      .then((decision) => this.decided(decision, started, via, client, then))
       .catch((err: unknown) => this.failed(socket, err));
+  }
+
+  /** A decision made (`started` = performance.now() when asked): timed, audited, counted, handed on. */
+  private decided(decision: EgressDecision, started: number, via: EgressVia, client: () => string, then: (decision: EgressDecision) => void): void {
+    (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
+    this.emit(via, client, decision);
+    then(decision);
   }
 
   /** {@link decide} as a promise, for the paths that are async anyway (plain HTTP). */
@@ -301,24 +341,13 @@ export class EgressProxyServer {
    * closes it instead of crashing the router.
    */
   private dial(address: string, port: number, done: (err: Error | undefined, upstream: Socket) => void): void {
-    const upstream = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
+    const upstream: Dialling = netConnect({ host: address, port, noDelay: true, allowHalfOpen: true });
     this.track(upstream);
     upstream.setTimeout(this.deps.limits.connectTimeoutMs);
     upstream.on("timeout", timedOutConnect);
-    let connected = false;
-    upstream.on("error", (err) => {
-      if (!connected) {
-        connected = true;
-        done(err, upstream);
-      }
-      upstream.destroy();
-    });
-    upstream.on("connect", () => {
-      if (connected) return;
-      connected = true;
-      upstream.setTimeout(0);
-      done(undefined, upstream);
-    });
+    upstream[kDialDone] = done;
+    upstream.on("error", dialFailed);
+    upstream.on("connect", dialConnected);
   }
 
   /** {@link dial} as a promise. */
