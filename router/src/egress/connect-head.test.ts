@@ -16,6 +16,16 @@ function reference(data: Buffer, maxBytes: number): { authority: string; headLen
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 
+/** `data` behind a guard: reading an index past its end throws (instead of a scan running on over undefined bytes for ever). */
+function guarded(data: Buffer): Uint8Array {
+  return new Proxy(data, {
+    get(target, key) {
+      if (typeof key === "string" && /^[0-9]+$/.test(key) && Number(key) >= target.length) throw new RangeError(`read past the buffer at ${key}`);
+      return Reflect.get(target, key, target) as unknown;
+    },
+  });
+}
+
 describe("parseConnectHead", () => {
   it.each([
     ["a minimal head", "CONNECT a.example:443 HTTP/1.1\r\n\r\n", { authority: "a.example:443", headLength: 34 }],
@@ -49,6 +59,27 @@ describe("parseConnectHead", () => {
         expect(parseConnectHead(data, max)).toEqual(reference(data, max));
       }),
       { numRuns: 20000 },
+    );
+  });
+
+  // "C", then an empty line ending before byte 8, then a space at byte 7: the first-byte checks pass,
+  // and the request line's end must not be looked for beyond the head (nor beyond the buffer)
+  it.each([
+    ["an empty line inside what would be the method", "C\r\n\r\nAB "],
+    ["an empty line right after the first byte", "C\r\n\r\n\r\n ab"],
+    ["an empty line before byte 8, a line after it", "CO\r\n\r\nX abc\r\n\r\n"],
+  ])("refuses %s without reading past the buffer", (_title, text) => {
+    expect(parseConnectHead(guarded(b(text)), 64)).toBeUndefined();
+  });
+
+  it("agrees with the regular-expression definition on any first bytes, reading none past the buffer (fuzz)", () => {
+    const piece = fc.constantFrom("C", "CONNECT", "CONNECT ", "a:443", " HTTP/1.1", "\r\n", "\r", "\n", "X", ": ", " ", "\u0000", "\r\n\r\n");
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), fc.integer({ min: 8, max: 80 }), (pieces, max) => {
+        const data = b(pieces.join(""));
+        expect(parseConnectHead(guarded(data), max)).toEqual(reference(data, max));
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -29,10 +29,12 @@ export function parseConnectHead(data: Uint8Array, maxBytes: number): ConnectHea
       break;
     }
   }
-  if (end < 0) return undefined;
-  // the request line, up to the first CRLF
+  // "CONNECT " and the head's final CRLF CRLF: an empty line that ends before byte 12 (possible,
+  // only bytes 0 and 7 were looked at) is no CONNECT head, and the scan below must stop at end - 4
+  if (end < 12) return undefined;
+  // the request line, up to the first CRLF (at the latest the one at end - 4)
   let lineEnd = 8;
-  while (data[lineEnd] !== 0x0d || data[lineEnd + 1] !== 0x0a) lineEnd++;
+  while (lineEnd < end - 4 && (data[lineEnd] !== 0x0d || data[lineEnd + 1] !== 0x0a)) lineEnd++;
   const request = REQUEST_LINE.exec(Buffer.from(data.buffer, data.byteOffset, lineEnd).toString("latin1"));
   if (!request) return undefined;
   // each header line: a token, ":", then no CR, LF or NUL (the head ends with an empty line)
