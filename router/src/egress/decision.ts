@@ -35,7 +35,9 @@ export type DenyReason =
   | "sni_mismatch"
   | "not_tls"
   | "bad_request"
-  | "tunnel_limit";
+  | "tunnel_limit"
+  /** The decision could not be recorded (its audit record, log line or count threw): refused, fail closed. */
+  | "audit_failed";
 
 /** What is being asked for. `host` is raw attacker input; `port` already parsed (1..65535). */
 export interface EgressRequest {

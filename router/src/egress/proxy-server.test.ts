@@ -121,6 +121,23 @@ describe("egress proxy shell", () => {
     expect(events.find((e) => e.via === "tls")?.decision).toMatchObject({ allow: false, reason: "bad_request" });
   });
 
+  it("refuses, fail closed, a request whose decision cannot be audited, and keeps no tunnel slot for it", async () => {
+    await start({ maxTunnels: 1 });
+    const audit = events;
+    let broken = true;
+    events = new Proxy(audit, { get: (t, k) => (k === "push" && broken ? () => { throw new Error("ENOSPC: no space left on device"); } : Reflect.get(t, k)) });
+    // allowed by policy (IP literal, public) but not auditable: refused; the one slot must come back each time
+    for (let i = 0; i < 3; i++) {
+      const answer = await exchange("CONNECT 198.51.100.7:443 HTTP/1.1\r\n\r\n");
+      expect(answer).toMatch(/^HTTP\/1\.1 403 /);
+      expect(answer).toMatch(/x-kars-egress-reason: audit_failed/i);
+    }
+    broken = false;
+    events = audit;
+    expect(await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n")).toMatch(/x-kars-egress-reason: not_allowlisted/i);
+    expect(await proxy.registry.metrics()).toMatch(/kars_egress_decisions_total\{[^}]*reason="audit_failed"[^}]*\} 3/);
+  });
+
   it("refuses tunnels beyond the limit with 503 and reason tunnel_limit", async () => {
     await start({ maxTunnels: 0 });
     const answer = await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n");

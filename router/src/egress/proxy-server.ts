@@ -299,7 +299,19 @@ export class EgressProxyServer {
   /** A decision made (`started` = performance.now() when asked): timed, audited, counted, handed on. */
   private decided(decision: EgressDecision, started: number, via: EgressVia, client: () => string, then: (decision: EgressDecision) => void): void {
     (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
-    this.emit(via, client, decision);
+    try {
+      this.emit(via, client, decision);
+    } catch (err) {
+      // Fails closed: a decision that cannot be audited (a full disk, a broken log pipe) is a refusal,
+      // handed on like any other so that the tunnel slot is released on the usual path.
+      this.deps.hot.countDecision(false, "audit_failed", via);
+      try {
+        this.deps.logger.error({ err: (err as Error)?.message, via }, "egress decision could not be recorded; refused");
+      } catch {
+        // the log itself is what failed
+      }
+      return then({ allow: false, reason: "audit_failed", port: decision.port, ...(decision.host ? { host: decision.host } : {}) });
+    }
     then(decision);
   }
 
