@@ -132,10 +132,12 @@ describe("egress proxy shell", () => {
       expect(answer).toMatch(/^HTTP\/1\.1 403 /);
       expect(answer).toMatch(/x-kars-egress-reason: audit_failed/i);
     }
+    // a refusal that cannot be audited is still answered (nothing thrown into the socket's listeners)
+    expect(await exchange("CONNECT other.example HTTP/1.1\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 [^]*x-kars-egress-reason: bad_request/i);
     broken = false;
     events = audit;
     expect(await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n")).toMatch(/x-kars-egress-reason: not_allowlisted/i);
-    expect(await proxy.registry.metrics()).toMatch(/kars_egress_decisions_total\{[^}]*reason="audit_failed"[^}]*\} 3/);
+    expect(await proxy.registry.metrics()).toMatch(/kars_egress_decisions_total\{[^}]*reason="audit_failed"[^}]*\} 4/);
   });
 
   it("refuses tunnels beyond the limit with 503 and reason tunnel_limit", async () => {

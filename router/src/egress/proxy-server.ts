@@ -299,19 +299,9 @@ export class EgressProxyServer {
   /** A decision made (`started` = performance.now() when asked): timed, audited, counted, handed on. */
   private decided(decision: EgressDecision, started: number, via: EgressVia, client: () => string, then: (decision: EgressDecision) => void): void {
     (decision.allow ? this.decisionSecondsAllow : this.decisionSecondsDeny).observe((performance.now() - started) / 1e3);
-    try {
-      this.emit(via, client, decision);
-    } catch (err) {
-      // Fails closed: a decision that cannot be audited (a full disk, a broken log pipe) is a refusal,
-      // handed on like any other so that the tunnel slot is released on the usual path.
-      this.deps.hot.countDecision(false, "audit_failed", via);
-      try {
-        this.deps.logger.error({ err: (err as Error)?.message, via }, "egress decision could not be recorded; refused");
-      } catch {
-        // the log itself is what failed
-      }
-      return then({ allow: false, reason: "audit_failed", port: decision.port, ...(decision.host ? { host: decision.host } : {}) });
-    }
+    // Fails closed: a decision that cannot be audited (a full disk, a broken log pipe) is a refusal,
+    // handed on like any other so that the tunnel slot is released on the usual path.
+    if (!this.emit(via, client, decision)) return then({ allow: false, reason: "audit_failed", port: decision.port, ...(decision.host ? { host: decision.host } : {}) });
     then(decision);
   }
 
@@ -320,10 +310,26 @@ export class EgressProxyServer {
     return new Promise((resolve) => this.decide(host, port, via, client, socket, resolve));
   }
 
-  private emit(via: EgressVia, client: () => string, decision: EgressDecision): void {
-    // the peer address costs a getpeername(2) and the ISO time a Date: only a consumer that needs
-    // them (a written log line, Learn recording) pays for them
-    this.deps.onDecision(new DecisionEvent(this.deps.now(), via, client, decision));
+  /**
+   * Hands a decision to its consumers (audit, metrics, log, Learn recording); false when one of them
+   * threw — then the failure is counted as `audit_failed` and logged if the log still works, and never
+   * thrown on into a socket listener, where it would crash the router.
+   */
+  private emit(via: EgressVia, client: () => string, decision: EgressDecision): boolean {
+    try {
+      // the peer address costs a getpeername(2) and the ISO time a Date: only a consumer that needs
+      // them (a written log line, Learn recording) pays for them
+      this.deps.onDecision(new DecisionEvent(this.deps.now(), via, client, decision));
+      return true;
+    } catch (err) {
+      this.deps.hot.countDecision(false, "audit_failed", via);
+      try {
+        this.deps.logger.error({ err: (err as Error)?.message, via }, "egress decision could not be recorded; refused");
+      } catch {
+        // the log itself is what failed
+      }
+      return false;
+    }
   }
 
   private deny(via: EgressVia, client: () => string, reason: DenyReason, port: number, host?: string, detail?: string): void {
