@@ -62,8 +62,9 @@ describe("relay", () => {
     t.agent.pause();
     const big = Buffer.alloc(48 * 1024 * 1024, 7); // more than loopback socket buffers can hold
     t.destination.write(big);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(t.upstream.isPaused()).toBe(true); // the client side backed up, so the proxy stopped reading
+    // the client side backs up once the kernel's buffers are full, and the proxy stops reading
+    for (let waited = 0; !t.upstream.isPaused() && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(t.upstream.isPaused()).toBe(true);
     const atAgent = new Promise<number>((resolve) => {
       let n = 0;
       t.agent.on("data", (d: Buffer) => {
