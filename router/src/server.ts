@@ -2,7 +2,7 @@ import type { TokenCredential } from "@azure/identity";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import type { Registry } from "prom-client";
-import { buildRouterApps, REDACT_PATHS } from "./app";
+import { buildRouterApps } from "./app";
 import { AuditLog } from "./audit/audit-log";
 import { loadOrCreateSigningKey } from "./audit/checkpoint";
 import { BudgetJournal } from "./budget/journal";
@@ -11,6 +11,7 @@ import { ConfigDirectory } from "./config/config-dir";
 import { startEgressProxy } from "./egress";
 import type { EgressDecisionEvent } from "./egress/proxy-server";
 import { DEFAULT_LISTEN, formatAddress, parseListenAddress } from "./listen-address";
+import { routerLogger } from "./router-logger";
 import type { UpstreamAuth } from "./upstream/forward";
 import { authHeaders, COGNITIVE_SERVICES_SCOPE, usesEntraToken } from "./upstream/request-target";
 import { TokenCache } from "./upstream/token-cache";
@@ -80,7 +81,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     }
   };
   if (destination) process.once("exit", flushLog);
-  const logger = opts.logger ?? pino({ level: env.KARS_LOG_LEVEL ?? "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination);
+  const logger = opts.logger ?? routerLogger(env.KARS_LOG_LEVEL ?? "info", destination as pino.DestinationStream);
   const config = new ConfigDirectory(opts.configDir, logger.child({ component: "router.config" }));
   const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now());
   if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");

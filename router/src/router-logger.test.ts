@@ -1,0 +1,45 @@
+import { Writable } from "node:stream";
+import { routerLogger } from "./router-logger";
+
+/** A logger writing into an array of parsed JSON lines. */
+function capture(): { lines: string[]; log: ReturnType<typeof routerLogger> } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+      done();
+    },
+  });
+  return { lines, log: routerLogger("info", sink) };
+}
+
+const SECRET = "sk-live-SECRET-0123456789";
+
+describe("routerLogger", () => {
+  it.each([
+    ["an incoming request's Authorization header", { req: { headers: { authorization: `Bearer ${SECRET}`, host: "x" } } }, "req.headers.authorization"],
+    ["an incoming request's api-key header", { req: { headers: { "api-key": SECRET } } }, 'req.headers["api-key"]'],
+    ["an x-api-key header", { req: { headers: { "x-api-key": SECRET } } }, 'req.headers["x-api-key"]'],
+    ["an APIM subscription key", { req: { headers: { "ocp-apim-subscription-key": SECRET } } }, 'req.headers["ocp-apim-subscription-key"]'],
+    ["a headers object's Authorization", { headers: { authorization: `Bearer ${SECRET}` } }, "headers.authorization"],
+    ["a headers object's api-key", { headers: { "api-key": SECRET } }, 'headers["api-key"]'],
+    ["an Authorization one level down anywhere", { upstreamRequest: { authorization: `Bearer ${SECRET}` } }, "upstreamRequest.authorization"],
+    ["an api-key one level down anywhere", { upstreamRequest: { "api-key": SECRET } }, 'upstreamRequest["api-key"]'],
+    ["a token field", { token: SECRET }, "token"],
+    ["a token one level down", { credential: { token: SECRET } }, "credential.token"],
+  ])("never writes %s, and says it was redacted", (_title, fields, where) => {
+    const { lines, log } = capture();
+    log.info(fields, "something happened");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(SECRET);
+    const parsed = JSON.parse(lines[0]) as Record<string, unknown>;
+    const value = where.split(/\.|\["|"\]/).filter(Boolean).reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], parsed);
+    expect(value).toBe("[redacted]");
+  });
+
+  it("leaves other fields as they are", () => {
+    const { lines, log } = capture();
+    log.info({ req: { headers: { host: "api.example", "content-type": "application/json" } }, model: "gpt-4o" }, "ok");
+    expect(JSON.parse(lines[0])).toMatchObject({ req: { headers: { host: "api.example", "content-type": "application/json" } }, model: "gpt-4o" });
+  });
+});
