@@ -81,7 +81,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     }
   };
   if (destination) process.once("exit", flushLog);
-  const logger = opts.logger ?? routerLogger(env.KARS_LOG_LEVEL ?? "info", destination as pino.DestinationStream);
+  const logger = destination ? routerLogger(env.KARS_LOG_LEVEL ?? "info", destination) : (opts.logger as Logger);
   const config = new ConfigDirectory(opts.configDir, logger.child({ component: "router.config" }));
   const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now());
   if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");

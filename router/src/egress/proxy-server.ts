@@ -266,10 +266,9 @@ export class EgressProxyServer {
     socket.pause();
     socket.off("end", destroyThis);
     socket.setTimeout(0);
+    if (first[0] === TLS_HANDSHAKE_RECORD) return this.onTransparentTls(socket, first);
     const connectHead = parseConnectHead(first, this.deps.limits.maxHeaderBytes);
-    if (first[0] === TLS_HANDSHAKE_RECORD) {
-      this.onTransparentTls(socket, first);
-    } else if (connectHead) {
+    if (connectHead) {
       // the common case: a complete, plain CONNECT head in the first bytes
       this.onConnectTarget(peer(socket), socket, connectHead.authority, first.subarray(connectHead.headLength));
     } else {
