@@ -57,12 +57,29 @@ describe("AuditLog", () => {
     ["a deletion", (l) => [l[0], ...l.slice(2)], /audit\.jsonl line 2: seq 2, expected 1/],
     ["a truncation", (l) => l.slice(0, 3), /checkpoints\.jsonl line 4: vouches for record 3 but the log ends at 2/],
     ["a torn last line", (l) => [...l, '{"seq":5,"ts":"19'], /audit\.jsonl line 6: not an audit record/],
-  ])("reads the log in small pieces (lines and UTF-8 split between them) and still finds %s", (_t, tamper, problem) => {
+    ["an edit then a deletion (the hash problem, on the hashing thread, comes first)", (l) => [l[0], l[1].replace('"usedTokens":2', '"usedTokens":0'), l[2], l[4]], /audit\.jsonl line 2: hash mismatch/],
+    ["a deletion then an edit (the chain problem comes first)", (l) => [l[0], l[2], l[3].replace('"usedTokens":4', '"usedTokens":0'), l[4]], /audit\.jsonl line 2: seq 2, expected 1/],
+    ["an edit and a torn line on the same line", (l) => [l[0], l[1].replace('"usedTokens":2', '"usedTokens":0').slice(0, -3)], /audit\.jsonl line 2: not an audit record/],
+  ])("reads the log in small pieces (lines and UTF-8 split between them) and still finds %s, with hashes checked on this thread and on a worker", (_t, tamper, problem) => {
     const { log } = writeLog();
     fs.writeFileSync(path.join(dir, AUDIT_FILE), `${tamper(log).join("\n")}\n`);
-    const v = verifyAuditDir(dir, keys.publicKey, 7);
-    if (problem === null) expect(v).toEqual({ ok: true, firstSeq: 0, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
-    else expect(v.ok ? "intact" : v.problem).toMatch(problem);
+    for (const worker of [false, true]) {
+      const v = verifyAuditDir(dir, keys.publicKey, 7, { worker });
+      if (problem === null) expect(v).toEqual({ ok: true, firstSeq: 0, records: 5, checkpoints: 5, lastCheckpointSeq: 4, unsealedRecords: 0 });
+      else expect(v.ok ? "intact" : v.problem).toMatch(problem);
+    }
+  });
+
+  it.each<[string, string, RegExp]>([
+    ["a seq with a leading zero", '{"seq":01,', /line 2: seq 01, expected 1/],
+    ["a seq without digits", '{"seq":,', /line 2: not an audit record/],
+    ["a negative seq", '{"seq":-1,', /line 2: not an audit record/],
+    ["a seq of 16 digits", '{"seq":1000000000000001,', /line 2: seq 1000000000000001, expected 1/],
+  ])("refuses %s", (_t, head, problem) => {
+    const { log } = writeLog();
+    fs.writeFileSync(path.join(dir, AUDIT_FILE), `${[log[0], log[1].replace('{"seq":1,', head), ...log.slice(2)].join("\n")}\n`);
+    const v = verifyAuditDir(dir, keys.publicKey);
+    expect(v.ok ? "intact" : v.problem).toMatch(problem);
   });
 
   it("checks the bytes as written: a U+FFFD in a record replaced by an invalid UTF-8 byte (which a text decoder would read back as U+FFFD) is an edit", () => {

@@ -1,9 +1,10 @@
-import { hash as oneShotHash, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isUtf8 } from "node:buffer";
 import { AUDIT_FILE, auditFiles, CHECKPOINT_FILE, GENESIS, HASH_SUFFIX_LENGTH, rotatedFirstSeq } from "./audit-log";
 import { isCheckpointSigned, type AuditCheckpoint } from "./checkpoint";
+import { HashChecker } from "./hash-check";
 
 /**
  * Outcome of verifying an audit directory. `firstSeq` is the first record present (0, or later when
@@ -14,13 +15,14 @@ export type AuditVerdict =
   | { ok: false; problem: string };
 
 /**
- * One file of the log, as consecutive text pieces (lines may span pieces, never files); a rotated
- * part's name says the seq of its first record (`namedFirstSeq`).
+ * One file of the log, read as consecutive pieces of whole lines (each ending with "\n"; a last line
+ * without one gets it) into buffers from `alloc`; a rotated part's name says the seq of its first
+ * record (`namedFirstSeq`).
  */
 interface LogPart {
   name: string;
   namedFirstSeq?: number;
-  pieces: Iterable<string>;
+  pieces(alloc: (bytes: number) => Buffer): Iterable<Buffer>;
 }
 
 /**
@@ -36,43 +38,38 @@ interface LogPart {
  * before a bad checkpoint).
  */
 export function verifyAuditLog(logText: string, checkpointText: string, publicKey: KeyObject): AuditVerdict {
-  return verifyAudit([{ name: AUDIT_FILE, pieces: [logText] }], checkpointText, publicKey);
+  const bytes = Buffer.from(logText === "" || logText.endsWith("\n") ? logText : `${logText}\n`);
+  return verifyAudit([{ name: AUDIT_FILE, pieces: () => [bytes] }], checkpointText, publicKey, false);
 }
+
+/** Logs from this size on (bytes, all files) have their hashes checked on a second thread by default. */
+const WORKER_MIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * verifyAuditLog on an audit directory: the rotated parts (audit-<seq>.jsonl, in order) then
- * audit.jsonl, with checkpoints.jsonl, each log file read in pieces of `pieceBytes` (default 8 MiB):
- * memory stays flat whatever the log's size (a whole-file read fails past 2 GiB). Throws when
- * audit.jsonl is missing or unreadable.
+ * audit.jsonl, with checkpoints.jsonl, each log file read in pieces of about `pieceBytes` (default
+ * 8 MiB): memory stays flat whatever the log's size (a whole-file read fails past 2 GiB). The hashes of
+ * a log of 16 MiB or more are checked on a worker thread (HashChecker) while this thread checks the
+ * rest; `options.worker` forces that on or off. Synchronous. Throws when audit.jsonl is missing or
+ * unreadable.
  */
-export function verifyAuditDir(dir: string, publicKey: KeyObject, pieceBytes = 8 * 1024 * 1024): AuditVerdict {
+export function verifyAuditDir(dir: string, publicKey: KeyObject, pieceBytes = 8 * 1024 * 1024, options: { worker?: boolean } = {}): AuditVerdict {
   const cpFile = path.join(dir, CHECKPOINT_FILE);
   const checkpoints = fs.existsSync(cpFile) ? fs.readFileSync(cpFile, "utf8") : "";
   if (!fs.existsSync(path.join(dir, AUDIT_FILE))) throw new Error(`${path.join(dir, AUDIT_FILE)}: no such file`);
-  const parts = auditFiles(dir).map(name => ({ name, namedFirstSeq: rotatedFirstSeq(name), pieces: readPieces(path.join(dir, name), pieceBytes) }));
-  return verifyAudit(parts, checkpoints, publicKey);
+  const names = auditFiles(dir);
+  const worker = options.worker ?? names.reduce((sum, name) => sum + fileSize(path.join(dir, name)), 0) >= WORKER_MIN_BYTES;
+  const parts = names.map(name => ({ name, namedFirstSeq: rotatedFirstSeq(name), pieces: (alloc: (bytes: number) => Buffer) => readPieces(path.join(dir, name), pieceBytes, alloc) }));
+  return verifyAudit(parts, checkpoints, publicKey, worker);
 }
 
-/**
- * Thrown by readPieces when a file holds bytes that are not UTF-8. The writer only ever writes
- * UTF-8, and decoding would turn such bytes into U+FFFD — the same text as a record that held a
- * U+FFFD, so an edit that a text comparison cannot see. Everything before the line that holds them
- * has been yielded.
- */
-class NotUtf8Error extends Error {}
-
-/** Length of the prefix of `b` that ends on a UTF-8 sequence boundary (a sequence cut by the read is left out). */
-function completeUtf8Length(b: Buffer): number {
-  let i = b.length - 1;
-  let continuation = 0;
-  while (i >= 0 && continuation < 3 && (b[i] & 0xc0) === 0x80) {
-    i--;
-    continuation++;
+/** A file's size in bytes, 0 when it cannot be read (then reading it reports why). */
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
   }
-  if (i < 0) return b.length;
-  const lead = b[i];
-  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return b.length - i >= need ? b.length : i;
 }
 
 /** Offset of the first line of `b` (a line ends after "\n") that is not UTF-8. */
@@ -87,31 +84,44 @@ function firstNonUtf8Line(b: Buffer): number {
   }
 }
 
+/** Longest line readPieces reads (bytes): records are ~400 bytes; a longer line is not one. */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
 /**
- * A file's text in pieces of about `bytes` (UTF-8 sequences are never split between pieces). Throws
- * NotUtf8Error at the first line holding bytes that are not UTF-8 (fails closed: they are never
- * decoded into U+FFFD).
+ * A file's whole lines, in pieces of about `bytes` (a line the read cut is carried into the next
+ * piece; a last line without "\n" gets one), each in a fresh buffer from `alloc`. A line longer than
+ * MAX_LINE_BYTES ends the reading with that line cut (it then fails as "not an audit record").
  */
-function* readPieces(file: string, bytes: number): Generator<string> {
+function* readPieces(file: string, bytes: number, alloc: (bytes: number) => Buffer): Generator<Buffer> {
   const fd = fs.openSync(file, "r");
   try {
-    const buffer = Buffer.alloc(bytes);
-    let pending: Buffer | undefined; // a sequence cut by the previous read
+    let carry: Buffer | undefined; // the start of a line the previous read cut
     for (;;) {
-      const n = fs.readSync(fd, buffer, 0, bytes, null);
-      if (n === 0) break;
-      const chunk = pending ? Buffer.concat([pending, buffer.subarray(0, n)]) : buffer.subarray(0, n);
-      const complete = completeUtf8Length(chunk);
-      pending = complete < chunk.length ? Buffer.from(chunk.subarray(complete)) : undefined;
-      const body = chunk.subarray(0, complete);
-      if (!isUtf8(body)) {
-        const bad = firstNonUtf8Line(body);
-        if (bad > 0) yield body.toString("utf8", 0, bad);
-        throw new NotUtf8Error();
+      const carried = carry?.length ?? 0;
+      const buf = alloc(carried + Math.max(bytes, carried)); // grows geometrically for a long line
+      if (carry) carry.copy(buf, 0);
+      const n = fs.readSync(fd, buf, carried, buf.length - carried, null);
+      const filled = carried + n;
+      if (n === 0) {
+        if (filled > 0) {
+          buf[filled] = 0x0a; // the buffer is longer than what it holds
+          yield buf.subarray(0, filled + 1);
+        }
+        return;
       }
-      yield body.toString("utf8");
+      const lastNewline = buf.lastIndexOf(0x0a, filled - 1);
+      if (lastNewline === -1) {
+        if (filled > MAX_LINE_BYTES) {
+          buf[filled - 1] = 0x0a;
+          yield buf.subarray(0, filled);
+          return;
+        }
+        carry = buf.subarray(0, filled);
+        continue;
+      }
+      carry = lastNewline + 1 < filled ? buf.subarray(lastNewline + 1, filled) : undefined;
+      yield buf.subarray(0, lastNewline + 1);
     }
-    if (pending) throw new NotUtf8Error(); // the file ends inside a sequence
   } finally {
     fs.closeSync(fd);
   }
@@ -120,15 +130,35 @@ function* readPieces(file: string, bytes: number): Generator<string> {
 /** A checkpoint line parsed and its signature checked, or the problem with it. */
 type CheckedCheckpoint = { ok: true; seq: number; hash: string } | { ok: false; problem: string };
 
+/** The bytes of `{"seq":`, `,"prev":"` and `,"hash":"`, as records hold them. */
+const SEQ_MARK = Buffer.from('{"seq":');
+const PREV_MARK = Buffer.from(',"prev":"');
+const HASH_MARK = Buffer.from(',"hash":"');
+
+/** Whether `buf` holds `mark` at `at` (compared in this function: a native call costs more than 9 bytes). */
+function holds(buf: Buffer, at: number, mark: Buffer): boolean {
+  for (let i = 0; i < mark.length; i++) if (buf[at + i] !== mark[i]) return false;
+  return true;
+}
+
+/** Whether the 64 bytes of `a` at `aAt` are those of `b` at `bAt` (a hash in hex). */
+function sameHash(a: Buffer, aAt: number, b: Buffer, bAt: number): boolean {
+  for (let i = 0; i < 64; i++) if (a[aAt + i] !== b[bAt + i]) return false;
+  return true;
+}
+
 /**
- * Walks the hash chain record by record (DESIGN §6), text piece by text piece: per record, the seq,
- * the link to the previous hash and the hash itself. Its methods are small and called per piece, so
- * the hot loop is optimised once and stays so (one large function's loop was deoptimised at each
- * piece boundary, a third of the records then running unoptimised).
+ * Walks the hash chain's structure record by record (DESIGN §6), on the log's bytes, piece by piece:
+ * per record its layout, its seq, and its `prev` against the previous record's `hash` field (the hash
+ * fields themselves are checked against the records by hash-check.ts). Nothing is decoded but for a
+ * checkpointed hash or a problem's message. Its methods are small and called per piece, so the hot
+ * loop is optimised once and stays so (one large function's loop was deoptimised at each piece
+ * boundary, a third of the records then running unoptimised).
  */
 class ChainWalker {
-  /** The previous record's hash. */
-  prev = GENESIS;
+  /** Where the previous record's hash is (in hex): prevBuf at prevAt. */
+  private prevBuf: Buffer = Buffer.from(GENESIS, "latin1");
+  private prevAt = 0;
   /** The seq the next record must have. */
   seq = 0;
   /** The first record present (null before any). */
@@ -137,6 +167,8 @@ class ChainWalker {
   lineNo = 0;
   /** The first problem, with its place; undefined while the chain holds. */
   problem: string | undefined;
+  /** The line (in its file) of `problem`. */
+  problemLineNo: number | undefined;
 
   constructor(
     /** seq → hash a valid checkpoint vouches for */
@@ -145,60 +177,63 @@ class ChainWalker {
     private readonly seen: Map<number, string>,
   ) {}
 
-  /**
-   * Walks every complete line of `text` (a line ends with "\n"); returns the offset after the last
-   * one. Stops at the first problem (then in `problem`).
-   */
-  lines(text: string, part: LogPart): number {
-    let start = 0;
-    for (let end = text.indexOf("\n", start); end !== -1; end = text.indexOf("\n", start)) {
+  /** Walks the lines of buf[from, to) (each ends with "\n"). Stops at the first problem (then in `problem`). */
+  lines(buf: Buffer, from: number, to: number, part: LogPart): void {
+    for (let start = from; start < to; ) {
+      const end = buf.indexOf(0x0a, start);
       this.lineNo++;
-      const problem = this.record(text.slice(start, end), part, this.lineNo);
+      const problem = this.record(buf, start, end, part, this.lineNo);
       if (problem) {
         this.problem = `${part.name} line ${this.lineNo}: ${problem}`;
-        return start;
+        this.problemLineNo = this.lineNo;
+        return;
       }
       start = end + 1;
     }
-    return start;
   }
 
-  /** The problem with one record (without its place, which is built only for a problem), or undefined. */
-  private record(line: string, part: LogPart, lineNo: number): string | undefined {
+  /** The problem with the record buf[start, end) (without its place, built only for a problem), or undefined. */
+  private record(buf: Buffer, start: number, end: number, part: LogPart, lineNo: number): string | undefined {
     // {"seq":N,"ts":"…","prev":"<64 hex>","event":{…},"hash":"<64 hex>"}: read by position, the event is
-    // not parsed (the hash covers every byte of it); plain string ops keep this above 500k records/s
-    const seqEnd = line.indexOf(",", 7);
-    const prevAt = line.indexOf(',"prev":"', seqEnd) + 9;
-    const len = line.length;
-    if (!line.startsWith('{"seq":') || seqEnd < 0 || prevAt < 9 || len < prevAt + 64 + HASH_SUFFIX_LENGTH || line.slice(len - HASH_SUFFIX_LENGTH, len - 66) !== ',"hash":"' || !line.endsWith('"}')) {
+    // not parsed (the hash covers every byte of it)
+    const seqAt = start + 7;
+    let seqEnd = seqAt;
+    while (seqEnd < end && buf[seqEnd] >= 0x30 && buf[seqEnd] <= 0x39) seqEnd++;
+    // `,"prev":"` follows `"ts":"<24 chars>"` in every record the log writes: looked for there first
+    const prevMark = holds(buf, seqEnd + 31, PREV_MARK) ? seqEnd + 31 : buf.indexOf(PREV_MARK, seqEnd);
+    const prevAt = prevMark + 9;
+    const hashAt = end - 66;
+    if (!holds(buf, start, SEQ_MARK) || seqEnd === seqAt || buf[seqEnd] !== 0x2c || prevMark === -1 || prevAt + 64 > end - HASH_SUFFIX_LENGTH || !holds(buf, end - HASH_SUFFIX_LENGTH, HASH_MARK) || buf[end - 2] !== 0x22 || buf[end - 1] !== 0x7d) {
       return `not an audit record`;
     }
-    const seqText = line.slice(7, seqEnd);
-    if (lineNo === 1 && part.namedFirstSeq !== undefined && seqText !== String(part.namedFirstSeq)) {
-      return `starts with record ${seqText}, but its name says ${part.namedFirstSeq} (records deleted)`;
+    const digits = seqEnd - seqAt;
+    // canonical: no leading zero, at most 15 digits (exact as a number); anything else matches no seq
+    let seq = digits < 1 || digits > 15 || (digits > 1 && buf[seqAt] === 0x30) ? -1 : 0;
+    for (let i = seqAt; i < seqEnd && seq >= 0; i++) seq = seq * 10 + buf[i] - 0x30;
+    if (lineNo === 1 && part.namedFirstSeq !== undefined && seq !== part.namedFirstSeq) {
+      return `starts with record ${buf.toString("latin1", seqAt, seqEnd)}, but its name says ${part.namedFirstSeq} (records deleted)`;
     }
     if (this.firstSeq === null) {
       // the first record present: record 0, or the one right after a signed checkpoint (rotation)
-      this.firstSeq = /^(0|[1-9][0-9]{0,15})$/.test(seqText) ? Number(seqText) : -1;
-      if (this.firstSeq !== 0 && part.namedFirstSeq === undefined) {
-        return `seq ${seqText}, expected 0 (only a rotated part may start after record 0: records deleted)`;
+      this.firstSeq = seq;
+      if (seq !== 0 && part.namedFirstSeq === undefined) {
+        return `seq ${buf.toString("latin1", seqAt, seqEnd)}, expected 0 (only a rotated part may start after record 0: records deleted)`;
       }
-      if (this.firstSeq > 0) {
-        const anchor = this.signed.get(this.firstSeq - 1);
-        if (anchor === undefined || line.slice(prevAt, prevAt + 64) !== anchor) {
-          return `the log starts at record ${seqText} and no signed checkpoint vouches for the record before it (records deleted)`;
+      if (seq > 0) {
+        const anchor = this.signed.get(seq - 1);
+        if (anchor === undefined || buf.toString("latin1", prevAt, prevAt + 64) !== anchor) {
+          return `the log starts at record ${seq} and no signed checkpoint vouches for the record before it (records deleted)`;
         }
-        this.seq = this.firstSeq;
-        this.prev = anchor;
+        this.seq = seq;
+        this.prevBuf = Buffer.from(anchor, "latin1");
+        this.prevAt = 0;
       }
     }
-    if (seqText !== String(this.seq)) return `seq ${seqText}, expected ${this.seq} (record deleted or reordered)`;
-    if (line.slice(prevAt, prevAt + 64) !== this.prev) return `prev does not match the previous record's hash (record deleted or reordered)`;
-    const hash = line.slice(len - 66, len - 2);
-    // auditHash (audit-log.ts) with its input built in one step: sha256(prev + "\n" + the line before ,"hash" + "}")
-    if (oneShotHash("sha256", `${this.prev}\n${line.slice(0, len - HASH_SUFFIX_LENGTH)}}`, "hex") !== hash) return `hash mismatch (record edited)`;
-    if (this.signed.has(this.seq)) this.seen.set(this.seq, hash);
-    this.prev = hash;
+    if (seq !== this.seq) return `seq ${buf.toString("latin1", seqAt, seqEnd)}, expected ${this.seq} (record deleted or reordered)`;
+    if (!sameHash(buf, prevAt, this.prevBuf, this.prevAt)) return `prev does not match the previous record's hash (record deleted or reordered)`;
+    if (this.signed.has(seq)) this.seen.set(seq, buf.toString("latin1", hashAt, hashAt + 64));
+    this.prevBuf = buf; // pieces are never reused: the reference stays valid
+    this.prevAt = hashAt;
     this.seq++;
     return undefined;
   }
@@ -209,7 +244,17 @@ class ChainWalker {
  * so that only the hashes they name are kept while the chain is walked: memory is one record plus one
  * hash per checkpoint, not one per record.
  */
-function verifyAudit(parts: Iterable<LogPart>, checkpointText: string, publicKey: KeyObject): AuditVerdict {
+function verifyAudit(parts: Iterable<LogPart>, checkpointText: string, publicKey: KeyObject, useWorker: boolean): AuditVerdict {
+  const hashes = new HashChecker(useWorker);
+  try {
+    return verifyWith(hashes, parts, checkpointText, publicKey);
+  } finally {
+    hashes.stopWorker();
+  }
+}
+
+/** verifyAudit's work, the record hashes checked by `hashes`. */
+function verifyWith(hashes: HashChecker, parts: Iterable<LogPart>, checkpointText: string, publicKey: KeyObject): AuditVerdict {
   const lines = checkpointText.split("\n").filter(l => l !== "");
   const checked: CheckedCheckpoint[] = [];
   const signed = new Map<number, string>(); // seq → hash a valid checkpoint vouches for
@@ -237,26 +282,37 @@ function verifyAudit(parts: Iterable<LogPart>, checkpointText: string, publicKey
     lastSeq = c.seq;
   }
 
+  // the chain's structure is walked here while the hashes are checked by `hashes` (perhaps on another
+  // thread); the verdict names whichever problem comes first in the log
   const chain = new ChainWalker(signed, seen);
+  const submitted: { file: string; firstLineNo: number }[] = []; // per piece given to `hashes`
+  let problem: { piece: number; lineNo: number; text: string } | undefined;
   for (const part of parts) {
-    let carry = "";
-    try {
-      for (const piece of part.pieces) {
-        const text = carry === "" ? piece : carry + piece;
-        const rest = chain.lines(text, part);
-        if (chain.problem) return { ok: false, problem: chain.problem };
-        carry = text.slice(rest);
+    for (const piece of part.pieces(bytes => hashes.allocPiece(bytes))) {
+      // bytes that are not UTF-8 are refused (fails closed): the writer only writes UTF-8, and a text
+      // decoder would read them back as U+FFFD, the same text as a record that held one
+      const good = isUtf8(piece) ? piece.length : firstNonUtf8Line(piece);
+      submitted.push({ file: part.name, firstLineNo: chain.lineNo + 1 });
+      hashes.submit(piece, 0, good);
+      chain.lines(piece, 0, good, part);
+      if (!chain.problem && good < piece.length) chain.problem = `${part.name} line ${chain.lineNo + 1}: bytes that are not UTF-8 (record edited)`;
+      if (chain.problem) {
+        problem = { piece: submitted.length - 1, lineNo: chain.problemLineNo ?? chain.lineNo + 1, text: chain.problem };
+        break;
       }
-    } catch (err) {
-      if (err instanceof NotUtf8Error) return { ok: false, problem: `${part.name} line ${chain.lineNo + 1}: bytes that are not UTF-8 (record edited)` };
-      throw err;
     }
-    if (carry !== "") {
-      chain.lines(`${carry}\n`, part);
-      if (chain.problem) return { ok: false, problem: chain.problem };
-    }
+    if (problem) break;
     chain.lineNo = 0;
   }
+  const mismatch = hashes.finish();
+  if (mismatch) {
+    const at = submitted[mismatch.piece];
+    const lineNo = at.firstLineNo + mismatch.line;
+    if (!problem || mismatch.piece < problem.piece || (mismatch.piece === problem.piece && lineNo < problem.lineNo)) {
+      return { ok: false, problem: `${at.file} line ${lineNo}: hash mismatch (record edited)` };
+    }
+  }
+  if (problem) return { ok: false, problem: problem.text };
   const { seq, firstSeq } = chain;
 
   const first: number = firstSeq ?? 0;
