@@ -70,6 +70,32 @@ describe("AuditLog", () => {
     }
   });
 
+  it("refuses a line longer than the limit unread, and never takes what follows it as checked", () => {
+    const { log } = writeLog();
+    // a line whose first bytes are a whole record (record 5, chained to record 4), then junk past the
+    // limit, then an edit of a sealed record: the verdict must not depend on where a read cuts the line
+    const forged = `${log[4].replace('"seq":4', '"seq":5')}${"x".repeat(2000)}`;
+    const edited = log[2].replace('"usedTokens":3', '"usedTokens":0');
+    fs.writeFileSync(path.join(dir, AUDIT_FILE), `${[...log, forged, edited].join("\n")}\n`);
+    for (const pieceBytes of [7, 100, 999, 1000, 1001, 8 * 1024 * 1024]) {
+      for (const worker of [false, true]) {
+        const v = verifyAuditDir(dir, keys.publicKey, pieceBytes, { worker, maxLineBytes: 1000 });
+        // whole in one read it is simply not a record; cut by reads, it is refused before its end is read
+        expect(v.ok ? "intact" : v.problem).toBe(pieceBytes >= 4096 ? "audit.jsonl line 6: not an audit record" : "audit.jsonl line 6: longer than 1000 bytes (not an audit record)");
+      }
+    }
+  });
+
+  it("takes `,\"prev\":\"` inside a record's ts for its prev, as the first one in the line (the fast path finds only the writer's layout)", () => {
+    const { log } = writeLog();
+    const twoPrevs = log[1].replace(/"ts":"[^"]*"/, '"ts":"a,\"prev\":\"0123456789abc"');
+    fs.writeFileSync(path.join(dir, AUDIT_FILE), `${[log[0], twoPrevs, ...log.slice(2)].join("\n")}\n`);
+    for (const worker of [false, true]) {
+      const v = verifyAuditDir(dir, keys.publicKey, 8 * 1024 * 1024, { worker });
+      expect(v.ok ? "intact" : v.problem).toMatch(/audit\.jsonl line 2: (not an audit record|prev does not match)/);
+    }
+  });
+
   it.each<[string, string, RegExp]>([
     ["a seq with a leading zero", '{"seq":01,', /line 2: seq 01, expected 1/],
     ["a seq without digits", '{"seq":,', /line 2: not an audit record/],

@@ -89,6 +89,13 @@ describe("HashChecker", () => {
     expect(check(many, 40, new HashChecker(true, silent))).toEqual({ first: undefined, byWorker: 0, here: 10 });
   });
 
+  it("does not wait for a worker that says it failed (e.g. instrumented code it cannot run): hashed here at once", () => {
+    const failing = { source: "const { parentPort, workerData } = require('node:worker_threads'); parentPort.on('message', () => { Atomics.store(workerData.state, 3, 1); Atomics.notify(workerData.state, 0); });", timeoutMs: 600_000 };
+    const t0 = Date.now();
+    expect(check(edited(250), 40, new HashChecker(true, failing))).toMatchObject({ first: { piece: 6, line: 10 }, byWorker: 0 });
+    expect(Date.now() - t0).toBeLessThan(60_000); // far below the worker timeout: nothing waited for it
+  });
+
   it("fails closed when the worker cannot start (its source throws)", () => {
     const broken = { source: "throw new Error('no worker today')", timeoutMs: 200 };
     expect(check(edited(5), 40, new HashChecker(true, broken))).toMatchObject({ first: { piece: 0, line: 5 }, byWorker: 0 });

@@ -13,24 +13,28 @@ import { Worker } from "node:worker_threads";
  * Self-contained on purpose (only its parameters and the global Buffer): its source text is also run
  * in the hashing worker. `hash` is node:crypto's one-shot hash; `scratch` is reused between calls.
  */
+/* istanbul ignore next -- its source also runs in the worker, where coverage counters do not exist */
 export function firstHashMismatch(hash: typeof oneShotHash, buf: Buffer, from: number, to: number, scratch: HashScratch): number {
   const SUFFIX = 75; // HASH_SUFFIX_LENGTH: ,"hash":"<64 hex>"}
   const PREV = Buffer.from(',"prev":"');
+  const TS = Buffer.from(',"ts":"');
   let index = 0;
   for (let start = from; start < to; index++) {
     const end = buf.indexOf(0x0a, start);
     if (end === -1 || end >= to) return index;
-    // `,"prev":"` follows `{"seq":N,"ts":"<24 chars>"` in every record the log writes: looked for there
-    // first (a native search per line costs more than the hash's own work)
+    // the first `,"prev":"` (as verify-audit's walk finds it): in every record the log writes, right
+    // after `,"ts":"<24 characters without a quote>"`, checked in place; otherwise searched for (a
+    // native search per line costs more than the hash's own work)
     let seqEnd = start + 7;
     while (seqEnd < end && buf[seqEnd] >= 0x30 && buf[seqEnd] <= 0x39) seqEnd++;
-    let prevAt = seqEnd + 40;
-    for (let i = 0; i < 9; i++) {
-      if (buf[seqEnd + 31 + i] !== PREV[i]) {
-        prevAt = buf.indexOf(PREV, start) + 9;
-        break;
-      }
+    let prevAt = -1;
+    if (buf[seqEnd + 31] === 0x22) {
+      prevAt = seqEnd + 41;
+      for (let i = 0; i < 7; i++) if (buf[seqEnd + i] !== TS[i]) prevAt = -1;
+      for (let i = 0; i < 9; i++) if (buf[seqEnd + 32 + i] !== PREV[i]) prevAt = -1;
+      for (let i = seqEnd + 7; i < seqEnd + 31; i++) if (buf[i] === 0x22) prevAt = -1;
     }
+    if (prevAt === -1) prevAt = buf.indexOf(PREV, start) + 9;
     const bodyLength = end - start - SUFFIX;
     if (prevAt < 9 || prevAt + 64 > end - SUFFIX || bodyLength < 0) return index;
     // input: prev (64) "\n" body "}", built in the scratch buffer; a view per input length is kept
@@ -77,15 +81,15 @@ export interface HashMismatch {
  * and the caller hashes a piece itself whenever HELP_BACKLOG pieces are already waiting for the
  * worker: verification uses two cores. Synchronous for the caller: it blocks (Atomics.wait) only in
  * finish(). Fails closed: a worker that does not answer within
- * WORKER_TIMEOUT_MS (it could not start, or died) is stopped and every piece it has not reported is
- * hashed on the calling thread, so a verdict never depends on a worker having run.
+ * WORKER_TIMEOUT_MS (it could not start, or died), or that says it failed, is stopped and every piece
+ * it has not reported is hashed on the calling thread, so a verdict never depends on a worker having run.
  */
 export class HashChecker {
   /** Pieces posted to the worker and not yet reported, in the order posted. */
   private inFlight: { piece: number; buf: Buffer; from: number; to: number }[] = [];
   /** Pieces the worker has reported and that were taken off inFlight. */
   private acknowledged = 0;
-  /** [0] pieces reported by the worker, [1] first bad piece (or NONE), [2] its bad line. */
+  /** [0] pieces reported by the worker, [1] first bad piece (or NONE), [2] its bad line, [3] 1 once the worker failed. */
   private readonly state: Int32Array;
   private worker: Worker | undefined;
   private submitted = 0;
@@ -100,7 +104,7 @@ export class HashChecker {
    * source and how long to wait for it (ms): tests of the fallback give one that never answers.
    */
   constructor(useWorker: boolean, worker: { source: string; timeoutMs: number } = { source: WORKER_SOURCE, timeoutMs: WORKER_TIMEOUT_MS }) {
-    this.state = new Int32Array(new SharedArrayBuffer(12));
+    this.state = new Int32Array(new SharedArrayBuffer(16));
     this.state[1] = NONE;
     this.timeoutMs = worker.timeoutMs;
     if (useWorker) {
@@ -155,17 +159,15 @@ export class HashChecker {
     if (line >= 0 && (this.first === undefined || piece < this.first.piece)) this.first = { piece, line };
   }
 
-  /** Blocks until the worker reports another piece (or times out: then the worker is given up). */
+  /** Blocks until the worker reports another piece (or says it failed, or times out: then it is given up). */
   private waitForWorker(): void {
     const reported = Atomics.load(this.state, 0);
     const before = this.inFlight.length;
     this.collect(reported);
     if (this.inFlight.length < before) return;
-    if (Atomics.wait(this.state, 0, reported, this.timeoutMs) === "timed-out" && Atomics.load(this.state, 0) === reported) {
-      this.stopWorker();
-      return;
-    }
+    const timedOut = Atomics.load(this.state, 3) === 0 && Atomics.wait(this.state, 0, reported, this.timeoutMs) === "timed-out";
     this.collect(Atomics.load(this.state, 0));
+    if (Atomics.load(this.state, 3) === 1 || (timedOut && this.inFlight.length === before)) this.stopWorker();
   }
 
   /** Takes in the worker's reports: it reports pieces in the order posted, `reported` of them so far. */
@@ -191,22 +193,35 @@ const WORKER_TIMEOUT_MS = 10_000;
 /**
  * The worker: hashes each piece it is sent (firstHashMismatch, the same function's source) and reports
  * in state: the first bad piece and line, then the count of pieces done (notified). Pieces come in
- * submission order and are reported in it.
+ * submission order and are reported in it. When it cannot (a code instrumenter's counters in the
+ * function's source, say), it says so in state[3] at once, and the caller hashes without it.
  */
 const WORKER_SOURCE = `
 "use strict";
 const { parentPort, workerData } = require("node:worker_threads");
-const { hash } = require("node:crypto");
-const firstHashMismatch = ${firstHashMismatch.toString()};
 const state = workerData.state;
-const scratch = { buf: Buffer.allocUnsafe(4096), views: [] };
-parentPort.on("message", m => {
-  const line = firstHashMismatch(hash, Buffer.from(m.buf, m.offset, m.length), 0, m.length, scratch);
-  if (line >= 0 && m.piece < Atomics.load(state, 1)) {
-    Atomics.store(state, 2, line);
-    Atomics.store(state, 1, m.piece);
-  }
-  Atomics.add(state, 0, 1);
+const failed = () => {
+  Atomics.store(state, 3, 1);
   Atomics.notify(state, 0);
-});
+};
+try {
+  const { hash } = require("node:crypto");
+  const firstHashMismatch = ${firstHashMismatch.toString()};
+  const scratch = { buf: Buffer.allocUnsafe(4096), views: [] };
+  parentPort.on("message", m => {
+    try {
+      const line = firstHashMismatch(hash, Buffer.from(m.buf, m.offset, m.length), 0, m.length, scratch);
+      if (line >= 0 && m.piece < Atomics.load(state, 1)) {
+        Atomics.store(state, 2, line);
+        Atomics.store(state, 1, m.piece);
+      }
+      Atomics.add(state, 0, 1);
+      Atomics.notify(state, 0);
+    } catch {
+      failed();
+    }
+  });
+} catch {
+  failed();
+}
 `;

@@ -50,16 +50,18 @@ const WORKER_MIN_BYTES = 16 * 1024 * 1024;
  * audit.jsonl, with checkpoints.jsonl, each log file read in pieces of about `pieceBytes` (default
  * 8 MiB): memory stays flat whatever the log's size (a whole-file read fails past 2 GiB). The hashes of
  * a log of 16 MiB or more are checked on a worker thread (HashChecker) while this thread checks the
- * rest; `options.worker` forces that on or off. Synchronous. Throws when audit.jsonl is missing or
- * unreadable.
+ * rest; `options.worker` forces that on or off. A line longer than `options.maxLineBytes` (default
+ * 64 MiB; records are ~400 bytes) is refused unread. Synchronous. Throws when audit.jsonl is missing
+ * or unreadable.
  */
-export function verifyAuditDir(dir: string, publicKey: KeyObject, pieceBytes = 8 * 1024 * 1024, options: { worker?: boolean } = {}): AuditVerdict {
+export function verifyAuditDir(dir: string, publicKey: KeyObject, pieceBytes = 8 * 1024 * 1024, options: { worker?: boolean; maxLineBytes?: number } = {}): AuditVerdict {
   const cpFile = path.join(dir, CHECKPOINT_FILE);
   const checkpoints = fs.existsSync(cpFile) ? fs.readFileSync(cpFile, "utf8") : "";
   if (!fs.existsSync(path.join(dir, AUDIT_FILE))) throw new Error(`${path.join(dir, AUDIT_FILE)}: no such file`);
   const names = auditFiles(dir);
+  const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
   const worker = options.worker ?? names.reduce((sum, name) => sum + fileSize(path.join(dir, name)), 0) >= WORKER_MIN_BYTES;
-  const parts = names.map(name => ({ name, namedFirstSeq: rotatedFirstSeq(name), pieces: (alloc: (bytes: number) => Buffer) => readPieces(path.join(dir, name), pieceBytes, alloc) }));
+  const parts = names.map(name => ({ name, namedFirstSeq: rotatedFirstSeq(name), pieces: (alloc: (bytes: number) => Buffer) => readPieces(path.join(dir, name), pieceBytes, alloc, maxLineBytes) }));
   return verifyAudit(parts, checkpoints, publicKey, worker);
 }
 
@@ -87,12 +89,16 @@ function firstNonUtf8Line(b: Buffer): number {
 /** Longest line readPieces reads (bytes): records are ~400 bytes; a longer line is not one. */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
+/** Thrown by readPieces at a line longer than its limit, after every line before it was yielded. */
+class LineTooLongError extends Error {}
+
 /**
  * A file's whole lines, in pieces of about `bytes` (a line the read cut is carried into the next
- * piece; a last line without "\n" gets one), each in a fresh buffer from `alloc`. A line longer than
- * MAX_LINE_BYTES ends the reading with that line cut (it then fails as "not an audit record").
+ * piece; a last line without "\n" gets one), each in a fresh buffer from `alloc`. Throws
+ * LineTooLongError at a line longer than `maxLineBytes` (fails closed: the rest of the file is never
+ * taken as checked).
  */
-function* readPieces(file: string, bytes: number, alloc: (bytes: number) => Buffer): Generator<Buffer> {
+function* readPieces(file: string, bytes: number, alloc: (bytes: number) => Buffer, maxLineBytes: number): Generator<Buffer> {
   const fd = fs.openSync(file, "r");
   try {
     let carry: Buffer | undefined; // the start of a line the previous read cut
@@ -111,11 +117,7 @@ function* readPieces(file: string, bytes: number, alloc: (bytes: number) => Buff
       }
       const lastNewline = buf.lastIndexOf(0x0a, filled - 1);
       if (lastNewline === -1) {
-        if (filled > MAX_LINE_BYTES) {
-          buf[filled - 1] = 0x0a;
-          yield buf.subarray(0, filled);
-          return;
-        }
+        if (filled > maxLineBytes) throw new LineTooLongError(`longer than ${maxLineBytes} bytes`);
         carry = buf.subarray(0, filled);
         continue;
       }
@@ -130,8 +132,9 @@ function* readPieces(file: string, bytes: number, alloc: (bytes: number) => Buff
 /** A checkpoint line parsed and its signature checked, or the problem with it. */
 type CheckedCheckpoint = { ok: true; seq: number; hash: string } | { ok: false; problem: string };
 
-/** The bytes of `{"seq":`, `,"prev":"` and `,"hash":"`, as records hold them. */
+/** The bytes of `{"seq":`, `,"ts":"`, `,"prev":"` and `,"hash":"`, as records hold them. */
 const SEQ_MARK = Buffer.from('{"seq":');
+const TS_MARK = Buffer.from(',"ts":"');
 const PREV_MARK = Buffer.from(',"prev":"');
 const HASH_MARK = Buffer.from(',"hash":"');
 
@@ -145,6 +148,21 @@ function holds(buf: Buffer, at: number, mark: Buffer): boolean {
 function sameHash(a: Buffer, aAt: number, b: Buffer, bAt: number): boolean {
   for (let i = 0; i < 64; i++) if (a[aAt + i] !== b[bAt + i]) return false;
   return true;
+}
+
+/**
+ * Offset of the first `,"prev":"` in `buf` from `seqEnd` (the end of a record's seq), or -1. In every
+ * record the log writes it follows `,"ts":"<24 characters without a quote>"` and is checked there in
+ * place (a native search per record costs more than the rest of its walk); otherwise it is searched
+ * for. hash-check.ts finds it by the same rule.
+ */
+function firstPrevMark(buf: Buffer, seqEnd: number): number {
+  if (buf[seqEnd + 31] === 0x22 && holds(buf, seqEnd, TS_MARK) && holds(buf, seqEnd + 32, PREV_MARK)) {
+    let quoteFree = true;
+    for (let i = seqEnd + 7; i < seqEnd + 31; i++) if (buf[i] === 0x22) quoteFree = false;
+    if (quoteFree) return seqEnd + 32;
+  }
+  return buf.indexOf(PREV_MARK, seqEnd);
 }
 
 /**
@@ -199,8 +217,7 @@ class ChainWalker {
     const seqAt = start + 7;
     let seqEnd = seqAt;
     while (seqEnd < end && buf[seqEnd] >= 0x30 && buf[seqEnd] <= 0x39) seqEnd++;
-    // `,"prev":"` follows `"ts":"<24 chars>"` in every record the log writes: looked for there first
-    const prevMark = holds(buf, seqEnd + 31, PREV_MARK) ? seqEnd + 31 : buf.indexOf(PREV_MARK, seqEnd);
+    const prevMark = firstPrevMark(buf, seqEnd);
     const prevAt = prevMark + 9;
     const hashAt = end - 66;
     if (!holds(buf, start, SEQ_MARK) || seqEnd === seqAt || buf[seqEnd] !== 0x2c || prevMark === -1 || prevAt + 64 > end - HASH_SUFFIX_LENGTH || !holds(buf, end - HASH_SUFFIX_LENGTH, HASH_MARK) || buf[end - 2] !== 0x22 || buf[end - 1] !== 0x7d) {
@@ -253,6 +270,32 @@ function verifyAudit(parts: Iterable<LogPart>, checkpointText: string, publicKey
   }
 }
 
+/** A problem found by the walk: the piece it is in (an index into the submitted pieces), its line, and the message. */
+interface WalkProblem {
+  piece: number;
+  lineNo: number;
+  text: string;
+}
+
+/**
+ * Reads one file of the log piece by piece: each piece's hashes go to `hashes` (noted in
+ * `submitted`: its file and first line), its structure to `chain`. Returns the first problem the walk
+ * finds, or undefined. Throws LineTooLongError from readPieces.
+ */
+function walkPart(part: LogPart, chain: ChainWalker, hashes: HashChecker, submitted: { file: string; firstLineNo: number }[]): WalkProblem | undefined {
+  for (const piece of part.pieces(bytes => hashes.allocPiece(bytes))) {
+    // bytes that are not UTF-8 are refused (fails closed): the writer only writes UTF-8, and a text
+    // decoder would read them back as U+FFFD, the same text as a record that held one
+    const good = isUtf8(piece) ? piece.length : firstNonUtf8Line(piece);
+    submitted.push({ file: part.name, firstLineNo: chain.lineNo + 1 });
+    hashes.submit(piece, 0, good);
+    chain.lines(piece, 0, good, part);
+    if (!chain.problem && good < piece.length) chain.problem = `${part.name} line ${chain.lineNo + 1}: bytes that are not UTF-8 (record edited)`;
+    if (chain.problem) return { piece: submitted.length - 1, lineNo: chain.problemLineNo ?? chain.lineNo + 1, text: chain.problem };
+  }
+  return undefined;
+}
+
 /** verifyAudit's work, the record hashes checked by `hashes`. */
 function verifyWith(hashes: HashChecker, parts: Iterable<LogPart>, checkpointText: string, publicKey: KeyObject): AuditVerdict {
   const lines = checkpointText.split("\n").filter(l => l !== "");
@@ -286,20 +329,13 @@ function verifyWith(hashes: HashChecker, parts: Iterable<LogPart>, checkpointTex
   // thread); the verdict names whichever problem comes first in the log
   const chain = new ChainWalker(signed, seen);
   const submitted: { file: string; firstLineNo: number }[] = []; // per piece given to `hashes`
-  let problem: { piece: number; lineNo: number; text: string } | undefined;
+  let problem: WalkProblem | undefined;
   for (const part of parts) {
-    for (const piece of part.pieces(bytes => hashes.allocPiece(bytes))) {
-      // bytes that are not UTF-8 are refused (fails closed): the writer only writes UTF-8, and a text
-      // decoder would read them back as U+FFFD, the same text as a record that held one
-      const good = isUtf8(piece) ? piece.length : firstNonUtf8Line(piece);
-      submitted.push({ file: part.name, firstLineNo: chain.lineNo + 1 });
-      hashes.submit(piece, 0, good);
-      chain.lines(piece, 0, good, part);
-      if (!chain.problem && good < piece.length) chain.problem = `${part.name} line ${chain.lineNo + 1}: bytes that are not UTF-8 (record edited)`;
-      if (chain.problem) {
-        problem = { piece: submitted.length - 1, lineNo: chain.problemLineNo ?? chain.lineNo + 1, text: chain.problem };
-        break;
-      }
+    try {
+      problem = walkPart(part, chain, hashes, submitted);
+    } catch (err) {
+      if (!(err instanceof LineTooLongError)) throw err;
+      problem = { piece: submitted.length, lineNo: chain.lineNo + 1, text: `${part.name} line ${chain.lineNo + 1}: ${err.message} (not an audit record)` };
     }
     if (problem) break;
     chain.lineNo = 0;
