@@ -7,7 +7,8 @@
  * possible the output says so and the router's own numbers are still printed.
  * Environment: BENCH_SEQ (sequential requests per target, default 5000), BENCH_SECONDS (throughput
  * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1, BENCH_ROUTER_NODE_ARGS (extra node
- * flags for the router, after the image's: profiling, GC tracing).
+ * flags for the router, after the image's: profiling, GC tracing), BENCH_LATENCIES_FILE (writes every
+ * sequential latency, direct and through the router, in request order, as JSON: for studying the tail).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -216,6 +217,7 @@ async function main(): Promise<void> {
   const cpu0 = cpuMs(routerPid);
   const [base, viaRouter] = await interleavedLatencies([upstream, router], "/v1/chat/completions", SEQ);
   const routerCpuUsPerRequest = ((cpuMs(routerPid) - cpu0) * 1000) / SEQ; // less sensitive to a busy box than latency
+  if (process.env.BENCH_LATENCIES_FILE) fs.writeFileSync(process.env.BENCH_LATENCIES_FILE, JSON.stringify({ direct: base, router: viaRouter }));
   const viaLitellm = litellm ? await sequentialLatencies(litellm.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth) : [];
 
   log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
