@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AUDIT_DIR, AUDIT_FILE, auditFiles, AuditLog, CHECKPOINT_FILE, rotatedFirstSeq, type AuditEvent } from "./audit-log";
+import { AUDIT_DIR, AUDIT_FILE, auditFiles, AuditLog, CHECKPOINT_FILE, rotatedFirstSeq, type AuditEvent, type AuditRecord } from "./audit-log";
 import { loadOrCreateSigningKey, PUBLIC_KEY_FILE } from "./checkpoint";
 import { verifyAuditDir, verifyAuditLog } from "./verify-audit";
 
@@ -32,6 +32,23 @@ describe("AuditLog", () => {
     const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8").trim().split("\n");
     return { log: read(AUDIT_FILE), cps: read(CHECKPOINT_FILE) };
   }
+
+  it.each<[string, number]>([
+    ["the epoch", 0],
+    ["a time with milliseconds", Date.UTC(2026, 10, 30, 23, 44, 44, 936)],
+    ["a year past 9999 (ISO 8601 extended year)", Date.UTC(10000, 0, 1)],
+  ])("writes each record's body exactly as JSON.stringify({seq, ts, prev, event}) would, at %s", (_t, ms) => {
+    const a = AuditLog.open(state, { signingKey: null, now: () => ms });
+    const events: AuditEvent[] = [ev(1), { ...ev(2), model: 'quote " backslash \\ newline \n tab \t \u2028 \ud800' } as AuditEvent, { kind: "egress", sandbox: "s", tenant: "t", via: "CONNECT", host: null, port: 443, decision: "refused", reason: "blocklist" }];
+    for (const e of events) a.record(e);
+    a.close();
+    const lines = fs.readFileSync(path.join(dir, AUDIT_FILE), "utf8").trim().split("\n");
+    lines.forEach((line, i) => {
+      const r = JSON.parse(line) as AuditRecord;
+      expect(line).toBe(`${JSON.stringify({ seq: r.seq, ts: new Date(ms).toISOString(), prev: r.prev, event: events[i] }).slice(0, -1)},"hash":"${r.hash}"}`);
+    });
+    expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, records: 3 });
+  });
 
   it("chains records across restarts and signs checkpoints that verify", () => {
     const { log, cps } = writeLog();
