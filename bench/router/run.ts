@@ -1,7 +1,8 @@
 /**
  * `npm run bench:router` (DESIGN §8): the router's added latency against calling the upstream
  * directly, its throughput and RSS under load, beside LiteLLM proxy (PyPI) against the same loopback
- * upstream on the same box. Ends with one `BENCH router …` line per target:
+ * upstream on the same box, each measured alone (the other's processes stopped meanwhile). Ends with
+ * one `BENCH router …` line per target:
  *   overhead p50 < 0.5 ms, overhead p99 < 2 ms, throughput ≥ 5× LiteLLM's, RSS < 128 MiB under load.
  * LiteLLM is installed into a venv under ~/.cache/kars/ (never the repository); when that is not
  * possible the output says so and the router's own numbers are still printed.
@@ -57,21 +58,46 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegEx
   });
 }
 
-/** Resident set size in MiB of a process and its descendants (Linux /proc). */
-function rssMiB(pid: number): number {
-  let kib = 0;
+/** A process and its descendants (Linux /proc; processes gone meanwhile are left out). */
+function processTree(pid: number): number[] {
   const pids = [pid];
   for (let i = 0; i < pids.length; i++) {
     try {
-      const status = fs.readFileSync(`/proc/${pids[i]}/status`, "utf8");
-      kib += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       const kids = fs.readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, "utf8").trim();
       if (kids) pids.push(...kids.split(/\s+/).map(Number));
     } catch {
       // process gone
     }
   }
+  return pids;
+}
+
+/** Resident set size in MiB of a process and its descendants (Linux /proc). */
+function rssMiB(pid: number): number {
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    try {
+      kib += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      // process gone
+    }
+  }
   return kib / 1024;
+}
+
+/**
+ * Runs `measure` with the other contender's processes stopped (SIGSTOP, then SIGCONT), so that
+ * each is measured alone on the box: an idle LiteLLM still wakes up for its own background work,
+ * which showed in the router's tail latency.
+ */
+async function alone<T>(others: (number | null)[], measure: () => Promise<T>): Promise<T> {
+  const stopped = others.flatMap(pid => (pid === null ? [] : processTree(pid)));
+  for (const p of stopped) process.kill(p, "SIGSTOP");
+  try {
+    return await measure();
+  } finally {
+    for (const p of stopped) process.kill(p, "SIGCONT");
+  }
 }
 
 /** CPU time (user + system, ms) a process has used so far (Linux /proc, clock ticks of 10 ms). */
@@ -213,17 +239,19 @@ async function main(): Promise<void> {
   await sequentialLatencies(router, "/v1/chat/completions", 500);
   if (litellm) await sequentialLatencies(litellm.origin, "/v1/chat/completions", 100, auth);
 
+  // each contender alone on the box: LiteLLM stopped while the router is measured, and the other way round
+  const litellmPid = litellm?.pid ?? null;
   log(`latency: ${SEQ} sequential requests per target, direct and through the router interleaved`);
   const cpu0 = cpuMs(routerPid);
-  const [base, viaRouter] = await interleavedLatencies([upstream, router], "/v1/chat/completions", SEQ);
+  const [base, viaRouter] = await alone([litellmPid], () => interleavedLatencies([upstream, router], "/v1/chat/completions", SEQ));
   const routerCpuUsPerRequest = ((cpuMs(routerPid) - cpu0) * 1000) / SEQ; // less sensitive to a busy box than latency
   if (process.env.BENCH_LATENCIES_FILE) fs.writeFileSync(process.env.BENCH_LATENCIES_FILE, JSON.stringify({ direct: base, router: viaRouter }));
-  const viaLitellm = litellm ? await sequentialLatencies(litellm.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth) : [];
+  const viaLitellm = litellm ? await alone([routerPid], () => sequentialLatencies(litellm!.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth)) : [];
 
   log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
-  const [routerTp, routerRss] = await withPeakRss(routerPid, () => throughput(router, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
-  const [litellmTp, litellmRss] = litellm ? await withPeakRss(litellm.pid, () => throughput(litellm!.origin, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000, auth)) : [{ rps: NaN, errors: 0 }, NaN];
-  const directTp = await throughput(upstream, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000);
+  const [routerTp, routerRss] = await alone([litellmPid], () => withPeakRss(routerPid, () => throughput(router, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000)));
+  const [litellmTp, litellmRss] = litellm ? await alone([routerPid], () => withPeakRss(litellm!.pid, () => throughput(litellm!.origin, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000, auth))) : [{ rps: NaN, errors: 0 }, NaN];
+  const directTp = await alone([litellmPid, routerPid], () => throughput(upstream, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
 
   const o50 = quantile(viaRouter, 0.5) - quantile(base, 0.5);
   const o99 = quantile(viaRouter, 0.99) - quantile(base, 0.99);
