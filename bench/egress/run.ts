@@ -21,7 +21,7 @@
  * there in turn with the same allowlist (allowed.test:443 only), and the same load generator drives
  * each. Everything shares the box's 2 cores, so absolute numbers vary with other load; the ratio is
  * what the target is about.
- * All three run at once; ROUNDS rounds give each the same SECONDS of load in turn and the medians are
+ * All three run at once (each stopped while another is measured); ROUNDS rounds give each the same SECONDS of load in turn and the medians are
  * reported, so that other load on the shared box hits all three alike. CPU ms per 1k tunnels is
  * reported for information.
  * Environment: BENCH_SECONDS (per proxy per round, default 5), BENCH_ROUNDS (default 5), BENCH_CONCURRENCY (default 32),
@@ -38,6 +38,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import os from "node:os";
 import path from "node:path";
 import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
+import { aloneSync } from "../alone";
 
 const ROOT = path.resolve(__dirname, "../..");
 const NODE = path.join(ROOT, "node_modules/.bin/node");
@@ -261,7 +262,8 @@ interface Summary {
 
 /**
  * Runs ROUNDS rounds; in each, every contender gets the same SECONDS of load in turn, so that
- * background load on the shared box hits them alike. Reports medians.
+ * background load on the shared box hits them alike, alone (the others stopped meanwhile: see
+ * bench/alone.ts). Reports medians.
  */
 function race(contenders: Contender[]): Map<string, Summary> {
   for (const c of contenders) load(c.port, 1); // warm-up
@@ -269,7 +271,7 @@ function race(contenders: Contender[]): Map<string, Summary> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of contenders) {
       const cpu0 = cpuMs(c.child.pid);
-      const r = load(c.port, SECONDS);
+      const r = aloneSync(contenders.filter((o) => o !== c).map((o) => o.child.pid), () => load(c.port, SECONDS));
       const cpu1 = cpuMs(c.child.pid);
       const user = cpu1.user - cpu0.user;
       const sys = cpu1.sys - cpu0.sys;

@@ -17,6 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
 import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
+import { alone, processTree } from "../alone";
 import { interleavedLatencies, quantile, sequentialLatencies, throughput } from "./measure";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -58,20 +59,6 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegEx
   });
 }
 
-/** A process and its descendants (Linux /proc; processes gone meanwhile are left out). */
-function processTree(pid: number): number[] {
-  const pids = [pid];
-  for (let i = 0; i < pids.length; i++) {
-    try {
-      const kids = fs.readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, "utf8").trim();
-      if (kids) pids.push(...kids.split(/\s+/).map(Number));
-    } catch {
-      // process gone
-    }
-  }
-  return pids;
-}
-
 /** Resident set size in MiB of a process and its descendants (Linux /proc). */
 function rssMiB(pid: number): number {
   let kib = 0;
@@ -83,21 +70,6 @@ function rssMiB(pid: number): number {
     }
   }
   return kib / 1024;
-}
-
-/**
- * Runs `measure` with the other contender's processes stopped (SIGSTOP, then SIGCONT), so that
- * each is measured alone on the box: an idle LiteLLM still wakes up for its own background work,
- * which showed in the router's tail latency.
- */
-async function alone<T>(others: (number | null)[], measure: () => Promise<T>): Promise<T> {
-  const stopped = others.flatMap(pid => (pid === null ? [] : processTree(pid)));
-  for (const p of stopped) process.kill(p, "SIGSTOP");
-  try {
-    return await measure();
-  } finally {
-    for (const p of stopped) process.kill(p, "SIGCONT");
-  }
 }
 
 /** CPU time (user + system, ms) a process has used so far (Linux /proc, clock ticks of 10 ms). */
