@@ -131,6 +131,28 @@ describe("Strict mode", () => {
     expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "sni_missing" })).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_missing" }));
   });
 
+  /** A WebSocket opening handshake (RFC 6455 §4.1) for `target` (a path, or an absolute URL for the proxy), with `extra` header lines. */
+  const wsHandshake = (target: string, host: string, extra = ""): string =>
+    `w:${JSON.stringify(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`)}`;
+
+  it.each([
+    ["redirected (ws:// on port 80, no proxy configured)", `${WEB_V4}:80`, "/chat", "allowed.test", "http_transparent", "allowed.test"],
+    ["absolute-form through the proxy", PROXY, "http://allowed.test:8080/chat", "allowed.test:8080", "http", "allowed.test:8080"],
+  ])("relays a WebSocket handshake and the bytes after it, %s", async (_title, target, requestTarget, host, via, seenHost) => {
+    const r = await bed.probe(AGENT_UID, "script", target, wsHandshake(requestTarget, host, "Proxy-Authorization: Basic c2VjcmV0\r\n"), "status", "heads", 'w:"ping-1"', 'until:"ping-1"', 'w:"ping-2"', 'until:"ping-2"');
+    expect(r).toMatchObject({ ok: true, statuses: ["101", "found", "found"] });
+    const head = (r.heads as string[])[0];
+    expect(head).toMatch(new RegExp(`\r\nX-Seen-Host: ${seenHost.replace(".", "\\.")}\r\n`));
+    expect(head).toMatch(/\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/); // RFC 6455 §1.3's example key and answer
+    expect(head).not.toMatch(/proxy-authorization/i);
+    expect(await decisionsContaining(bed, { via, allow: true, host: "allowed.test" })).toContainEqual(expect.objectContaining({ via, allow: true, host: "allowed.test" }));
+  });
+
+  it("refuses a WebSocket handshake to a blocked host with 403 and the reason", async () => {
+    const r = await bed.probe(AGENT_UID, "script", PROXY, wsHandshake("http://ads.blocked.test/chat", "ads.blocked.test"), "status");
+    expect(r).toMatchObject({ ok: true, statuses: ["403 blocklisted"] });
+  });
+
   it("refuses a transparently redirected TLS connection to a blocked host (SNI)", async () => {
     const r = await bed.curl(AGENT_UID, ["https://blocked.test/"]);
     expect(r.code).not.toBe(0);
@@ -318,6 +340,8 @@ describe("hostile clients and destinations", () => {
     ["split CONNECT, client resets after the 200", PROXY, [...SPLIT_CONNECT("allowed.test:443"), "status", "rst"], {}],
     ["split CONNECT, client half-closes mid-relay", PROXY, [...SPLIT_CONNECT("allowed.test:8080"), "status", GET("allowed.test"), "status", "fin"], { statuses: ["200", "200"] }],
     // absolute-form and redirected plain HTTP (node:http)
+    ["a WebSocket upgrade to a destination that never answers, then the client resets", PROXY, [`w:${JSON.stringify("GET http://hostile.test:9001/ HTTP/1.1\r\nHost: hostile.test:9001\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")}`, "sleep:300", "rst"], {}],
+    ["a WebSocket upgrade to a destination that never answers, then the client half-closes", PROXY, [`w:${JSON.stringify("GET http://hostile.test:9001/ HTTP/1.1\r\nHost: hostile.test:9001\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")}`, "sleep:300", "fin"], {}],
     ["an Upgrade request whose client keeps its end open", PROXY, [`w:${JSON.stringify("GET / HTTP/1.1\r\nHost: allowed.test\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n")}`, "status"], { statuses: ["501"] }],
     ["a malformed request whose client keeps its end open", PROXY, ["w:\"FOO BAR BAZ\\r\\n\\r\\n\"", "status"], { statuses: ["400"] }],
     ["a partial request head, then nothing", PROXY, ["w:\"GET http://allowed.test/ HTTP/1.1\\r\\n\""], {}],

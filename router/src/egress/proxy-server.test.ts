@@ -6,7 +6,9 @@ import { connect, type Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
+import type { IncomingMessage } from "node:http";
 import { startEgressProxy, type EgressDecisionEvent, type EgressProxy } from "./index";
+import { upgradeHead } from "./proxy-server";
 
 let dir: string;
 let proxy: EgressProxy;
@@ -169,6 +171,7 @@ describe("egress proxy shell", () => {
     ["a CONNECT beyond the tunnel limit (503)", "CONNECT other.example:443 HTTP/1.1\r\n\r\n", { maxTunnels: 0 }, /^HTTP\/1\.1 503 /],
     ["a denied CONNECT split across writes (node:http)", "CONNECT other.example:443 HTTP/1.1\r\nHost: other.example:443\r\nX: y\n\r\n", {}, /^HTTP\/1\.1 (400|403) /],
     ["an Upgrade request (501)", "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n", {}, /^HTTP\/1\.1 501 /],
+    ["a denied WebSocket upgrade (403)", "GET / HTTP/1.1\r\nHost: other.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", {}, /^HTTP\/1\.1 403 /],
     ["a malformed request (400)", "FOO BAR BAZ\r\n\r\n", {}, /^HTTP\/1\.1 400 /],
     ["an oversized request head (431)", `GET http://other.example/ HTTP/1.1\r\nX-Big: ${"a".repeat(4096)}\r\n\r\n`, { maxHeaderBytes: 1024 }, /^HTTP\/1\.1 431 /],
     ["a request head that never completes (408)", "GET http://other.example/ HTTP/1.1\r\nHost: other.example\r\n", {}, /^(HTTP\/1\.1 408 |$)/],
@@ -198,5 +201,40 @@ describe("egress proxy shell", () => {
     await exchange("CONNECT other.example:443 HTTP/1.1\r\n\r\n");
     const text = await proxy.registry.metrics();
     expect(text).toMatch(/kars_egress_decisions_total\{decision="deny",reason="not_allowlisted",via="connect"\} 1/);
+  });
+});
+
+describe("WebSocket upgrades", () => {
+  it.each<[string, string, RegExp, Record<string, unknown> | undefined]>([
+    ["redirected, to a host off the allowlist", "GET /chat HTTP/1.1\r\nHost: other.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", /^HTTP\/1\.1 403 [^]*x-kars-egress-reason: not_allowlisted/i, { via: "http_transparent", host: "other.example", port: 80, allow: false, reason: "not_allowlisted" }],
+    ["absolute-form, to a port its allowed endpoint does not name", "GET http://private.example:80/ws HTTP/1.1\r\nHost: private.example\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n", /^HTTP\/1\.1 403 [^]*x-kars-egress-reason: not_allowlisted/i, { via: "http", host: "private.example", port: 80, allow: false, reason: "not_allowlisted" }],
+    ["absolute-form https (goes through CONNECT)", "GET https://a.example/ HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", /^HTTP\/1\.1 400 [^]*x-kars-egress-reason: bad_request/i, { via: "http", allow: false, reason: "bad_request" }],
+    ["an upgrade that is not a GET", "POST / HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n", /^HTTP\/1\.1 501 /, undefined],
+    ["an upgrade to another protocol (h2c)", "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", /^HTTP\/1\.1 501 /, undefined],
+  ])("decides a WebSocket upgrade %s like the plain request it is, and audits it", async (_title, request, answer, decision) => {
+    await start();
+    expect(await exchange(request)).toMatch(answer);
+    if (decision === undefined) expect(events).toEqual([]);
+    else expect(events.map((e) => ({ via: e.via, ...e.decision }))).toEqual([expect.objectContaining(decision)]);
+    for (let i = 0; i < 40 && (await openSockets()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await openSockets()).toBe(0);
+  });
+
+  it.each<[string, string[], string[]]>([
+    [
+      "keeps the handshake's own headers, sets Host to the authority",
+      ["Host", "ws.example", "Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13", "Origin", "http://ws.example"],
+      ["GET /chat?room=1 HTTP/1.1", "Host: ws.example:8080", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "Origin: http://ws.example"],
+    ],
+    [
+      "drops hop-by-hop headers and those the Connection header names",
+      ["Host", "x", "Proxy-Authorization", "Basic c2VjcmV0", "Proxy-Connection", "keep-alive", "Keep-Alive", "timeout=5", "TE", "trailers", "Connection", "Upgrade, X-Hop", "X-Hop", "1", "Upgrade", "websocket", "X-Kept", "2"],
+      ["GET /chat?room=1 HTTP/1.1", "Host: ws.example:8080", "Connection: Upgrade", "Upgrade: websocket", "X-Kept: 2"],
+    ],
+  ])("upgradeHead %s", (_title, rawHeaders, lines) => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) headers[rawHeaders[i].toLowerCase()] = rawHeaders[i + 1];
+    const req = { headers, rawHeaders } as unknown as IncomingMessage;
+    expect(upgradeHead(req, "/chat?room=1", "ws.example:8080")).toBe(`${lines.join("\r\n")}\r\n\r\n`);
   });
 });

@@ -4,7 +4,8 @@
 //   tcp/443, DESIGN §2); the host is the ClientHello's SNI, the port 443.
 // - anything else goes to a node:http server that handles CONNECT (RFC 9110 §9.3.6), absolute-form
 //   plain HTTP (RFC 9112 §3.2.2) and origin-form requests, which are redirected plain HTTP (tcp/80)
-//   whose host is the Host header.
+//   whose host is the Host header; a WebSocket handshake (RFC 6455) in either form is decided like the
+//   plain request and then relayed as a tunnel.
 // Every decision comes from decideEgress (decision.ts); this file only reads requests, enforces
 // limits, dials the one checked address and relays bytes. Fails closed: errors close the connection.
 
@@ -190,9 +191,7 @@ export class EgressProxyServer {
     this.http.emit("listening");
     this.http.on("request", (req, res) => this.onRequest(req, res).catch((err: unknown) => this.failed(req.socket, err)));
     this.http.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onConnectTarget(peer(req.socket), socket, req.url ?? "", head));
-    this.http.on("upgrade", (_req: IncomingMessage, socket: Duplex) => {
-      this.answerAndClose(socket, "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-    });
+    this.http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
       const status =
@@ -492,6 +491,51 @@ export class EgressProxyServer {
   }
 
   /**
+   * A WebSocket opening handshake (RFC 6455 §4.1), absolute-form or redirected plain HTTP: decided
+   * exactly as a plain HTTP request to the same host and port (and audited with its `via`); allowed,
+   * it takes a tunnel slot, the checked address is dialled and sent the request head (upgradeHead:
+   * hop-by-hop headers dropped but the upgrade's own, Host set to the request's authority) and the
+   * bytes that followed it, and from then on bytes are relayed both ways as in a tunnel (the
+   * destination's 101 included) until either side closes or the tunnel lifetime ends. Any other
+   * Upgrade (h2c, …) gets 501. An unexpected exception closes the connection (fail closed).
+   */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      socket.on("error", destroyThis);
+      if (!isWebSocketUpgrade(req)) return this.answerAndClose(socket, NOT_IMPLEMENTED);
+      const client = peer(req.socket);
+      const target = requestTarget(req);
+      if (!target.ok) {
+        this.deny(target.via, client, "bad_request", 0, undefined, target.detail);
+        return this.answerAndClose(socket, refusal(400, "bad_request"));
+      }
+      const { via, host, port, authority, path } = target;
+      if (!this.acquire(via, client, port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
+      this.decide(host, port, via, client, socket, (decision) => {
+        if (!decision.allow) {
+          this.release();
+          return this.answerAndClose(socket, refusal(403, decision.reason));
+        }
+        this.dial(decision.address, decision.port, (err, upstream) => {
+          if (err) {
+            this.release();
+            return this.answerAndClose(socket, refusal(502, "dial_failed"));
+          }
+          if (socket.destroyed) {
+            upstream.destroy();
+            return this.release();
+          }
+          upstream.write(upgradeHead(req, path, authority));
+          if (head.length > 0) upstream.write(head);
+          this.relay(socket, upstream); // the relay owns the slot now
+        });
+      });
+    } catch (err) {
+      this.failed(socket, err);
+    }
+  }
+
+  /**
    * One plain HTTP exchange (absolute-form or redirected): decision, then the request forwarded to the
    * checked address and the answer relayed back, within tunnelLifetimeMs. The slot is held until the
    * agent's response closes; then the request to the destination is destroyed too, so nothing outlives
@@ -529,8 +573,9 @@ export class EgressProxyServer {
       // the agent may have gone while the decision ran: then there is nothing to forward
       if (released) return;
       const headers: OutgoingHttpHeaders = {};
+      const nominated = connectionOptions(req);
       for (const [name, value] of Object.entries(req.headers)) {
-        if (!HOP_BY_HOP.has(name) && name !== "host" && value !== undefined) headers[name] = value;
+        if (!HOP_BY_HOP.has(name) && !nominated.has(name) && name !== "host" && value !== undefined) headers[name] = value;
       }
       headers.host = authority;
       headers.connection = "close";
@@ -582,6 +627,37 @@ export class EgressProxyServer {
       releaseOnce();
     }
   }
+}
+
+const NOT_IMPLEMENTED = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/** Whether `req` is a WebSocket opening handshake (RFC 6455 §4.1: GET with `Upgrade: websocket`), the one Upgrade relayed. */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return req.method === "GET" && typeof upgrade === "string" && upgrade.trim().toLowerCase() === "websocket";
+}
+
+/** The header names a request's Connection header lists (RFC 9110 §7.6.1: hop-by-hop, not forwarded), lowercase. */
+function connectionOptions(req: IncomingMessage): Set<string> {
+  const connection = req.headers.connection;
+  return new Set(connection ? connection.split(",").map((t) => t.trim().toLowerCase()).filter(Boolean) : []);
+}
+
+/**
+ * The head of a WebSocket opening handshake as sent on to the destination: `GET <path> HTTP/1.1`, Host
+ * = the request's authority, `Connection: Upgrade` and `Upgrade: websocket`, then the agent's other
+ * headers as it wrote them, but hop-by-hop ones (Proxy-Authorization, Keep-Alive, TE, …, and those its
+ * Connection header lists). node:http has already refused header names and values with CR, LF or NUL.
+ */
+export function upgradeHead(req: IncomingMessage, path: string, authority: string): string {
+  const nominated = connectionOptions(req);
+  let head = `GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (!HOP_BY_HOP.has(name) && !nominated.has(name) && name !== "host") head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  return `${head}\r\n`;
 }
 
 type Target =

@@ -1,6 +1,7 @@
 // The "internet" of the egress tests: run as root inside the internet network namespace.
 // For each address given, serves HTTP on :80 and :8080 and HTTPS on :443 (certificate from argv), each
-// answering "hello from <local address> host=<Host header>" (and N bytes for GET /big?bytes=N). Prints "READY" when all listen.
+// answering "hello from <local address> host=<Host header>" (and N bytes for GET /big?bytes=N), and
+// WebSocket handshakes with 101 and an echo of every byte after (webSocketEcho). Prints "READY" when all listen.
 // An argument `reset:ADDR` instead serves ADDR:443 with a server that resets every connection (100 ms after accepting it).
 // An argument `hostile:ADDR` serves ADDR with hostile behaviours, by port:
 //   :443, :9002  half-close at once (FIN, keep reading, never close)
@@ -28,6 +29,23 @@ const handler = (req, res) => {
   res.writeHead(200, { "content-type": "text/plain" });
   res.end(`hello from ${req.socket.localAddress} host=${req.headers.host}\n`);
 };
+/**
+ * A WebSocket opening handshake (RFC 6455 §4.2.2) answered with 101, Sec-WebSocket-Accept and, for
+ * the tests, X-Seen-Host / X-Seen-Headers (the request's Host and header names as they arrived);
+ * from then on every byte received is echoed back (no framing: the proxy only relays bytes).
+ */
+function webSocketEcho(req, socket, head) {
+  socket.on("error", () => undefined);
+  const key = req.headers["sec-websocket-key"];
+  if (req.headers.upgrade?.toLowerCase() !== "websocket" || !key) return void socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  const accept = require("node:crypto").createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+  const names = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) names.push(req.rawHeaders[i].toLowerCase());
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Seen-Host: ${req.headers.host}\r\nX-Seen-Headers: ${names.join(",")}\r\n\r\n`);
+  if (head.length > 0) socket.write(head);
+  socket.pipe(socket);
+}
+
 let pending = 0;
 const ready = () => {
   if (--pending === 0) process.stdout.write("READY\n");
@@ -96,6 +114,7 @@ for (const arg of addrs) {
   for (const [make, port] of [[() => http.createServer(handler), 80], [() => http.createServer(handler), 8080], [() => https.createServer({ cert, key }, handler), 443]]) {
     pending++;
     const server = make();
+    server.on("upgrade", webSocketEcho);
     server.on("error", (e) => {
       process.stderr.write(`listen ${addr}:${port}: ${e.message}\n`);
       process.exit(1);

@@ -23,6 +23,9 @@
 //       rst               reset the connection and stop
 //       mark              print MARK and the result so far (the test acts while the client holds on)
 //       closed:MS         wait up to MS for the proxy to close (or half-close) the connection
+//       until:JSON        wait (up to 3 s) for the text to arrive after the last response head: "found" or
+//                         "missing" joins "statuses"
+//       heads             add the last response head's text to "heads"
 //     -> {"ok":true,"statuses":[...],"received":BYTES,"ended":BOOL,"closed":BOOL}
 "use strict";
 const net = require("node:net");
@@ -157,6 +160,7 @@ function runScript(target, steps) {
   let buf = Buffer.alloc(0);
   let skip = 0; // body bytes of the last answer still to drop
   let headWaiter = null;
+  let lastHead = "";
   const s = net.connect({ ...target, allowHalfOpen: true });
   s.on("error", (e) => (result.error = e.code));
   s.on("data", (d) => {
@@ -182,6 +186,7 @@ function runScript(target, steps) {
         headWaiter = null;
         if (end < 0) return resolve("closed");
         const text = buf.subarray(0, end).toString("latin1");
+        lastHead = text;
         buf = buf.subarray(end + 4);
         // drop the body (Content-Length), so that the next "status" reads the next answer's head
         const length = Number((/\r\ncontent-length: *(\d+)/i.exec(text) || [])[1] || 0);
@@ -212,7 +217,13 @@ function runScript(target, steps) {
         s.resetAndDestroy();
         await wait(50);
         return out(result);
-      } else if (op === "mark") process.stdout.write(`MARK ${JSON.stringify(result)}\n`);
+      } else if (op === "until") {
+        // wait (up to 3 s) for the text to arrive after the last response head; joins "statuses" as found/missing
+        const text = JSON.parse(arg);
+        for (let t = 0; t < 3000 && !buf.includes(text) && !result.closed; t += 20) await wait(20);
+        result.statuses.push(buf.includes(text) ? "found" : "missing");
+      } else if (op === "heads") result.heads = (result.heads || []).concat(lastHead);
+      else if (op === "mark") process.stdout.write(`MARK ${JSON.stringify(result)}\n`);
       else if (op === "closed") {
         for (let t = 0; t < Number(arg) && !result.ended && !result.closed; t += 20) await wait(20);
       } else return out({ ok: false, error: `unknown step ${step}` });
