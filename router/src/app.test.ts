@@ -178,6 +178,18 @@ describe("router API", () => {
     }
   });
 
+  // every refusal the inference path makes is in the hash-chained audit log, those before the budget
+  // too (the HTTP layer's own refusals — bad JSON, 413, 415, 404 — are counted in metrics only)
+  it.each(rows.filter(([, , req, , code]) => !["request_too_large", "unsupported_media_type", "not_found"].includes(code) && req.payload !== "{nope"))("audits the refusal: %s", async (_t, make, req, status, code) => {
+    const h = make();
+    for (let i = 0; i < (req.times ?? 1); i++) {
+      await inject(h.apps.api, { method: "POST", url: req.url ?? "/v1/chat/completions", payload: (req.payload ?? chat()) as string, headers: req.headers });
+    }
+    const model = (req.payload as { model?: unknown } | undefined)?.model ?? "gpt-4o";
+    expect(h.audit.at(-1)).toMatchObject({ kind: "inference", sandbox: "demo", api: "chat", decision: "refused", code, status, model: typeof model === "string" ? model : null });
+    expect(h.audit.filter(e => e.decision === "refused")).toHaveLength(1);
+  });
+
   it("a filtered stream chunk after output started ends the stream with an error event and settles", async () => {
     const h = harness({
       answer: () => ({

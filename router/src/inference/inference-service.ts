@@ -35,6 +35,20 @@ export type InferenceResult =
   | { kind: "json"; status: number; body: string }
   | { kind: "stream"; status: number; stream: PassThrough; settled: Promise<void> };
 
+/** What InferenceService.admit found in a request that passed the checks before the budget. */
+interface Admitted {
+  body: Record<string, unknown>;
+  stream: boolean;
+  candidates: ReturnType<typeof selectUpstreams>;
+  scopes: ReturnType<typeof budgetScopes>;
+  /** Prompt estimate (tokens). */
+  prompt: number;
+  /** Completion tokens per choice the agent asked for (max_completion_tokens / max_tokens / max_output_tokens), if any. */
+  requested: number | undefined;
+  /** Choices asked for (`n`). */
+  choices: number;
+}
+
 /**
  * The inference path of DESIGN §6, in its order: rate limit → policy → budget reservation (prompt
  * estimate + max tokens) → per-request cap → forward (with fallback) → settle to actual `usage` →
@@ -51,35 +65,27 @@ export class InferenceService {
   ) {}
 
   async handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
-    const { profile, toolPolicy } = this.config();
+    const config = this.config();
+    const { profile } = config;
     const now = this.deps.now();
-    const body = requestBody(api, rawBody);
-    const model = typeof body.model === "string" ? body.model : undefined;
-    const stream = body.stream === true;
-
-    this.deps.limiter.configure(rateLimitsOf(profile));
-    this.deps.limiter.take(agent, now);
-    const candidates = selectUpstreams(profile, api, model);
-    verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);
-
-    const scopes = budgetScopes(profile);
-    const prompt = estimatePromptTokens(api, body);
-    let requested: number | undefined;
-    let choices: number;
+    // every refusal is audited, those before the budget too (a malformed request, the rate limit, the policy)
+    const audit: AuditEvent = {
+      kind: "inference", sandbox: profile.sandbox, tenant: profile.tenant, api, model: null, upstream: null,
+      decision: "refused", code: null, reservedTokens: 0, usedTokens: 0, status: 0,
+    };
+    let admitted: Admitted;
     try {
-      requested = requestedCompletionTokens(api, body);
-      choices = requestedChoices(api, body);
+      admitted = this.admit(config, api, rawBody, agent, now, audit);
     } catch (err) {
-      throw new RouterError("invalid_request", (err as Error).message, { cause: err });
+      this.refused(audit, err);
+      throw err;
     }
+    const { body, stream, candidates, scopes, prompt, requested, choices } = admitted;
     const perRequest = profile.inferencePolicy.tokenBudget?.perRequestTokens;
     // completion tokens of all choices: each of `n` choices may use the whole per-choice allowance
     const perChoice = requested ?? Math.max(1, Math.floor(this.defaultCompletion(scopes, prompt, perRequest, now) / choices));
     const completion = perChoice * choices;
-    const audit: AuditEvent = {
-      kind: "inference", sandbox: profile.sandbox, tenant: profile.tenant, api, model: model ?? null, upstream: null,
-      decision: "refused", code: null, reservedTokens: prompt + completion, usedTokens: 0, status: 0,
-    };
+    audit.reservedTokens = prompt + completion;
     let reservation: Reservation;
     try {
       reservation = this.deps.ledger.reserve(scopes, prompt + completion, now);
@@ -108,6 +114,29 @@ export class InferenceService {
       return this.wholeAnswer(forwarded, reservation, audit);
     }
     return this.streamAnswer(forwarded, reservation, audit, api, body);
+  }
+
+  /**
+   * The checks before the budget, in DESIGN §6's order: the body's shape, the rate limit, the model
+   * and the policy; then the prompt estimate and the completion the agent asked for. Sets
+   * `audit.model` as soon as it is known. Throws the RouterError of the first refusal.
+   */
+  private admit(config: RuntimeConfig, api: InferenceApi, rawBody: unknown, agent: string, now: number, audit: AuditEvent): Admitted {
+    const { profile, toolPolicy } = config;
+    const named = (rawBody as { model?: unknown } | null)?.model;
+    if (typeof named === "string") audit.model = named; // also when the rest of the body is refused
+    const body = requestBody(api, rawBody);
+    const model = typeof body.model === "string" ? body.model : undefined;
+    this.deps.limiter.configure(rateLimitsOf(profile));
+    this.deps.limiter.take(agent, now);
+    const candidates = selectUpstreams(profile, api, model);
+    verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);
+    const prompt = estimatePromptTokens(api, body);
+    try {
+      return { body, stream: body.stream === true, candidates, scopes: budgetScopes(profile), prompt, requested: requestedCompletionTokens(api, body), choices: requestedChoices(api, body) };
+    } catch (err) {
+      throw new RouterError("invalid_request", (err as Error).message, { cause: err });
+    }
   }
 
   /** Completion allowance when the agent named none: the default, clamped to what the budgets still allow. */
