@@ -16,7 +16,8 @@ if (major !== 24) {
     console.error(`kars needs Node 24 (found ${process.version}); run 'npm ci' first: ${err.message}`);
     process.exit(1);
   });
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
+  // a child ended by a signal exits as a shell reports it: 128 + the signal's number (SIGINT 130, SIGTERM 143)
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + (require("node:os").constants.signals[signal] ?? 15) : 1)));
 } else {
   require("tsx/cjs");
   require("../cli/main.ts");

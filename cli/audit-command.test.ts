@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -35,7 +36,19 @@ describe("kars audit verify", () => {
     expect(out).toEqual(["audit log NOT intact: audit.jsonl line 2: hash mismatch (record edited)"]);
   });
 
-  it("exits 2 on bad arguments", async () => {
-    expect(await main(["verify", state])).toBe(2);
+  it.each<[string, (state: string) => string[], RegExp]>([
+    ["no verb", (st) => [path.join(st, AUDIT_DIR)], /^usage: kars audit verify DIR --pubkey FILE$/],
+    ["no --pubkey", (st) => ["verify", path.join(st, AUDIT_DIR)], /--pubkey FILE is required \(the router writes it as <state-dir>\/audit-signing-key\.pub\.pem\)/],
+    ["an unknown argument", (st) => ["verify", path.join(st, AUDIT_DIR), "--key", "x"], /^unknown argument --key/],
+    ["the state directory instead of its audit directory", (st) => ["verify", st, "--pubkey", path.join(st, PUBLIC_KEY_FILE)], /is a router state directory; its audit log is .*\/audit$/],
+    ["a key file that does not exist", (st) => ["verify", path.join(st, AUDIT_DIR), "--pubkey", path.join(st, "nope.pem")], /nope\.pem: no such file$/],
+    ["a key file that is not a key", (st) => ["verify", path.join(st, AUDIT_DIR), "--pubkey", path.join(st, AUDIT_DIR, AUDIT_FILE)], /audit\.jsonl: not a PEM or DER public key$/],
+    ["a key of another type", (st) => {
+      fs.writeFileSync(path.join(st, "p256.pem"), generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }));
+      return ["verify", path.join(st, AUDIT_DIR), "--pubkey", path.join(st, "p256.pem")];
+    }, /p256\.pem: a ec key; audit checkpoints are signed with Ed25519/],
+  ])("exits 2 naming the problem with the arguments: %s", async (_t, args, message) => {
+    expect(await main(args(state))).toBe(2);
+    expect(out.join("\n")).toMatch(message);
   });
 });

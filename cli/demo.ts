@@ -82,7 +82,8 @@ spec:
 `;
   heading("kubectl apply of a privileged pod into kars-research-agent");
   const r = k(["apply", "-f", "-"], manifest);
-  say(`$ kubectl apply -f privileged-shell.yaml   (exit code ${r.code})`);
+  say(manifest.trimEnd());
+  say(`$ kubectl apply -f -   (the manifest above on stdin; exit code ${r.code})`);
   say((r.stderr || r.stdout).trimEnd());
 }
 

@@ -26,8 +26,10 @@ async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const load = name ? commands[name] : undefined;
   if (!load) {
-    console.error(usage);
-    return name === "help" || name === "--help" ? 0 : 2;
+    const help = name === "help" || name === "--help" || name === "-h";
+    if (help) console.log(usage);
+    else console.error(name ? `kars: unknown command ${name}\n${usage}` : usage);
+    return help ? 0 : 2;
   }
   return (await load())(rest);
 }

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { parseRouterArgs } from "./router-command";
+import { main, parseRouterArgs } from "./router-command";
 
 describe("parseRouterArgs", () => {
   it.each<[string, string[], { configDir: string; stateDir?: string } | RegExp]>([
@@ -16,5 +16,18 @@ describe("parseRouterArgs", () => {
 
   it("defaults the state dir outside the config dir", () => {
     expect(parseRouterArgs(["--config-dir", "/etc/kars"]).stateDir).toMatch(/\.cache\/kars\/router-state$/);
+  });
+});
+
+describe("kars router --help", () => {
+  it.each([["--help"], ["-h"]])("%s prints the usage with where the audit key is, and exits 0 without starting a router", async (flag) => {
+    const out: string[] = [];
+    const log = jest.spyOn(console, "log").mockImplementation((m: string) => void out.push(m));
+    try {
+      expect(await main([flag], null)).toBe(0);
+      expect(out.join("\n")).toMatch(/^usage: kars router --config-dir DIR \[--state-dir DIR\][^]*audit-signing-key\.pub\.pem/);
+    } finally {
+      log.mockRestore();
+    }
   });
 });

@@ -8,7 +8,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startRouter, type EgressStarter } from "../router/src/server";
 
-const usage = "usage: kars router --config-dir DIR [--state-dir DIR]";
+const usage = `usage: kars router --config-dir DIR [--state-dir DIR]
+  --config-dir DIR  the router configuration directory (DESIGN §6: profile.json and friends, as projected into /etc/kars)
+  --state-dir DIR   budgets, audit log and signing key (default ~/.cache/kars/router-state); the audit log's
+                    public key is DIR/audit-signing-key.pub.pem, for \`kars audit verify DIR/audit --pubkey …\``;
 
 /** Parsed command line; throws Error with the usage on anything unexpected. */
 export function parseRouterArgs(args: string[]): { configDir: string; stateDir: string } {
@@ -34,6 +37,10 @@ export function parseRouterArgs(args: string[]): { configDir: string; stateDir: 
 
 /** Runs the router until SIGINT/SIGTERM. `startEgress` is a seam for tests (default: router/src/egress). */
 export async function main(args: string[], startEgress?: EgressStarter | null): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(usage);
+    return 0;
+  }
   let parsed;
   try {
     parsed = parseRouterArgs(args);
