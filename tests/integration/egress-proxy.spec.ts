@@ -148,6 +148,15 @@ describe("Strict mode", () => {
     expect(await decisionsContaining(bed, { via, allow: true, host: "allowed.test" })).toContainEqual(expect.objectContaining({ via, allow: true, host: "allowed.test" }));
   });
 
+  it("closes a WebSocket handshake whose destination does not switch protocols (502), so no request rides on it undecided", async () => {
+    // hostile.test:80 answers 200 to anything, ignoring the Upgrade, as a server without WebSockets does
+    const r = await bed.probe(AGENT_UID, "script", PROXY, wsHandshake("http://hostile.test/", "hostile.test"), "status", "closed:3000");
+    expect(r).toMatchObject({ ok: true, statuses: ["502 bad_response"], ended: true });
+    // and a request sent along with the handshake, before its answer, is refused before any dial
+    const riding = `w:${JSON.stringify("GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nGET /x HTTP/1.1\r\nHost: blocked.test\r\n\r\n")}`;
+    expect(await bed.probe(AGENT_UID, "script", PROXY, riding, "status")).toMatchObject({ ok: true, statuses: ["400 bad_request"] });
+  });
+
   it("refuses a WebSocket handshake to a blocked host with 403 and the reason", async () => {
     const r = await bed.probe(AGENT_UID, "script", PROXY, wsHandshake("http://ads.blocked.test/chat", "ads.blocked.test"), "status");
     expect(r).toMatchObject({ ok: true, statuses: ["403 blocklisted"] });

@@ -5,7 +5,7 @@
 // - anything else goes to a node:http server that handles CONNECT (RFC 9110 §9.3.6), absolute-form
 //   plain HTTP (RFC 9112 §3.2.2) and origin-form requests, which are redirected plain HTTP (tcp/80)
 //   whose host is the Host header; a WebSocket handshake (RFC 6455) in either form is decided like the
-//   plain request and then relayed as a tunnel.
+//   plain request and, once the destination has switched protocols, relayed as a tunnel.
 // Every decision comes from decideEgress (decision.ts); this file only reads requests, enforces
 // limits, dials the one checked address and relays bytes. Fails closed: errors close the connection.
 
@@ -19,6 +19,7 @@ import { parseConnectHead } from "./connect-head";
 import { decideEgress, decideEgressNow, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
 import { normaliseHost, splitAuthority } from "./host";
 import { relay, type RelayDone } from "./relay";
+import { awaitWebSocketAnswer } from "./upgrade-answer";
 import type { EgressHotCounters, EgressMetrics } from "./metrics";
 
 /** Limits (DESIGN §6 / issue 4): concurrent tunnels, tunnel lifetime, header size, timeouts (ms, bytes). */
@@ -427,28 +428,39 @@ export class EgressProxyServer {
         this.deny("connect", client, "bad_request", 0, undefined, "connect target is not host:port");
         return this.answerAndClose(socket, refusal(400, "bad_request"));
       }
-      if (!this.acquire("connect", client, authority.port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
-      this.decide(authority.host, authority.port, "connect", client, socket, (decision) => {
-        if (!decision.allow) {
-          this.release();
-          return this.answerAndClose(socket, refusal(403, decision.reason));
-        }
-        this.dial(decision.address, decision.port, (err, upstream) => {
-          if (err) {
-            this.release();
-            return this.answerAndClose(socket, refusal(502, "dial_failed"));
-          }
-          try {
-            this.connectEstablished(client, socket, upstream, decision, head);
-          } catch (e) {
-            upstream.destroy();
-            this.failed(socket, e);
-          }
-        });
-      });
+      this.openTunnel("connect", client, socket, authority.host, authority.port, (decision, upstream) => this.connectEstablished(client, socket, upstream, decision, head));
     } catch (err) {
       this.failed(socket, err);
     }
+  }
+
+  /**
+   * The way into a tunnel (CONNECT, WebSocket upgrade): a slot, the decision, the dial of the checked
+   * address; each refusal is answered on `socket` (503 tunnel_limit, 403 with the reason, 502
+   * dial_failed) and releases the slot. Then `established` owns the slot and both sockets; an
+   * exception it throws closes them (fail closed). Callback-driven: synchronous up to the dial when the
+   * decision needs no lookup.
+   */
+  private openTunnel(via: EgressVia, client: () => string, socket: Duplex, host: string, port: number, established: (decision: EgressDecision & { allow: true }, upstream: Socket) => void): void {
+    if (!this.acquire(via, client, port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
+    this.decide(host, port, via, client, socket, (decision) => {
+      if (!decision.allow) {
+        this.release();
+        return this.answerAndClose(socket, refusal(403, decision.reason));
+      }
+      this.dial(decision.address, decision.port, (err, upstream) => {
+        if (err) {
+          this.release();
+          return this.answerAndClose(socket, refusal(502, "dial_failed"));
+        }
+        try {
+          established(decision, upstream);
+        } catch (e) {
+          upstream.destroy();
+          this.failed(socket, e);
+        }
+      });
+    });
   }
 
   /** A CONNECT tunnel whose destination answered: 200, then the relay (after the domain-fronting check on 443). */
@@ -494,39 +506,40 @@ export class EgressProxyServer {
    * A WebSocket opening handshake (RFC 6455 §4.1), absolute-form or redirected plain HTTP: decided
    * exactly as a plain HTTP request to the same host and port (and audited with its `via`); allowed,
    * it takes a tunnel slot, the checked address is dialled and sent the request head (upgradeHead:
-   * hop-by-hop headers dropped but the upgrade's own, Host set to the request's authority) and the
-   * bytes that followed it, and from then on bytes are relayed both ways as in a tunnel (the
-   * destination's 101 included) until either side closes or the tunnel lifetime ends. Any other
-   * Upgrade (h2c, …) gets 501. An unexpected exception closes the connection (fail closed).
+   * hop-by-hop headers dropped but the upgrade's own, Host set to the request's authority). Only when
+   * the destination answers 101 to websocket (upgrade-answer.ts) does the connection become a byte
+   * relay, both ways, until either side closes or the tunnel lifetime ends; any other answer is a 502
+   * bad_response and the end. Until then nothing more is read from the agent, and a handshake followed
+   * by bytes before that answer is a 400: no request can ride on a handshake to reach the destination
+   * undecided (another site on a shared address). Any other Upgrade (h2c, …) gets 501. An unexpected
+   * exception closes the connection (fail closed).
    */
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       socket.on("error", destroyThis);
+      socket.pause(); // nothing more is read from the agent before the destination has switched protocols
       if (!isWebSocketUpgrade(req)) return this.answerAndClose(socket, NOT_IMPLEMENTED);
       const client = peer(req.socket);
       const target = requestTarget(req);
-      if (!target.ok) {
-        this.deny(target.via, client, "bad_request", 0, undefined, target.detail);
+      if (!target.ok || head.length > 0) {
+        // RFC 6455 §4.1: a client sends nothing after its handshake before the server's answer
+        this.deny(target.via, client, "bad_request", 0, undefined, target.ok ? "bytes after the handshake before its answer" : target.detail);
         return this.answerAndClose(socket, refusal(400, "bad_request"));
       }
       const { via, host, port, authority, path } = target;
-      if (!this.acquire(via, client, port)) return this.answerAndClose(socket, refusal(503, "tunnel_limit"));
-      this.decide(host, port, via, client, socket, (decision) => {
-        if (!decision.allow) {
-          this.release();
-          return this.answerAndClose(socket, refusal(403, decision.reason));
-        }
-        this.dial(decision.address, decision.port, (err, upstream) => {
-          if (err) {
-            this.release();
-            return this.answerAndClose(socket, refusal(502, "dial_failed"));
-          }
-          if (socket.destroyed) {
+      this.openTunnel(via, client, socket, host, port, (_decision, upstream) => {
+        upstream.write(upgradeHead(req, path, authority), "latin1"); // node:http read the head as latin1
+        const clientGone = (): void => void upstream.destroy(); // then the wait ends at once
+        socket.once("close", clientGone);
+        awaitWebSocketAnswer(upstream, this.deps.limits.maxHeaderBytes, this.deps.limits.firstBytesTimeoutMs, (answer) => {
+          socket.off("close", clientGone);
+          if (!answer.ok || socket.destroyed) {
+            if (!answer.ok) this.deps.logger.info({ host, port, why: answer.why }, "egress websocket: the destination did not switch protocols; closed");
             upstream.destroy();
-            return this.release();
+            this.release();
+            return answer.ok ? undefined : this.answerAndClose(socket, refusal(502, "bad_response"));
           }
-          upstream.write(upgradeHead(req, path, authority));
-          if (head.length > 0) upstream.write(head);
+          socket.write(answer.bytes);
           this.relay(socket, upstream); // the relay owns the slot now
         });
       });

@@ -56,6 +56,23 @@ describe("relay", () => {
     expect(t.client.destroyed && t.upstream.destroyed).toBe(true);
   });
 
+  it.each([
+    ["the agent's side", "client"],
+    ["the destination's side", "upstream"],
+    ["both sides", "both"],
+  ])("carries bytes after an explicit pause of %s while the tunnel was set up", async (_title, paused) => {
+    const t = await tunnel();
+    if (paused !== "upstream") t.client.pause();
+    if (paused !== "client") t.upstream.pause();
+    t.start();
+    const atAgent = received(t.agent);
+    const atDestination = received(t.destination);
+    t.agent.end("ping");
+    t.destination.end("pong");
+    expect([await atAgent, await atDestination]).toEqual(["pong", "ping"]);
+    await t.finished;
+  });
+
   it("keeps backpressure: a slow reader pauses the other side and the bytes all arrive in order", async () => {
     const t = await tunnel();
     t.start();

@@ -123,7 +123,7 @@ function join(side: RelaySide, relay: Relay): void {
  * exactly once. Either socket may already be gone or ended (its event past) when this is called:
  * the tunnel then ends at once. Both sockets must already have an 'error' listener that destroys
  * them (the proxy adds one to every socket it accepts or dials): an error then ends the tunnel
- * through the 'close' that follows. Fails closed: any error on either side ends the tunnel.
+ * through the 'close' that follows. Both sockets are resumed, paused or not. Fails closed: any error on either side ends the tunnel.
  */
 export function relay(client: Duplex, upstream: Socket, lifetimeMs: number, onDone: RelayDone): void {
   const r = new Relay(client, upstream, lifetimeMs, onDone);
@@ -135,5 +135,7 @@ export function relay(client: Duplex, upstream: Socket, lifetimeMs: number, onDo
   // ClientHello wait had no 'end' listener): its end event is past, so end the tunnel now.
   if (client.readableEnded) r.endAfterFlush(upstream);
   else if (upstream.readableEnded) r.endAfterFlush(client);
+  // either side may have been paused explicitly while the tunnel was set up (a 'data' listener does not resume it then)
   client.resume();
+  upstream.resume();
 }
