@@ -178,16 +178,20 @@ describe("router API", () => {
     }
   });
 
-  // every refusal the inference path makes is in the hash-chained audit log, those before the budget
-  // too (the HTTP layer's own refusals — bad JSON, 413, 415, 404 — are counted in metrics only)
-  it.each(rows.filter(([, , req, , code]) => !["request_too_large", "unsupported_media_type", "not_found"].includes(code) && req.payload !== "{nope"))("audits the refusal: %s", async (_t, make, req, status, code) => {
+  // every refusal an agent meets is in the hash-chained audit log and counted in metrics, once: those of
+  // the inference path (before the budget too) and the HTTP layer's own (bad JSON, 413, 415, 404)
+  it.each(rows)("audits and counts the refusal: %s", async (_t, make, req, status, code) => {
     const h = make();
     for (let i = 0; i < (req.times ?? 1); i++) {
       await inject(h.apps.api, { method: "POST", url: req.url ?? "/v1/chat/completions", payload: (req.payload ?? chat()) as string, headers: req.headers });
     }
-    const model = (req.payload as { model?: unknown } | undefined)?.model ?? "gpt-4o";
-    expect(h.audit.at(-1)).toMatchObject({ kind: "inference", sandbox: "demo", api: "chat", decision: "refused", code, status, model: typeof model === "string" ? model : null });
+    const beforeService = typeof req.payload === "string" || ["request_too_large", "not_found"].includes(code);
+    const model = beforeService ? null : ((req.payload as { model?: unknown } | undefined)?.model ?? "gpt-4o");
+    const api = code === "not_found" ? "other" : "chat";
+    expect(h.audit.at(-1)).toMatchObject({ kind: "inference", sandbox: "demo", tenant: "team-a", api, decision: "refused", code, status, model: typeof model === "string" ? model : null });
     expect(h.audit.filter(e => e.decision === "refused")).toHaveLength(1);
+    const metrics = await inject(h.apps.ops, { method: "GET", url: "/metrics" });
+    expect(metrics.body).toContain(`kars_router_requests_total{api="${api}",code="${code}"} 1\n`);
   });
 
   it("a filtered stream chunk after output started ends the stream with an error event and settles", async () => {

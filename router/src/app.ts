@@ -66,6 +66,7 @@ const ROUTES: [string, InferenceApi][] = [
   ["/v1/responses", "responses"],
   ["/v1/embeddings", "embeddings"],
 ];
+const ROUTE_KIND = new Map<string, string>(ROUTES);
 
 /**
  * Builds both fastify apps from explicit deps (no env, no listening: see server.ts). Routes are thin:
@@ -88,8 +89,24 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
 
   const api = Fastify({ loggerInstance: deps.logger.child({ component: "router.api" }) as FastifyBaseLogger, bodyLimit: MAX_REQUEST_BODY_BYTES, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true, childLoggerFactory: sharedRequestLogger });
   api.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
-  api.setErrorHandler((err, req, reply) => sendError(reply, req, err));
-  api.setNotFoundHandler((req, reply) => sendError(reply, req, new RouterError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`)));
+  // The inference path audits and counts its own refusals; those the HTTP layer makes before it (a body
+  // that is not JSON, 413, 415, no such route) are audited and counted here, so that every refusal an
+  // agent meets is in the audit log.
+  const handledByService = new WeakSet<FastifyRequest>();
+  const refusedBeforeService = (req: FastifyRequest, err: unknown): void => {
+    const kind = ROUTE_KIND.get(req.routeOptions.url ?? "") ?? "other";
+    metrics.requests.inc({ api: kind, code: asRouterError(err).code });
+    service.auditRefusal(kind, err);
+  };
+  api.setErrorHandler((err, req, reply) => {
+    if (!handledByService.has(req)) refusedBeforeService(req, err);
+    return sendError(reply, req, err);
+  });
+  api.setNotFoundHandler((req, reply) => {
+    const err = new RouterError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`);
+    refusedBeforeService(req, err);
+    return sendError(reply, req, err);
+  });
 
   for (const [url, kind] of ROUTES) {
     // metric children looked up once per route, not per request (prom-client hashes the labels on each lookup)
@@ -106,6 +123,7 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
           .headers({ "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" })
           .send(result.stream);
       } catch (err) {
+        handledByService.add(req);
         metrics.requests.inc({ api: kind, code: asRouterError(err).code });
         throw err;
       } finally {
