@@ -153,6 +153,10 @@ describe("router API", () => {
     ["a body that is not JSON is 400", () => harness(), { payload: "{nope", headers: { "content-type": "application/json" } }, 400, "invalid_request"],
     ["messages that are not a list are 400", () => harness(), { payload: { model: "gpt-4o", messages: "hi" } }, 400, "invalid_request"],
     ["a bad max_tokens is 400", () => harness(), { payload: chat({ max_tokens: -1 }) }, 400, "invalid_request"],
+    ["a float-sized max_tokens is 400 (it would round the budget counters away)", () => harness(), { payload: chat({ max_tokens: 1e300 }) }, 400, "invalid_request"],
+    ["n × a huge max_tokens is 400, not a 500", () => harness(), { payload: chat({ n: 2, max_tokens: 1e308 }) }, 400, "invalid_request"],
+    ["a prompt nested thousands deep is 400, not a stack overflow", () => harness(), { payload: `{"model":"gpt-4o","messages":[{"role":"user","content":${"[".repeat(20_000)}${"]".repeat(20_000)}}]}`, headers: { "content-type": "application/json" } }, 400, "invalid_request"],
+    ["a model name longer than 256 characters is 400", () => harness(), { payload: chat({ model: "m".repeat(300_000) }) }, 400, "invalid_request"],
     ["a body over the limit is 413", () => harness(), { payload: chat({ pad: "x".repeat(9 * 1024 * 1024) }) }, 413, "request_too_large"],
     ["a non-JSON content type is 415", () => harness(), { payload: "hello", headers: { "content-type": "text/plain" } }, 415, "unsupported_media_type"],
     ["every upstream failing is 502", () => harness({ answer: () => ({ status: 500, body: {} }) }), {}, 502, "upstream_error"],
@@ -185,10 +189,11 @@ describe("router API", () => {
     for (let i = 0; i < (req.times ?? 1); i++) {
       await inject(h.apps.api, { method: "POST", url: req.url ?? "/v1/chat/completions", payload: (req.payload ?? chat()) as string, headers: req.headers });
     }
-    const beforeService = typeof req.payload === "string" || ["request_too_large", "not_found"].includes(code);
+    const beforeService = ["request_too_large", "unsupported_media_type", "not_found"].includes(code) || req.payload === "{nope";
     const model = beforeService ? null : ((req.payload as { model?: unknown } | undefined)?.model ?? "gpt-4o");
     const api = code === "not_found" ? "other" : "chat";
-    expect(h.audit.at(-1)).toMatchObject({ kind: "inference", sandbox: "demo", tenant: "team-a", api, decision: "refused", code, status, model: typeof model === "string" ? model : null });
+    const audited = typeof model !== "string" ? null : model.length > 256 ? `${model.slice(0, 256)}…` : model; // agent strings are bounded
+    expect(h.audit.at(-1)).toMatchObject({ kind: "inference", sandbox: "demo", tenant: "team-a", api, decision: "refused", code, status, model: audited });
     expect(h.audit.filter(e => e.decision === "refused")).toHaveLength(1);
     const metrics = await inject(h.apps.ops, { method: "GET", url: "/metrics" });
     expect(metrics.body).toContain(`kars_router_requests_total{api="${api}",code="${code}"} 1\n`);

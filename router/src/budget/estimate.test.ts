@@ -1,4 +1,4 @@
-import { estimatePromptTokens, IMAGE_PART_TOKENS, requestedChoices, requestedCompletionTokens } from "./estimate";
+import { estimatePromptTokens, IMAGE_PART_TOKENS, MAX_PROMPT_DEPTH, MAX_REQUESTED_TOKENS, requestedChoices, requestedCompletionTokens } from "./estimate";
 
 describe("estimatePromptTokens", () => {
   it("is at least the byte length of the message text (byte-level BPE never has fewer bytes than tokens)", () => {
@@ -22,6 +22,15 @@ describe("estimatePromptTokens", () => {
     expect(estimatePromptTokens("embeddings", { input: ["ab", "cd"] })).toBe(11);
   });
 
+  it("refuses a prompt nested deeper than MAX_PROMPT_DEPTH with a TypeError (not a stack overflow)", () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    expect(() => estimatePromptTokens("chat", { messages: [{ role: "user", content: deep }] })).toThrow(new TypeError(`messages is nested deeper than ${MAX_PROMPT_DEPTH} levels`));
+    let ok: unknown = "x";
+    for (let i = 0; i < MAX_PROMPT_DEPTH - 3; i++) ok = [ok];
+    expect(estimatePromptTokens("chat", { messages: [{ role: "user", content: ok }] })).toBeGreaterThan(MAX_PROMPT_DEPTH);
+  });
+
   it("ignores fields that are not prompt", () => {
     expect(estimatePromptTokens("chat", { messages: [], user: "x".repeat(1000) })).toBe(2);
   });
@@ -38,8 +47,8 @@ describe("requestedCompletionTokens", () => {
     expect(requestedCompletionTokens(kind, body)).toBe(expected);
   });
 
-  it.each([0, -1, 1.5, "10"])("rejects max_tokens=%p", v => {
-    expect(() => requestedCompletionTokens("chat", { max_tokens: v })).toThrow(/max_tokens must be a positive integer/);
+  it.each([0, -1, 1.5, "10", 1e300, MAX_REQUESTED_TOKENS + 1, Infinity])("rejects max_tokens=%p", v => {
+    expect(() => requestedCompletionTokens("chat", { max_tokens: v })).toThrow(`max_tokens must be a positive integer up to ${MAX_REQUESTED_TOKENS}`);
   });
 });
 

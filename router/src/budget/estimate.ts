@@ -12,6 +12,12 @@
 /** Tokens reserved per image part: above the largest high-detail image cost (85 + 170 × 16 tiles). */
 export const IMAGE_PART_TOKENS = 3000;
 
+/** Largest completion allowance an agent may ask for (max_completion_tokens, max_tokens, max_output_tokens), tokens. */
+export const MAX_REQUESTED_TOKENS = 10_000_000;
+
+/** Deepest nesting of a prompt field's JSON (arrays and objects) that is measured; deeper is refused. */
+export const MAX_PROMPT_DEPTH = 64;
+
 /** The prompt-side fields of each API that count as input tokens. */
 const PROMPT_FIELDS: Record<EstimateKind, string[]> = {
   chat: ["messages", "tools", "functions", "tool_choice", "response_format", "prediction"],
@@ -21,15 +27,18 @@ const PROMPT_FIELDS: Record<EstimateKind, string[]> = {
 
 export type EstimateKind = "chat" | "responses" | "embeddings";
 
-/** Upper bound of the prompt tokens of a request body of the given API. */
+/**
+ * Upper bound of the prompt tokens of a request body of the given API. Throws TypeError when a prompt
+ * field nests deeper than MAX_PROMPT_DEPTH (the caller's 400; never a stack overflow).
+ */
 export function estimatePromptTokens(kind: EstimateKind, body: Record<string, unknown>): number {
   let bytes = 0;
   let images = 0;
   for (const field of PROMPT_FIELDS[kind]) {
     const value = body[field];
     if (value === undefined) continue;
+    images += countImageParts(value, 0, field); // first: it bounds the depth that JSON.stringify recurses into
     bytes += Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
-    images += countImageParts(value);
   }
   return bytes + images * IMAGE_PART_TOKENS;
 }
@@ -37,7 +46,7 @@ export function estimatePromptTokens(kind: EstimateKind, body: Record<string, un
 /**
  * The completion-side allowance the client asked for: `max_completion_tokens` or `max_tokens`
  * (chat), `max_output_tokens` (responses); undefined when it asked for none. Embeddings have none (0).
- * Throws TypeError when the field is present but not a positive integer.
+ * Throws TypeError when the field is present but not a positive integer up to MAX_REQUESTED_TOKENS.
  */
 export function requestedCompletionTokens(kind: EstimateKind, body: Record<string, unknown>): number | undefined {
   if (kind === "embeddings") return 0;
@@ -45,20 +54,19 @@ export function requestedCompletionTokens(kind: EstimateKind, body: Record<strin
   for (const f of fields) {
     const v = body[f];
     if (v === undefined || v === null) continue;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new TypeError(`${f} must be a positive integer`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_REQUESTED_TOKENS) throw new TypeError(`${f} must be a positive integer up to ${MAX_REQUESTED_TOKENS}`);
     return v;
   }
   return undefined;
 }
 
-function countImageParts(value: unknown): number {
-  if (Array.isArray(value)) return value.reduce((n: number, v) => n + countImageParts(v), 0);
-  if (value && typeof value === "object") {
-    const o = value as Record<string, unknown>;
-    const own = o.type === "image_url" || o.type === "input_image" ? 1 : 0;
-    return own + Object.values(o).reduce((n: number, v) => n + countImageParts(v), 0);
-  }
-  return 0;
+function countImageParts(value: unknown, depth: number, field: string): number {
+  if (value === null || typeof value !== "object") return 0;
+  if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
+  const o = value as Record<string, unknown>;
+  const own = o.type === "image_url" || o.type === "input_image" ? 1 : 0;
+  return own + Object.values(o).reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
 }
 
 /**

@@ -64,7 +64,8 @@ export class BudgetLedger {
    * any limit would be exceeded; nothing is charged then.
    */
   reserve(scopes: readonly BudgetScope[], tokens: number, nowMs: number): Reservation {
-    if (!Number.isInteger(tokens) || tokens < 0) throw new RangeError(`tokens must be a non-negative integer, got ${tokens}`);
+    // safe integers only: a float-sized amount (1e300) would round the counters away when settled
+    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new RangeError(`tokens must be a non-negative safe integer, got ${tokens}`);
     const counters = this.countersOf(scopes, nowMs);
     let i = 0;
     for (const scope of scopes) {

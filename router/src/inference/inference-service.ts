@@ -17,6 +17,9 @@ import { eventData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 import { readUpstreamBody, upstreamErrorToRouterError } from "./upstream-answer";
 
+/** Longest model name accepted (characters); a longer one is a 400 and is audited cut to this length. */
+export const MAX_MODEL_CHARS = 256;
+
 /** Completion tokens reserved (and sent upstream as the cap) when the agent names no limit. */
 export const DEFAULT_COMPLETION_TOKENS = 4096;
 
@@ -124,15 +127,16 @@ export class InferenceService {
   private admit(config: RuntimeConfig, api: InferenceApi, rawBody: unknown, agent: string, now: number, audit: AuditEvent): Admitted {
     const { profile, toolPolicy } = config;
     const named = (rawBody as { model?: unknown } | null)?.model;
-    if (typeof named === "string") audit.model = named; // also when the rest of the body is refused
+    // also when the rest of the body is refused; bounded, so that no agent string bloats the audit log
+    if (typeof named === "string") audit.model = named.length <= MAX_MODEL_CHARS ? named : `${named.slice(0, MAX_MODEL_CHARS)}…`;
     const body = requestBody(api, rawBody);
     const model = typeof body.model === "string" ? body.model : undefined;
     this.deps.limiter.configure(rateLimitsOf(profile));
     this.deps.limiter.take(agent, now);
     const candidates = selectUpstreams(profile, api, model);
     verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);
-    const prompt = estimatePromptTokens(api, body);
     try {
+      const prompt = estimatePromptTokens(api, body);
       return { body, stream: body.stream === true, candidates, scopes: budgetScopes(profile), prompt, requested: requestedCompletionTokens(api, body), choices: requestedChoices(api, body) };
     } catch (err) {
       throw new RouterError("invalid_request", (err as Error).message, { cause: err });
@@ -313,6 +317,7 @@ function requestBody(api: InferenceApi, raw: unknown): Record<string, unknown> {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new RouterError("invalid_request", "request body must be a JSON object");
   const body = raw as Record<string, unknown>;
   if (body.model !== undefined && typeof body.model !== "string") throw new RouterError("invalid_request", "model must be a string", { param: "model" });
+  if (typeof body.model === "string" && body.model.length > MAX_MODEL_CHARS) throw new RouterError("invalid_request", `model is longer than ${MAX_MODEL_CHARS} characters`, { param: "model" });
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== "boolean") throw new RouterError("invalid_request", "stream must be a boolean", { param: "stream" });
   if (api === "chat" && !Array.isArray(body.messages)) throw new RouterError("invalid_request", "messages must be an array", { param: "messages" });
   if ((api === "responses" || api === "embeddings") && body.input === undefined) throw new RouterError("invalid_request", "input is required", { param: "input" });
