@@ -16,7 +16,7 @@ interface Seen {
   body: Record<string, unknown>;
 }
 
-type Answer = { status: number; body: unknown } | { status: number; sse: unknown[] };
+type Answer = { status: number; body: unknown } | { status: number; sse: unknown[] } | { throws: Error };
 
 function completion(content: string, usage = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 }, filter: unknown = {}) {
   return { id: "c1", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop", content_filter_results: filter }], usage };
@@ -27,6 +27,7 @@ function fakeUpstream(answer: (seen: Seen) => Answer, seen: Seen[]): UpstreamFet
     const s = { url, headers: init.headers, body: JSON.parse(init.body) };
     seen.push(s);
     const a = answer(s);
+    if ("throws" in a) throw a.throws;
     const text = "sse" in a ? a.sse.map(e => `data: ${typeof e === "string" ? e : JSON.stringify(e)}\n\n`).join("") : JSON.stringify(a.body);
     return {
       status: a.status,
@@ -131,6 +132,27 @@ describe("router API", () => {
     const h = harness({ answer: s => (s.url.includes(":1/") ? { status: 429, body: {} } : { status: 200, body: completion("from backup") }) });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
     expect([res.statusCode, res.json().choices[0].message.content, h.seen.length]).toEqual([200, "from backup", 2]);
+  });
+
+  it("judges a fallback by the policy before trying it: a denied backup is never called", async () => {
+    const toolPolicy = "version: 1\npolicies:\n  - {name: no-backup, type: capability, denied_actions: ['inference:chat_completions:backup'], priority: 10}\n";
+    const h = harness({ toolPolicy, answer: s => (s.url.includes(":1/") ? { status: 429, body: {} } : { status: 200, body: completion("from backup") }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
+    expect([res.statusCode, res.json().error.code, h.seen.map(s => s.url.includes(":1/") ? "gpt-4o" : "backup")]).toEqual([503, "upstream_unavailable", ["gpt-4o"]]);
+    expect(h.audit.at(-1)).toMatchObject({ decision: "refused", upstream: null, usedTokens: 0 });
+  });
+
+  it.each<[string, Error, number, string[], "reservation" | 0]>([
+    ["a connection lost after sending is 502, not retried elsewhere, and charged in full (it may have been billed)", Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }), 502, ["gpt-4o"], "reservation"],
+    ["a connection that never opened falls back and charges nothing for it", Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), 200, ["gpt-4o", "backup"], 0],
+  ])("%s", async (_t, error, status, tried, charged) => {
+    const h = harness({ answer: s => (s.url.includes(":1/") ? { throws: error } : { status: 200, body: completion("from backup", { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }) }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ max_tokens: 100 }) });
+    expect([res.statusCode, h.seen.map(s => s.url.includes(":1/") ? "gpt-4o" : "backup")]).toEqual([status, tried]);
+    const reserved = h.audit.at(-1)!.kind === "inference" ? (h.audit.at(-1) as { reservedTokens: number }).reservedTokens : NaN;
+    expect(reserved).toBeGreaterThan(100);
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(charged === "reservation" ? reserved : 0);
+    expect(h.audit.at(-1)).toMatchObject({ usedTokens: charged === "reservation" ? reserved : 0 });
   });
 
   it("lists the allowed models", async () => {

@@ -8,9 +8,9 @@ import { toErrorReply } from "../errors/openai-error";
 import { RouterError } from "../errors/router-error";
 import { hasContentSafetyFloor, verifyContentSafety } from "../policy/content-safety";
 import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/model-selection";
-import { verifyActionAllowed } from "../policy/policy-engine";
+import { evaluateAction, verifyActionAllowed } from "../policy/policy-engine";
 import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
-import { forwardWithFallback, type ForwardDeps, type Forwarded } from "../upstream/forward";
+import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { HeldOutput } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, SseSplitter } from "./sse";
@@ -105,9 +105,18 @@ export class InferenceService {
 
     let forwarded: Forwarded;
     try {
-      forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? perChoice : undefined, this.deps.forward);
+      // the first candidate was judged by the policy in admit; a fallback is judged when it is about to be tried
+      const permits = (u: { name: string }): string | null => {
+        if (u === candidates[0]) return null;
+        const d = evaluateAction(config.toolPolicy, inferenceAction(api, u.name), this.deps.now(), this.policyCalls);
+        return d.allowed ? null : `action ${inferenceAction(api, u.name)} ${d.reason}`;
+      };
+      forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? perChoice : undefined, this.deps.forward, permits);
     } catch (err) {
-      this.deps.ledger.settle(reservation, 0); // nothing was answered, so nothing was generated
+      // nothing was answered: nothing generated, unless the request may have reached an upstream (charged in full, fail closed)
+      const charged = err instanceof UpstreamOutcomeUnknown ? reservation.tokens : 0;
+      this.deps.ledger.settle(reservation, charged);
+      audit.usedTokens = charged;
       this.refused(audit, err);
       throw err;
     }

@@ -1,46 +1,73 @@
 import type { UpstreamSpec } from "../config/profile";
 import { RouterError } from "../errors/router-error";
 import { CircuitBreakers } from "./circuit-breaker";
-import { forwardWithFallback, type ForwardDeps } from "./forward";
+import { failedBeforeSending, forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps } from "./forward";
 import type { UpstreamFetch } from "./upstream-fetch";
 
 const up = (name: string): UpstreamSpec => ({ name, provider: "openai-compatible", endpoint: `http://127.0.0.1:1/${name}`, apiKeyFile: "k" });
 
-function fakeFetch(answers: Record<string, number | "refused">, seen: string[]): UpstreamFetch {
+type Answer = number | "refused" | "reset";
+
+function fakeFetch(answers: Record<string, Answer>, seen: string[]): UpstreamFetch {
   return async url => {
     const name = url.split("/")[3];
     seen.push(name);
     const a = answers[name];
-    if (a === "refused") throw new Error("ECONNREFUSED");
+    if (a === "refused") throw Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+    if (a === "reset") throw Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" });
     return { status: a, contentType: "application/json", body: (async function* () {})(), dump: async () => undefined };
   };
 }
 
-function deps(answers: Record<string, number | "refused">, seen: string[], breakers = new CircuitBreakers()): ForwardDeps {
+function deps(answers: Record<string, Answer>, seen: string[], breakers = new CircuitBreakers()): ForwardDeps {
   return { fetch: fakeFetch(answers, seen), auth: async () => ({ authorization: "Bearer x" }), breakers, now: () => 0 };
 }
 
-async function outcome(answers: Record<string, number | "refused">, breakers?: CircuitBreakers): Promise<[string, string[]]> {
+async function outcome(answers: Record<string, Answer>, breakers?: CircuitBreakers, permits?: (u: UpstreamSpec) => string | null): Promise<[string, string[]]> {
   const seen: string[] = [];
   try {
-    const f = await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, deps(answers, seen, breakers));
+    const f = await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, deps(answers, seen, breakers), permits);
     return [`${f.upstream.name}:${f.response.status}`, seen];
   } catch (err) {
-    return [(err as RouterError).code, seen];
+    return [`${(err as RouterError).code}${err instanceof UpstreamOutcomeUnknown ? " (outcome unknown)" : ""}`, seen];
   }
 }
 
 describe("forwardWithFallback", () => {
-  it.each<[string, Record<string, number | "refused">, string, string[]]>([
+  it.each<[string, Record<string, Answer>, string, string[]]>([
     ["the primary answers", { a: 200, b: 200 }, "a:200", ["a"]],
     ["a 429 falls back to the next preference", { a: 429, b: 200 }, "b:200", ["a", "b"]],
     ["a 5xx falls back", { a: 503, b: 200 }, "b:200", ["a", "b"]],
     ["a refused connection falls back", { a: "refused", b: 200 }, "b:200", ["a", "b"]],
+    ["a connection lost after sending is upstream_error, never retried elsewhere (it may be generating)", { a: "reset", b: 200 }, "upstream_error (outcome unknown)", ["a"]],
+    ["a fallback's connection lost after sending is upstream_error too", { a: 503, b: "reset" }, "upstream_error (outcome unknown)", ["a", "b"]],
     ["a 4xx other than 429 is the answer (the request is at fault, not the upstream)", { a: 400, b: 200 }, "a:400", ["a"]],
     ["all failing with 5xx is upstream_error", { a: 500, b: 502 }, "upstream_error", ["a", "b"]],
     ["all failing, last with 429, is upstream_unavailable", { a: 500, b: 429 }, "upstream_unavailable", ["a", "b"]],
   ])("%s", async (_t, answers, result, seen) => {
     expect(await outcome(answers)).toEqual([result, seen]);
+  });
+
+  it.each<[string, (u: UpstreamSpec) => string | null, Record<string, Answer>, string, string[]]>([
+    ["a fallback the policy denies is never tried", u => (u.name === "b" ? "denied by no-b" : null), { a: 429, b: 200 }, "upstream_unavailable", ["a"]],
+    ["a fallback the policy allows is tried", () => null, { a: 429, b: 200 }, "b:200", ["a", "b"]],
+    ["the policy is asked only about candidates about to be tried", u => (u.name === "b" ? "denied" : null), { a: 200, b: 200 }, "a:200", ["a"]],
+  ])("%s", async (_t, permits, answers, result, seen) => {
+    expect(await outcome(answers, undefined, permits)).toEqual([result, seen]);
+  });
+
+  it.each<[string, unknown, boolean]>([
+    ["ECONNREFUSED", Object.assign(new Error("x"), { code: "ECONNREFUSED" }), true],
+    ["a DNS failure", Object.assign(new Error("x"), { code: "ENOTFOUND" }), true],
+    ["undici's connect timeout", Object.assign(new Error("x"), { code: "UND_ERR_CONNECT_TIMEOUT" }), true],
+    ["a TLS verification failure as the cause", new Error("fetch failed", { cause: Object.assign(new Error("x"), { code: "CERT_HAS_EXPIRED" }) }), true],
+    ["the socket closed by the other side", Object.assign(new Error("x"), { code: "UND_ERR_SOCKET" }), false],
+    ["a headers timeout", Object.assign(new Error("x"), { code: "UND_ERR_HEADERS_TIMEOUT" }), false],
+    ["ECONNRESET", Object.assign(new Error("x"), { code: "ECONNRESET" }), false],
+    ["an error without a code", new Error("x"), false],
+    ["not an error", "boom", false],
+  ])("failedBeforeSending: %s → %p", (_t, err, expected) => {
+    expect(failedBeforeSending(err)).toBe(expected);
   });
 
   it("skips an upstream whose circuit is open", async () => {
@@ -65,7 +92,7 @@ describe("forwardWithFallback", () => {
     ],
     [
       "a socket error naming an internal address",
-      { fetch: async () => Promise.reject(new Error("connect ECONNREFUSED 10.0.4.17:443")) },
+      { fetch: async () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED 10.0.4.17:443"), { code: "ECONNREFUSED" })) },
       "upstream_error: every model upstream failed (a: connection failed; b: connection failed)",
       "10.0.4.17",
     ],
