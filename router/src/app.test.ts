@@ -239,6 +239,34 @@ describe("router API", () => {
     expect(h.audit.at(-1)).toMatchObject({ decision: "refused", code: "content_policy_violation" });
   });
 
+  it.each<[string, unknown, boolean]>([
+    ["above the floor: refused, and none of the unannotated output reaches the agent", { violence: { filtered: false, severity: "high" } }, false],
+    ["within the floor: everything follows in order", { violence: { filtered: false, severity: "safe" } }, true],
+  ])("Azure's asynchronous filter mode (annotations after the content) on a chat stream, %s", async (_t, late, passes) => {
+    const h = harness({
+      profile: { upstreams: [{ name: "gpt-4o", provider: "azure-openai", endpoint: "http://127.0.0.1:1", deployment: "real-4o" }] as Profile["upstreams"], inferencePolicy: { ...baseProfile.inferencePolicy, modelPreference: { primary: "gpt-4o" } } },
+      answer: () => ({
+        status: 200,
+        sse: [
+          { choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] },
+          { choices: [{ index: 0, delta: { role: "assistant", content: "" } }] },
+          { choices: [{ index: 0, delta: { content: "VIOLENT-TEXT" } }] },
+          { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+          { choices: [{ index: 0, delta: {}, content_filter_results: late, content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: 12 } }] },
+          { choices: [], usage: { total_tokens: 9 } },
+          "[DONE]",
+        ],
+      }),
+    });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
+    expect(res.body.includes("VIOLENT-TEXT")).toBe(passes);
+    expect(res.body.includes('"code":"content_policy_violation"')).toBe(!passes);
+    if (passes) expect(res.body.indexOf("VIOLENT-TEXT")).toBeLessThan(res.body.indexOf("content_filter_offsets"));
+    const last = h.audit.at(-1) as { reservedTokens: number };
+    // refused: the upstream is left before its usage chunk, so the reservation is charged (fail closed)
+    expect(last).toMatchObject({ decision: passes ? "allowed" : "refused", usedTokens: passes ? 9 : last.reservedTokens });
+  });
+
   it("a prompt refused in the first stream chunk is a plain 403", async () => {
     const h = harness({ answer: () => ({ status: 200, sse: [{ choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: true, severity: "high" } } }] }] }) });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
@@ -278,7 +306,7 @@ describe("router API: content-safety floor on Responses", () => {
 
   it.each<[string, unknown, RegExp]>([
     ["a completion above the floor", response(hateHigh), /content_filters\[1\] \(completion\): hate severity High is above the policy's Low/],
-    ["a prompt the upstream blocked", response({}, { content_filters: [{ blocked: true, source_type: "prompt", content_filter_results: { jailbreak: { filtered: true, detected: true } } }] }), /content_filters\[0\] \(prompt\): jailbreak detected/],
+    ["a prompt the upstream blocked", response({}, { content_filters: [{ blocked: true, source_type: "prompt", content_filter_results: { jailbreak: { filtered: true, detected: true } } }] }), /content_filters\[0\] \(prompt\): jailbreak was filtered by the upstream/],
     ["an answer the upstream stopped for content", response({}, { status: "incomplete", incomplete_details: { reason: "content_filter" } }), /incomplete_details: the upstream stopped the answer/],
   ])("a whole Responses answer with %s is a 403 content_policy_violation, charged to its usage", async (_t, answer, message) => {
     const h = harness({ answer: () => ({ status: 200, body: answer }) });

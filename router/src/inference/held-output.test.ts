@@ -1,5 +1,5 @@
 import { RouterError } from "../errors/router-error";
-import { HeldOutput, isOutputFreeEvent } from "./held-output";
+import { HeldOutput, isJudgedOrOutputFreeChatChunk, isOutputFreeEvent } from "./held-output";
 
 describe("isOutputFreeEvent", () => {
   it.each<[string, unknown, boolean]>([
@@ -20,6 +20,25 @@ describe("isOutputFreeEvent", () => {
   });
 });
 
+describe("isJudgedOrOutputFreeChatChunk", () => {
+  const annotated = { hate: { filtered: false, severity: "safe" } };
+  it.each<[string, unknown, boolean]>([
+    ["content with its own annotation (Azure's default, synchronous mode) may go", { choices: [{ index: 0, delta: { content: "Hi" }, content_filter_results: annotated }] }, true],
+    ["content without an annotation (asynchronous mode) waits", { choices: [{ index: 0, delta: { content: "Hi" } }] }, false],
+    ["a tool call without an annotation waits", { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: "{" } }] } }] }, false],
+    ["a refusal without an annotation waits", { choices: [{ index: 0, delta: { refusal: "I can't" } }] }, false],
+    ["one unannotated choice among annotated ones waits", { choices: [{ index: 0, delta: { content: "a" }, content_filter_results: annotated }, { index: 1, delta: { content: "b" } }] }, false],
+    ["the role-only first delta may go", { choices: [{ index: 0, delta: { role: "assistant", content: "" } }] }, true],
+    ["the prompt annotation chunk may go", { choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: annotated }] }, true],
+    ["a finish chunk without content may go", { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }, true],
+    ["a late annotation with offsets may go", { choices: [{ index: 0, delta: {}, content_filter_results: annotated, content_filter_offsets: { start_offset: 0, end_offset: 2 } }] }, true],
+    ["a usage-only chunk may go", { choices: [], usage: { total_tokens: 3 } }, true],
+    ["[DONE] may go (nothing follows it)", "[DONE]", true],
+  ])("%s", (_t, data, expected) => {
+    expect(isJudgedOrOutputFreeChatChunk(data)).toBe(expected);
+  });
+});
+
 describe("HeldOutput", () => {
   const created = { type: "response.created", response: { output: [] } };
   const delta = { type: "response.output_text.delta", delta: "x" };
@@ -37,7 +56,7 @@ describe("HeldOutput", () => {
   });
 
   it("refuses to hold more than its limit with upstream_error", () => {
-    const held = new HeldOutput(10);
+    const held = new HeldOutput(undefined, 10);
     held.hold("12345");
     held.hold("12345");
     const err = (() => {

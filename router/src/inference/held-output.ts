@@ -22,20 +22,43 @@ export function isOutputFreeEvent(data: unknown): boolean {
 }
 
 /**
- * The events of a Responses stream held back until the content-safety verdict (the upstream's filter
- * annotations come with its terminal event, after the deltas they judge). Events stay in upstream
- * order: once one event is held, every later one is held too. At most `maxBytes` (UTF-16 code units
- * of event text, a close stand-in for bytes) are held: the same bound as a whole answer.
+ * Whether a Chat Completions stream chunk (parsed `data:`, upstream-controlled) may be sent before the
+ * stream's verdict: every choice that carries output (delta content, refusal, tool or function call)
+ * carries its own `content_filter_results` too, as Azure's default (synchronous) filter mode annotates
+ * each chunk. Under Azure's asynchronous filter mode, content arrives unannotated and the annotations
+ * (with `content_filter_offsets`) follow later: such a chunk is not judged yet.
+ * Source: https://learn.microsoft.com/azure/ai-foundry/openai/concepts/content-streaming
+ */
+export function isJudgedOrOutputFreeChatChunk(data: unknown): boolean {
+  const choices = (data as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices)) return true;
+  return choices.every((c: { delta?: Record<string, unknown> | null; content_filter_results?: unknown } | null) => {
+    const d = c?.delta;
+    const output = !!d && ((typeof d.content === "string" && d.content !== "") || (typeof d.refusal === "string" && d.refusal !== "") || d.tool_calls != null || d.function_call != null);
+    return !output || (typeof c?.content_filter_results === "object" && c.content_filter_results !== null);
+  });
+}
+
+/**
+ * The events of a stream held back until the content-safety verdict, for streams whose filter
+ * annotations come after the output they judge: a Responses stream (annotated in its terminal event),
+ * or a chat stream from a deployment in Azure's asynchronous filter mode. `sendable` says which events
+ * may go before the verdict (default: a Responses lifecycle event without output). Events stay in
+ * upstream order: once one event is held, every later one is held too. At most `maxBytes` (UTF-16
+ * code units of event text, a close stand-in for bytes) are held: the same bound as a whole answer.
  */
 export class HeldOutput {
   private events: string[] = [];
   private size = 0;
 
-  constructor(private readonly maxBytes = MAX_UPSTREAM_BODY_BYTES) {}
+  constructor(
+    private readonly sendable: (data: unknown) => boolean = isOutputFreeEvent,
+    private readonly maxBytes = MAX_UPSTREAM_BODY_BYTES,
+  ) {}
 
-  /** Whether the event with this parsed data must wait: anything once holding started, else anything with output. */
+  /** Whether the event with this parsed data must wait: anything once holding started, else what is not sendable. */
   mustHold(data: unknown): boolean {
-    return this.events.length > 0 || !isOutputFreeEvent(data);
+    return this.events.length > 0 || !this.sendable(data);
   }
 
   /** Holds one event's text. Throws RouterError `upstream_error` (502) when more than `maxBytes` would be held. */

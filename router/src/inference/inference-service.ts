@@ -11,11 +11,14 @@ import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/m
 import { evaluateAction, verifyActionAllowed } from "../policy/policy-engine";
 import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
-import { HeldOutput } from "./held-output";
+import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 import { readUpstreamBody, upstreamErrorToRouterError } from "./upstream-answer";
+
+/** Providers whose chat streams may carry output before its filter annotations (Azure's asynchronous filter mode). */
+const ASYNC_FILTER_PROVIDERS = new Set(["azure-openai", "foundry"]);
 
 /** Longest model name accepted (characters); a longer one is a 400 and is audited cut to this length. */
 export const MAX_MODEL_CHARS = 256;
@@ -222,7 +225,7 @@ export class InferenceService {
     const out = new PassThrough();
     const clientWantsUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const contentSafety = this.config().profile.inferencePolicy.contentSafety;
-    const held = api === "responses" && hasContentSafetyFloor(contentSafety) ? new HeldOutput() : undefined;
+    const held = !hasContentSafetyFloor(contentSafety) ? undefined : api === "responses" ? new HeldOutput() : api === "chat" && ASYNC_FILTER_PROVIDERS.has(f.upstream.provider) ? new HeldOutput(isJudgedOrOutputFreeChatChunk) : undefined;
     let started = false;
     return new Promise<InferenceResult>((resolve, reject) => {
       const begin = () => {

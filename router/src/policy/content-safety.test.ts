@@ -35,6 +35,18 @@ describe("verifyContentSafety", () => {
     ["a prompt result above the level is refused", { prompt_filter_results: [{ prompt_index: 0, content_filter_results: { sexual: { filtered: false, severity: "high" } } }], choices: [] }, /prompt_filter_results\[0\]: sexual severity High/],
     ["a detected jailbreak is refused when prompt shields are required", { prompt_filter_results: [{ content_filter_results: { jailbreak: { filtered: false, detected: true } } }] }, /jailbreak detected/],
     ["bodies without filter results pass", { choices: [{ message: { content: "hi" } }] }, /^ok$/],
+    // Azure's other filter kinds (content-filter-annotations doc): filtered is refused whatever the kind
+    ["filtered protected material (text) is refused", choice({ ...safe, protected_material_text: { filtered: true, detected: true } }), /choices\[0\]: protected_material_text was filtered by the upstream$/],
+    ["filtered protected material (code, with its citation) is refused", choice({ ...safe, protected_material_code: { filtered: true, detected: true, citation: { URL: "https://github.com/x/y", license: "GPL-3.0" } } }), /protected_material_code was filtered/],
+    ["filtered profanity is refused", choice({ ...safe, profanity: { filtered: true, detected: true } }), /profanity was filtered/],
+    ["a custom blocklist match is refused", choice({ ...safe, custom_blocklists: { filtered: true, details: [{ filtered: true, id: "tenant-list" }] } }), /custom_blocklists was filtered/],
+    ["a filtered kind this router does not know is refused, its name cut short", choice({ ["k".repeat(300)]: { filtered: true } }), new RegExp(`choices\\[0\\]: ${"k".repeat(40)} was filtered by the upstream$`)],
+    ["protected material detected but not filtered (annotate mode) passes", choice({ ...safe, protected_material_code: { filtered: false, detected: true } }), /^ok$/],
+    ["under a floor, a filter that failed to judge the content is refused (fail closed)", choice({ error: { code: "content_filter_error", message: "The contents are not filtered" } }), /choices\[0\]: the upstream's content filter failed to judge it$/],
+    ["a prompt the filter failed to judge is refused too", { prompt_filter_results: [{ prompt_index: 0, content_filter_results: { error: { code: "content_filter_error" } } }] }, /prompt_filter_results\[0\]: the upstream's content filter failed/],
+    ["a choice the upstream stopped for content is refused (finish_reason)", { choices: [{ index: 0, finish_reason: "content_filter", message: { content: "partial" } }] }, /choices\[0\]: the upstream stopped the answer \(finish_reason content_filter\)$/],
+    ["a stream chunk the upstream stopped for content is refused", { choices: [{ index: 0, delta: {}, finish_reason: "content_filter" }] }, /finish_reason content_filter/],
+    ["a choice that stopped for length passes", { choices: [{ index: 0, finish_reason: "length", message: { content: "x" } }] }, /^ok$/],
     ["garbage passes (nothing to judge)", "nope", /^ok$/],
   ])("%s", (_t, body, expected) => {
     expect(outcome(body)).toMatch(expected);
@@ -77,6 +89,10 @@ describe("verifyContentSafety", () => {
     expect(() => verifyContentSafety(undefined, azureResponse(safe, { ...safe, hate: { filtered: false, severity: "high" } }))).not.toThrow();
     expect(() => verifyContentSafety(undefined, azureResponse({ ...safe, jailbreak: { filtered: false, detected: true } }, safe))).not.toThrow();
     expect(() => verifyContentSafety(undefined, { object: "response", content_filters: [{ blocked: true, source_type: "completion" }] })).toThrow(/blocked by the upstream/);
+    expect(() => verifyContentSafety(undefined, choice({ profanity: { filtered: true, detected: true } }))).toThrow(/profanity was filtered/);
+    expect(() => verifyContentSafety(undefined, { choices: [{ finish_reason: "content_filter" }] })).toThrow(/finish_reason content_filter/);
+    // no floor: a filter that did not run is not a refusal (there is nothing the policy asks it to judge)
+    expect(() => verifyContentSafety(undefined, choice({ error: { code: "content_filter_error" } }))).not.toThrow();
   });
 });
 

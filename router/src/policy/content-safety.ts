@@ -17,8 +17,11 @@ type Policy = InferencePolicySpec["contentSafety"];
 /**
  * Checks an upstream body (or one stream event) against the content-safety floor (DESIGN §6). A
  * category whose `severity` is above the policy's level (Safe < Low < Medium < High), or any result
- * the upstream marked `filtered`, is refused; with `requirePromptShields`, a detected jailbreak or
- * indirect attack is refused too. Where the filter results are:
+ * the upstream marked `filtered` (of any kind: the four categories, protected material, profanity,
+ * custom blocklists, kinds not known here), is refused; with `requirePromptShields`, a detected
+ * jailbreak or indirect attack is refused too; under a floor (hasContentSafetyFloor), a filter result
+ * that reports an `error` (the filter did not judge the content) is refused (fail closed); a choice
+ * whose `finish_reason` is `content_filter` (the upstream stopped it) is refused. Where the filter results are:
  * - Chat Completions (Azure): `prompt_filter_results[].content_filter_results` and each
  *   `choices[].content_filter_results`, in whole answers and in every stream chunk.
  * - Responses (Azure OpenAI v1): the response object's top-level `content_filters[]`, each
@@ -47,7 +50,10 @@ export function verifyContentSafety(policy: Policy, body: unknown): void {
     b.prompt_filter_results.forEach((p: { content_filter_results?: FilterResults }, i) => checkResults(policy, p?.content_filter_results, `prompt_filter_results[${i}]`));
   }
   if (Array.isArray(b.choices)) {
-    b.choices.forEach((c: { content_filter_results?: FilterResults }, i) => checkResults(policy, c?.content_filter_results, `choices[${i}]`));
+    b.choices.forEach((c: { content_filter_results?: FilterResults; finish_reason?: unknown } | null, i) => {
+      checkResults(policy, c?.content_filter_results, `choices[${i}]`);
+      if (c?.finish_reason === "content_filter") throw refusal(`choices[${i}]: the upstream stopped the answer (finish_reason content_filter)`);
+    });
   }
   if (b.type === "error") {
     const code = errorCode(b.error) ?? (typeof b.code === "string" ? b.code : undefined);
@@ -95,10 +101,16 @@ function errorCode(error: unknown): string | undefined {
 
 function checkResults(policy: Policy, results: FilterResults | undefined, where: string): void {
   if (!results || typeof results !== "object") return;
+  // any result the upstream filtered, whatever its kind: protected_material_text/_code, profanity,
+  // custom_blocklists, and kinds added after this was written (their keys are upstream text: kept short)
+  for (const [key, r] of Object.entries(results)) {
+    if (r && typeof r === "object" && r.filtered === true) throw refusal(`${where}: ${key.slice(0, 40)} was filtered by the upstream`);
+  }
+  // the filter failed to judge this content (Azure: {"error":{"code":"content_filter_error",…}}): under a floor it is not judged, so refused
+  if (results.error && typeof results.error === "object" && hasContentSafetyFloor(policy)) throw refusal(`${where}: the upstream's content filter failed to judge it`);
   for (const [field, key] of Object.entries(CATEGORIES) as [keyof typeof CATEGORIES, string][]) {
     const r = results[key];
     if (!r || typeof r !== "object") continue;
-    if (r.filtered === true) throw refusal(`${where}: ${key} was filtered by the upstream`);
     const limit = policy?.[field];
     const found = normaliseSeverity(r.severity);
     if (limit !== undefined && found !== undefined && SEVERITIES.indexOf(found) > SEVERITIES.indexOf(limit)) {
@@ -107,7 +119,7 @@ function checkResults(policy: Policy, results: FilterResults | undefined, where:
   }
   for (const key of SHIELDS) {
     const r = results[key];
-    if (r && typeof r === "object" && (r.filtered === true || (policy?.requirePromptShields && r.detected === true))) {
+    if (r && typeof r === "object" && policy?.requirePromptShields && r.detected === true) {
       throw refusal(`${where}: ${key} detected`);
     }
   }
