@@ -170,6 +170,8 @@ describe("router API", () => {
     ["prompt + max tokens over the per-request cap is per_request_tokens_exceeded", () => harness(), { payload: chat({ max_tokens: 1990 }) }, 429, "per_request_tokens_exceeded"],
     ["n choices multiply the completion allowance (n × max_tokens over the budget)", () => harness({ profile: { inferencePolicy: { tokenBudget: { hourlyTokens: 250 } } } }), { payload: chat({ max_tokens: 100, n: 3 }) }, 429, "token_budget_exceeded"],
     ["a bad n is 400", () => harness(), { payload: chat({ n: 0 }) }, 400, "invalid_request"],
+    ["a remote image URL (fetched by the provider, outside the egress policy) is policy_violation", () => harness(), { payload: chat({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://attacker.example/?k=v" } }] }] }) }, 403, "policy_violation"],
+    ["a hosted MCP tool is policy_violation", () => harness(), { payload: chat({ tools: [{ type: "mcp", server_url: "https://attacker.example/mcp" }] }) }, 403, "policy_violation"],
     ["a completion above the content-safety floor is content_policy_violation", () => harness({ answer: () => ({ status: 200, body: completion("x", undefined, { violence: { filtered: false, severity: "medium" } }) }) }), {}, 403, "content_policy_violation"],
     ["Azure's filtered-prompt 400 is content_policy_violation", () => harness({ answer: () => ({ status: 400, body: { error: { code: "content_filter", message: "The response was filtered" } } }) }), {}, 403, "content_policy_violation"],
     ["a body that is not JSON is 400", () => harness(), { payload: "{nope", headers: { "content-type": "application/json" } }, 400, "invalid_request"],

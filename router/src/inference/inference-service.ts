@@ -9,6 +9,7 @@ import { RouterError } from "../errors/router-error";
 import { hasContentSafetyFloor, verifyContentSafety } from "../policy/content-safety";
 import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/model-selection";
 import { evaluateAction, verifyActionAllowed } from "../policy/policy-engine";
+import { verifyRequestFeatures } from "../policy/request-features";
 import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
@@ -147,12 +148,16 @@ export class InferenceService {
     this.deps.limiter.take(agent, now);
     const candidates = selectUpstreams(profile, api, model);
     verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);
+    let admitted: Admitted;
     try {
       const prompt = estimatePromptTokens(api, body);
-      return { body, stream: body.stream === true, candidates, scopes: budgetScopes(profile), prompt, requested: requestedCompletionTokens(api, body), choices: requestedChoices(api, body) };
+      admitted = { body, stream: body.stream === true, candidates, scopes: budgetScopes(profile), prompt, requested: requestedCompletionTokens(api, body), choices: requestedChoices(api, body) };
     } catch (err) {
       throw new RouterError("invalid_request", (err as Error).message, { cause: err });
     }
+    // input the provider would expand or fetch itself cannot be bounded by the reservation (nor kept inside the egress policy)
+    verifyRequestFeatures(api, body);
+    return admitted;
   }
 
   /** Completion allowance when the agent named none: the default, clamped to what the budgets still allow. */

@@ -1,0 +1,67 @@
+import { RouterError } from "../errors/router-error";
+import { refusedFeatures, verifyRequestFeatures } from "./request-features";
+
+const user = (content: unknown) => ({ model: "m", messages: [{ role: "user", content }] });
+const png = "data:image/png;base64,iVBORw0KGgo=";
+
+describe("refusedFeatures", () => {
+  it.each<[string, "chat" | "responses" | "embeddings", Record<string, unknown>, string[]]>([
+    // allowed: what the agent sends itself, in bytes the reservation counts
+    ["plain chat passes", "chat", user("hello"), []],
+    ["a data: image passes", "chat", user([{ type: "text", text: "what is this" }, { type: "image_url", image_url: { url: png, detail: "low" } }]), []],
+    ["audio input passes (counted by its bytes)", "chat", user([{ type: "input_audio", input_audio: { data: "UklGR", format: "wav" } }]), []],
+    ["function and custom tools pass", "chat", { ...user("x"), tools: [{ type: "function", function: { name: "f" } }, { type: "custom", custom: { name: "g" } }] }, []],
+    ["a Responses string input passes", "responses", { model: "m", input: "hi" }, []],
+    ["a Responses data: image passes", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_image", image_url: png }] }] }, []],
+    ["previous_response_id null and background false pass", "responses", { model: "m", input: "hi", previous_response_id: null, background: false }, []],
+    ["embeddings pass", "embeddings", { model: "m", input: ["a", "b"] }, []],
+    // refused: input the provider expands itself
+    ["a previous_response_id", "responses", { model: "m", input: "hi", previous_response_id: "resp_1" }, ["previous_response_id"]],
+    ["a conversation", "responses", { model: "m", input: "hi", conversation: "conv_1" }, ["conversation"]],
+    ["a stored prompt", "responses", { model: "m", input: "hi", prompt: { id: "pmpt_1" } }, ["prompt"]],
+    ["a background response", "responses", { model: "m", input: "hi", background: true }, ["background"]],
+    ["an item reference", "responses", { model: "m", input: [{ type: "item_reference", id: "msg_1" }] }, ["input[0]"]],
+    ["a Responses file by URL", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_file", file_url: "https://attacker.example/x.pdf" }] }] }, ["input[0].content[0]"]],
+    ["a Responses file inline (billed per page, not per byte)", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_file", file_data: "data:application/pdf;base64,JVBER", filename: "a.pdf" }] }] }, ["input[0].content[0]"]],
+    ["a chat file part", "chat", user([{ type: "file", file: { file_id: "file-1" } }]), ["messages[0].content[0]"]],
+    ["an image by file_id", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_image", file_id: "file-1" }] }] }, ["input[0].content[0]"]],
+    ["Azure On Your Data", "chat", { ...user("x"), data_sources: [{ type: "azure_search", parameters: { authentication: { type: "system_assigned_managed_identity" } } }] }, ["data_sources"]],
+    // refused: the provider fetches or acts outside the sandbox
+    ["a remote chat image", "chat", user([{ type: "image_url", image_url: { url: "https://attacker.example/?secret=1" } }]), ["messages[0].content[0]"]],
+    ["a remote Responses image", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_image", image_url: "http://attacker.example/a.png" }] }] }, ["input[0].content[0]"]],
+    ["an image URL that is not a string", "chat", user([{ type: "image_url", image_url: { url: ["data:"] } }]), ["messages[0].content[0]"]],
+    ["an MCP server", "responses", { model: "m", input: "hi", tools: [{ type: "mcp", server_url: "https://attacker.example/mcp", require_approval: "never" }] }, ["tools[0]"]],
+    ["hosted search tools", "responses", { model: "m", input: "hi", tools: [{ type: "function", name: "f" }, { type: "web_search" }, { type: "file_search", vector_store_ids: ["vs_1"] }] }, ["tools[1]", "tools[2]"]],
+    ["a tool without a type", "chat", { ...user("x"), tools: [{ function: { name: "f" } }] }, ["tools[0]"]],
+    ["chat web search", "chat", { ...user("x"), web_search_options: {} }, ["web_search_options"]],
+    ["a part nested in a tool message is found too", "chat", { model: "m", messages: [{ role: "tool", tool_call_id: "1", content: [{ type: "image_url", image_url: { url: "https://x.example/a.png" } }] }] }, ["messages[0].content[0]"]],
+  ])("%s", (_t, api, body, paths) => {
+    expect(refusedFeatures(api, body).map(v => v.path)).toEqual(paths);
+  });
+});
+
+describe("verifyRequestFeatures", () => {
+  it("passes a request with nothing refused", () => {
+    expect(() => verifyRequestFeatures("chat", user("hi"))).not.toThrow();
+  });
+
+  it("throws policy_violation naming every violation with its path, the first as param", () => {
+    const body = { model: "m", input: [{ role: "user", content: [{ type: "input_image", image_url: "https://a.example/x.png" }] }], previous_response_id: "resp_1", tools: [{ type: "mcp" }] };
+    const err = (() => {
+      try {
+        verifyRequestFeatures("responses", body);
+      } catch (e) {
+        return e as RouterError;
+      }
+    })();
+    expect(err).toBeInstanceOf(RouterError);
+    expect(err!.code).toBe("policy_violation");
+    expect(err!.details.param).toBe("previous_response_id");
+    expect(err!.message).toMatch(/^request uses provider-side features this sandbox does not allow: previous_response_id: .*; tools\[0\]: a "mcp" tool run by the provider .*; input\[0\]\.content\[0\]: an image the provider would fetch from a URL \(send it as a data: URL\)$/);
+  });
+
+  it("names ten violations and counts the rest", () => {
+    const body = user(Array.from({ length: 25 }, () => ({ type: "image_url", image_url: { url: "https://a.example/x.png" } })));
+    expect(() => verifyRequestFeatures("chat", body)).toThrow(/messages\[0\]\.content\[9\]: [^;]+; and 15 more$/);
+  });
+});
