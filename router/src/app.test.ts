@@ -186,6 +186,7 @@ describe("router API", () => {
     ["every upstream failing is 502", () => harness({ answer: () => ({ status: 500, body: {} }) }), {}, 502, "upstream_error"],
     ["every upstream rate limiting is 503", () => harness({ answer: () => ({ status: 429, body: {} }) }), {}, 503, "upstream_unavailable"],
     ["the upstream refusing the router's credential is 502", () => harness({ answer: () => ({ status: 401, body: { error: { message: "bad key Bearer upstream-key" } } }) }), {}, 502, "upstream_error"],
+    ["an upstream 400 echoing the router's key never shows it", () => harness({ answer: () => ({ status: 400, body: { error: { message: "Incorrect API key provided: upstream-key", param: "key=upstream-key" } } }) }), {}, 400, "invalid_request"],
     ["an unknown route is 404", () => harness(), { url: "/v1/nope" }, 404, "not_found"],
   ];
   it.each(rows)("%s", async (_t, make, req, status, code) => {
@@ -267,6 +268,17 @@ describe("router API", () => {
     const last = h.audit.at(-1) as { reservedTokens: number };
     // refused: the upstream is left before its usage chunk, so the reservation is charged (fail closed)
     expect(last).toMatchObject({ decision: passes ? "allowed" : "refused", usedTokens: passes ? 9 : last.reservedTokens });
+  });
+
+  it.each<[string, Answer]>([
+    ["a whole answer", { status: 200, body: completion("your key is upstream-key") }],
+    ["a stream", { status: 200, sse: [{ choices: [{ index: 0, delta: { content: "your key is upstream-key" }, content_filter_results: {} }] }, { choices: [], usage: { total_tokens: 3 } }] }],
+  ])("never returns the router's credential, even echoed by the upstream in %s", async (_t, answer) => {
+    const h = harness({ answer: () => answer });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: "sse" in answer }) });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain("your key is [redacted]");
+    expect(res.body).not.toContain("upstream-key");
   });
 
   it("a prompt refused in the first stream chunk is a plain 403", async () => {

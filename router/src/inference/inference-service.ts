@@ -16,7 +16,7 @@ import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
-import { readUpstreamBody, upstreamErrorToRouterError } from "./upstream-answer";
+import { readUpstreamBody, redactSecrets, upstreamErrorToRouterError } from "./upstream-answer";
 
 /** Providers whose chat streams may carry output before its filter annotations (Azure's asynchronous filter mode). */
 const ASYNC_FILTER_PROVIDERS = new Set(["azure-openai", "foundry"]);
@@ -191,7 +191,7 @@ export class InferenceService {
     this.deps.ledger.settle(reservation, used);
     audit.usedTokens = used;
     if (!ok) {
-      const err = upstreamErrorToRouterError(response.status, json, f.upstream.name);
+      const err = upstreamErrorToRouterError(response.status, json, f.upstream.name, f.secrets);
       this.refused(audit, err);
       throw err;
     }
@@ -211,7 +211,7 @@ export class InferenceService {
     // hashing it and writing the log line are not on the agent's critical path.
     const status = response.status;
     setImmediate(() => this.allowed(audit, status));
-    return { kind: "json", status, body: text };
+    return { kind: "json", status, body: redactSecrets(text, f.secrets) }; // credentials are never returned, even echoed
   }
 
   /**
@@ -253,8 +253,9 @@ export class InferenceService {
           if (reported !== undefined) used = reported;
           verifyContentSafety(contentSafety, data);
           if (api === "chat" && !clientWantsUsage && isUsageOnlyChunk(data)) return;
-          if (held?.mustHold(data)) held.hold(event);
-          else send(event);
+          const safe = redactSecrets(event, f.secrets); // credentials are never returned, even echoed
+          if (held?.mustHold(data)) held.hold(safe);
+          else send(safe);
         };
         try {
           outer: for await (const chunk of f.response.body) {

@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import type { UpstreamResponse } from "../upstream/upstream-fetch";
 import { RouterError } from "../errors/router-error";
-import { readUpstreamBody, upstreamErrorToRouterError } from "./upstream-answer";
+import { credentialValues, readUpstreamBody, redactCredentials, upstreamErrorToRouterError } from "./upstream-answer";
 
 const response = (body: AsyncIterable<Uint8Array>): UpstreamResponse => ({ status: 200, contentType: "application/json", body, dump: async () => undefined });
 
@@ -70,5 +70,36 @@ describe("upstreamErrorToRouterError", () => {
     const err = upstreamErrorToRouterError(status, body, "gpt-4o");
     expect(err).toBeInstanceOf(RouterError);
     expect(err.code).toBe(code);
+  });
+});
+
+describe("redactCredentials", () => {
+  const key = "f3a9c0d2e7b14a6b9c8d7e6f5a4b3c2d"; // an Azure-style 32-hex key: no pattern would know it
+  it.each<[string, string, string]>([
+    // by value: the credentials the router sent, however the upstream frames them
+    ["the key in prose", `Incorrect API key provided: ${key}. Find yours at …`, "Incorrect API key provided: [redacted]. Find yours at …"],
+    ["the key after 'The key'", `The key ${key} is not valid`, "The key [redacted] is not valid"],
+    ["the key in a header echo", `Ocp-Apim-Subscription-Key: ${key}`, "Ocp-Apim-Subscription-Key: [redacted]"],
+    ["the key glued to other text", `x${key}y`, "x[redacted]y"],
+    // by pattern, for what the router did not send itself
+    ["a bearer token", "got Bearer abc.def-ghi", "got [redacted]"],
+    ["a JWT", "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.sig", "token [redacted]"],
+    ["an sk- key", "key sk-proj-ABCDEFGHIJKLMNOPQRST rejected", "key [redacted] rejected"],
+    ["an api-key field", '{"api-key": "zzz"}', '{"api-key": "[redacted]"}'],
+    ["a subscription key field", "subscription-key=zzz1", "subscription-key=[redacted]"],
+    ["ordinary text stays", "The model gpt-4o does not exist", "The model gpt-4o does not exist"],
+  ])("%s", (_t, text, expected) => {
+    expect(redactCredentials(text, [key])).toBe(expected);
+  });
+
+  it("credentialValues takes the token out of a bearer header and ignores values too short to redact safely", () => {
+    expect(credentialValues({ authorization: "Bearer tok-123456789" })).toEqual(["tok-123456789"]);
+    expect(credentialValues({ "api-key": key, "x-short": "abc" })).toEqual([key]);
+  });
+
+  it("upstreamErrorToRouterError redacts the message and the param by value", () => {
+    const err = upstreamErrorToRouterError(400, { error: { message: `The key ${key} is not valid`, param: `api-key=${key}` } }, "gpt-4o", [key]);
+    expect([err.code, err.message, err.details.param]).toEqual(["invalid_request", "The key [redacted] is not valid", "api-key=[redacted]"]);
+    expect(JSON.stringify(err)).not.toContain(key);
   });
 });

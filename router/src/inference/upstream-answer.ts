@@ -51,24 +51,50 @@ function readStream(body: Readable, maxBytes: number): Promise<string> {
 }
 
 /** Anything in an upstream message that looks like a credential is cut out before an agent sees it. */
-const CREDENTIAL_PATTERNS = [/bearer\s+[A-Za-z0-9._~+/=-]+/gi, /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, /(api[-_]?key["'=:\s]+)[^\s"',}]+/gi];
+const CREDENTIAL_PATTERNS = [
+  /bearer\s+[A-Za-z0-9._~+/=-]+/gi,
+  /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g,
+  /\bsk-[A-Za-z0-9_-]{16,}/g,
+  /((?:api[-_]?key|subscription[-_]?key|access[-_]?token|secret)["'=:\s]+)[^\s"',}]+/gi,
+];
 
-/** Removes credential-looking substrings from upstream text (defence in depth; see DESIGN §6 hygiene). */
-export function redactCredentials(text: string): string {
-  let out = text;
-  for (const p of CREDENTIAL_PATTERNS) out = out.replace(p, m => (m.toLowerCase().startsWith("api") ? m.replace(/([-_]?key["'=:\s]+).*/i, "$1[redacted]") : "[redacted]"));
+/** Shortest credential value redacted by value (shorter ones would cut ordinary words). */
+const MIN_SECRET_CHARS = 8;
+
+/**
+ * Removes credentials from upstream text before an agent sees it (DESIGN §6 hygiene): first by value —
+ * every one of `secrets` (the credentials the router sent that upstream, see credentialValues) that
+ * occurs, wherever and however it is framed — then anything that looks like one (bearer tokens,
+ * JWTs, `sk-` keys, `api-key: …`-style fields), as defence in depth.
+ */
+export function redactCredentials(text: string, secrets: readonly string[] = []): string {
+  let out = redactSecrets(text, secrets);
+  for (const p of CREDENTIAL_PATTERNS) out = out.replace(p, m => (/^bearer|^eyJ|^sk-/i.test(m) ? "[redacted]" : m.replace(/((?:key|token|secret)["'=:\s]+).*/i, "$1[redacted]")));
   return out;
+}
+
+/** `text` with every occurrence of each secret (of at least MIN_SECRET_CHARS) replaced by `[redacted]`; `text` itself when none occurs (cheap on the hot path). */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= MIN_SECRET_CHARS && out.includes(secret)) out = out.split(secret).join("[redacted]");
+  return out;
+}
+
+/** The credential values in upstream auth headers (`authorization: Bearer <token>` → the token; `api-key` and the like → the value). */
+export function credentialValues(headers: Record<string, string>): string[] {
+  return Object.values(headers).map(v => v.replace(/^bearer\s+/i, "").trim()).filter(v => v.length >= MIN_SECRET_CHARS);
 }
 
 /**
  * Maps an upstream non-2xx answer (not 429/5xx, those fall back) to what the agent sees:
  * Azure's prompt block (400 `content_filter`) → `content_policy_violation` (403); 401/403 (the
  * router's own credential refused) → `upstream_error` (502, the agent cannot fix it); anything else
- * → `invalid_request` with the upstream's message, credential-redacted and truncated.
+ * → `invalid_request` with the upstream's message and `param`, credential-redacted (`secrets` by value,
+ * then by pattern: redactCredentials) and truncated.
  */
-export function upstreamErrorToRouterError(status: number, body: unknown, upstreamName: string): RouterError {
+export function upstreamErrorToRouterError(status: number, body: unknown, upstreamName: string, secrets: readonly string[] = []): RouterError {
   const error = (body as { error?: { message?: unknown; code?: unknown; param?: unknown; innererror?: { code?: unknown } } } | undefined)?.error;
-  const message = typeof error?.message === "string" ? redactCredentials(error.message).slice(0, 1000) : `upstream answered ${status}`;
+  const message = typeof error?.message === "string" ? redactCredentials(error.message, secrets).slice(0, 1000) : `upstream answered ${status}`;
   if (error?.code === "content_filter" || error?.innererror?.code === "ResponsibleAIPolicyViolation") {
     return new RouterError("content_policy_violation", `content safety: the upstream filtered the prompt: ${message}`);
   }
@@ -77,5 +103,5 @@ export function upstreamErrorToRouterError(status: number, body: unknown, upstre
   }
   if (status === 404) return new RouterError("upstream_error", `upstream ${upstreamName} has no such deployment or route (status 404)`);
   if (status === 413) return new RouterError("request_too_large", message);
-  return new RouterError("invalid_request", message, { param: typeof error?.param === "string" ? error.param : undefined });
+  return new RouterError("invalid_request", message, { param: typeof error?.param === "string" ? redactCredentials(error.param, secrets).slice(0, 200) : undefined });
 }

@@ -2,6 +2,7 @@ import { RouterError } from "../errors/router-error";
 import type { UpstreamSpec } from "../config/profile";
 import type { InferenceApi } from "../policy/model-selection";
 import type { CircuitBreakers } from "./circuit-breaker";
+import { credentialValues } from "../inference/upstream-answer";
 import { upstreamTarget } from "./request-target";
 import type { UpstreamFetch, UpstreamResponse } from "./upstream-fetch";
 
@@ -22,6 +23,8 @@ export interface Forwarded {
   response: UpstreamResponse;
   /** Upstreams tried before it that failed, with why (for logs and audit; no secrets). */
   skipped: SkippedUpstream[];
+  /** The credential values sent to `upstream` (credentialValues), to redact by value from what it answers. */
+  secrets: string[];
 }
 
 /** Whether an upstream status means "try the next preference" (issue 3: fallback on 429/5xx). */
@@ -138,7 +141,7 @@ export async function forwardWithFallback(
       continue;
     }
     deps.breakers.success(upstream.name);
-    return { upstream, response, skipped };
+    return { upstream, response, skipped, secrets: credentialValues(headers) };
   }
   const why = skipped.map(s => `${s.name}: ${s.reason}`).join("; ");
   // the details go to the router's log (as the error's cause), never into the agent's answer
