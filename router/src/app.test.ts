@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import pino from "pino";
 import type { AuditEvent } from "./audit/audit-log";
 import { buildRouterApps, type ConfigSource, type RouterApps } from "./app";
@@ -153,6 +154,27 @@ describe("router API", () => {
     expect(reserved).toBeGreaterThan(100);
     expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(charged === "reservation" ? reserved : 0);
     expect(h.audit.at(-1)).toMatchObject({ usedTokens: charged === "reservation" ? reserved : 0 });
+  });
+
+  it.each<[string, string, number, string]>([
+    ["Content-Length with Transfer-Encoding (a smuggling shape)", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "invalid_request"],
+    ["two Content-Lengths", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", 400, "invalid_request"],
+    ["a malformed request line", "GARBAGE\r\n\r\n", 400, "invalid_request"],
+    ["headers over node's limit", `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Pad: ${"p".repeat(20_000)}\r\n\r\n`, 431, "request_too_large"],
+  ])("answers a request the HTTP parser refuses (%s) OpenAI-shaped, audited and counted", async (_t, raw, status, code) => {
+    const h = harness();
+    await h.apps.api.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = h.apps.api.server.address() as { port: number };
+    const socket = connect(port, "127.0.0.1");
+    socket.end(raw);
+    let text = "";
+    for await (const chunk of socket) text += chunk.toString("latin1");
+    const [head, body] = text.split("\r\n\r\n");
+    expect(head.split("\r\n")[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(JSON.parse(body)).toEqual({ error: { message: expect.any(String), type: "invalid_request_error", code, param: null } });
+    expect(h.audit.at(-1)).toMatchObject({ kind: "inference", api: "other", decision: "refused", code, status });
+    const metrics = await inject(h.apps.ops, { method: "GET", url: "/metrics" });
+    expect(metrics.body).toContain(`kars_router_requests_total{api="other",code="${code}"} 1\n`);
   });
 
   it("lists the allowed models", async () => {

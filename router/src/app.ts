@@ -87,7 +87,21 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
   });
   const metrics = createMetrics(() => deps.config.config(), deps.ledger, () => deps.config.readiness(), deps.now);
 
-  const api = Fastify({ loggerInstance: deps.logger.child({ component: "router.api" }) as FastifyBaseLogger, bodyLimit: MAX_REQUEST_BODY_BYTES, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true, childLoggerFactory: sharedRequestLogger });
+  const api = Fastify({
+    loggerInstance: deps.logger.child({ component: "router.api" }) as FastifyBaseLogger,
+    bodyLimit: MAX_REQUEST_BODY_BYTES,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    childLoggerFactory: sharedRequestLogger,
+    // a request node's HTTP parser refuses (smuggling shapes, a bad request line, oversized headers): OpenAI-shaped, audited, counted
+    clientErrorHandler: (err, socket) => {
+      const answer = clientErrorAnswer(err);
+      if (answer === null || !socket.writable) return void socket.destroy();
+      metrics.requests.inc({ api: "other", code: answer.error.code });
+      service.auditRefusal("other", answer.error, answer.status);
+      socket.end(answer.raw);
+    },
+  });
   api.removeContentTypeParser("text/plain"); // JSON only: anything else is 415
   // The inference path audits and counts its own refusals; those the HTTP layer makes before it (a body
   // that is not JSON, 413, 415, no such route) are audited and counted here, so that every refusal an
@@ -183,6 +197,25 @@ function verifyBearer(req: FastifyRequest, expected: string | null): void {
  */
 function sharedRequestLogger(logger: FastifyBaseLogger): FastifyBaseLogger {
   return logger;
+}
+
+/**
+ * The answer to a request node's HTTP parser refused before any route saw it (`clientError`): 431
+ * `request_too_large` for oversized headers, 408 is not sent (a timed-out client gets nothing), else 400
+ * `invalid_request` naming the parser's error code (e.g. HPE_UNEXPECTED_CONTENT_LENGTH for both
+ * Content-Length and Transfer-Encoding) — as a raw HTTP/1.1 response that closes the connection, with
+ * the OpenAI error body. Null when nothing should be written (the peer reset, or a timeout).
+ */
+export function clientErrorAnswer(err: Error & { code?: string }): { status: number; error: RouterError; raw: string } | null {
+  if (err.code === "ECONNRESET" || err.code === "ERR_HTTP_REQUEST_TIMEOUT") return null;
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+  const error = tooLarge
+    ? new RouterError("request_too_large", "request header fields too large")
+    : new RouterError("invalid_request", `malformed HTTP request (${typeof err.code === "string" ? err.code.slice(0, 40) : "parse error"})`);
+  const status = tooLarge ? 431 : 400;
+  const body = JSON.stringify(toErrorReply(error).body);
+  const raw = `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  return { status, error, raw };
 }
 
 function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): FastifyReply {

@@ -307,17 +307,17 @@ export class InferenceService {
   /**
    * Audits a refusal the HTTP layer made before the request reached `handle` (a body that is not JSON,
    * 413, 415, no such route): `api` is the route's API, or "other" when no route matched. The event has
-   * no model, upstream or tokens; its code and status are the reply's (toErrorReply). Never throws: a
-   * failed audit write is logged, as in `handle`.
+   * no model, upstream or tokens; its code and status are the reply's (toErrorReply; `status` when the
+   * reply's differs, e.g. 431). Never throws: a failed audit write is logged, as in `handle`.
    */
-  auditRefusal(api: string, err: unknown): void {
+  auditRefusal(api: string, err: unknown, status?: number): void {
     const { profile } = this.config();
-    this.refused({ kind: "inference", sandbox: profile.sandbox, tenant: profile.tenant, api, model: null, upstream: null, decision: "refused", code: null, reservedTokens: 0, usedTokens: 0, status: 0 }, err);
+    this.refused({ kind: "inference", sandbox: profile.sandbox, tenant: profile.tenant, api, model: null, upstream: null, decision: "refused", code: null, reservedTokens: 0, usedTokens: 0, status: 0 }, err, status);
   }
 
-  private refused(audit: AuditEvent, err: unknown): void {
+  private refused(audit: AuditEvent, err: unknown, status?: number): void {
     const reply = toErrorReply(err);
-    this.writeAudit({ ...audit, decision: "refused", code: reply.body.error.code, status: reply.status });
+    this.writeAudit({ ...audit, decision: "refused", code: reply.body.error.code, status: status ?? reply.status });
   }
 
   private writeAudit(event: AuditEvent): void {
