@@ -177,6 +177,12 @@ describe("router API", () => {
     expect(metrics.body).toContain(`kars_router_requests_total{api="other",code="${code}"} 1\n`);
   });
 
+  it("a policy denying DESIGN's chat_completions action on a model denies it through /v1/responses too", async () => {
+    const h = harness({ toolPolicy: "version: 1\npolicies:\n  - {name: no-4o, type: capability, denied_actions: ['inference:chat_completions:gpt-4o'], priority: 10}\n" });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: { model: "gpt-4o", input: "hi" } });
+    expect([res.statusCode, res.json().error.code, h.seen.length]).toEqual([403, "policy_denied", 0]);
+  });
+
   it("lists the allowed models", async () => {
     const res = await inject(harness().apps.api, { method: "GET", url: "/v1/models" });
     expect(res.json().data.map((m: { id: string }) => m.id)).toEqual(["gpt-4o", "backup"]);

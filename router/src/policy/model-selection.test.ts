@@ -31,5 +31,7 @@ describe("selectUpstreams", () => {
 
   it("names actions as DESIGN §6 does", () => {
     expect(inferenceAction("chat", "gpt-4o")).toBe("inference:chat_completions:gpt-4o");
+    expect(inferenceAction("responses", "gpt-4o")).toBe("inference:chat_completions:gpt-4o"); // same generation, same rule
+    expect(inferenceAction("embeddings", "emb")).toBe("inference:embeddings:emb");
   });
 });

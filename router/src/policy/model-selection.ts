@@ -4,8 +4,13 @@ import type { Profile, UpstreamSpec } from "../config/profile";
 /** The API an agent called; names the InferencePolicy `appliesTo.action` and the PolicyEngine action. */
 export type InferenceApi = "chat" | "responses" | "embeddings";
 
-/** PolicyEngine action name of each API (DESIGN §6 Actions: `inference:chat_completions:<model>`). */
-const ACTION_VERB: Record<InferenceApi, string> = { chat: "chat_completions", responses: "responses", embeddings: "embeddings" };
+/**
+ * PolicyEngine action name of each API (DESIGN §6 Actions: `inference:chat_completions:<model>`). A
+ * Responses call is generation on the same model as a chat completion, so it is the same action: a
+ * rule written with DESIGN's name (deny `inference:chat_completions:gpt-4o`) cannot be bypassed through
+ * /v1/responses. Embeddings are `inference:embeddings:<model>`.
+ */
+const ACTION_VERB: Record<InferenceApi, string> = { chat: "chat_completions", responses: "chat_completions", embeddings: "embeddings" };
 
 /** The PolicyEngine action for a call, e.g. `inference:chat_completions:gpt-4o`. */
 export function inferenceAction(api: InferenceApi, model: string): string {
