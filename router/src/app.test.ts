@@ -216,6 +216,7 @@ describe("router API", () => {
     ["the upstream refusing the router's credential is 502", () => harness({ answer: () => ({ status: 401, body: { error: { message: "bad key Bearer upstream-key" } } }) }), {}, 502, "upstream_error"],
     ["an upstream 400 echoing the router's key never shows it", () => harness({ answer: () => ({ status: 400, body: { error: { message: "Incorrect API key provided: upstream-key", param: "key=upstream-key" } } }) }), {}, 400, "invalid_request"],
     ["an unknown route is 404", () => harness(), { url: "/v1/nope" }, 404, "not_found"],
+    ["an unknown route of 10,000 characters is 404, its path cut short in the message", () => harness(), { url: `/v1/${"x".repeat(10_000)}?token=secret` }, 404, "not_found"],
   ];
   it.each(rows)("%s", async (_t, make, req, status, code) => {
     const h = make();
@@ -229,6 +230,8 @@ describe("router API", () => {
     expect(Object.keys(body.error).sort()).toEqual(["code", "message", "param", "type"]);
     expect(body.error.code).toBe(code);
     expect(res!.body).not.toContain("upstream-key");
+    expect(body.error.message.length).toBeLessThanOrEqual(1100); // no agent string is echoed at length
+    expect(res!.body).not.toContain("secret");
     if (code === "rate_limited") expect(Number(res!.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     if (status !== 404 && status < 500 && code !== "rate_limited" && code !== "content_policy_violation") {
       expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(0); // a refusal charges nothing

@@ -117,7 +117,8 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
     return sendError(reply, req, err);
   });
   api.setNotFoundHandler((req, reply) => {
-    const err = new RouterError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`);
+    const path = req.url.split("?")[0]; // the query may carry anything; the path is cut short (it is the agent's text, echoed and logged)
+    const err = new RouterError("not_found", `no route ${req.method.slice(0, 16)} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
     refusedBeforeService(req, err);
     return sendError(reply, req, err);
   });
