@@ -250,7 +250,7 @@ describe("router API", () => {
     const api = code === "not_found" ? "other" : "chat";
     const audited = typeof model !== "string" ? null : model.length > 256 ? `${model.slice(0, 256)}…` : model; // agent strings are bounded
     expect(h.audit.at(-1)).toMatchObject({ kind: "inference", sandbox: "demo", tenant: "team-a", api, decision: "refused", code, status, model: audited });
-    expect(h.audit.filter(e => e.decision === "refused")).toHaveLength(1);
+    expect(h.audit.filter(e => e.kind === "inference" && e.decision === "refused")).toHaveLength(1);
     const metrics = await inject(h.apps.ops, { method: "GET", url: "/metrics" });
     expect(metrics.body).toContain(`kars_router_requests_total{api="${api}",code="${code}"} 1\n`);
   });

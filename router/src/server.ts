@@ -4,6 +4,7 @@ import pino, { type Logger } from "pino";
 import type { Registry } from "prom-client";
 import { buildRouterApps } from "./app";
 import { AuditLog } from "./audit/audit-log";
+import { RefusalAuditThrottle } from "./audit/refusal-throttle";
 import { loadOrCreateSigningKey } from "./audit/checkpoint";
 import { BudgetJournal } from "./budget/journal";
 import { BudgetLedger } from "./budget/ledger";
@@ -87,7 +88,9 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
   if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");
   const ledger = new BudgetLedger(journal, counters);
   const signing = loadOrCreateSigningKey(opts.configDir, opts.stateDir);
-  const audit = AuditLog.open(opts.stateDir, { signingKey: signing.privateKey });
+  const auditLog = AuditLog.open(opts.stateDir, { signingKey: signing.privateKey });
+  // refusals that cost nothing are recorded one by one up to a rate, then counted (refusal-throttle.ts)
+  const audit = new RefusalAuditThrottle(auditLog);
   const undici = createUndiciFetch();
   let tokens: TokenCache | null = null;
   const auth: UpstreamAuth = async upstream => {
@@ -139,7 +142,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     flushLog();
     process.off("exit", flushLog);
   };
-  closers.push(closeLog, () => journal.close(), () => audit.close(), () => undici.close(), () => config.close());
+  closers.push(closeLog, () => journal.close(), () => auditLog.close(), () => audit.flush(), () => undici.close(), () => config.close());
   try {
     const api = parseListenAddress(listen.api);
     await apps.api.listen({ host: api.host, port: api.port });

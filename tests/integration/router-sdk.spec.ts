@@ -304,6 +304,28 @@ it("audits egress decisions in the same hash-chained log as inference", async ()
   expect(records.some(r => r.event.kind === "inference")).toBe(true);
 });
 
+it("records a flood of refusals one by one only up to a rate and counts the rest, so the log cannot be flushed out", async () => {
+  const auditFile = path.join(dir, "state", "audit", "audit.jsonl");
+  const records = () => fs.readFileSync(auditFile, "utf8").trim().split("\n").map(l => JSON.parse(l) as { event: { kind: string; api?: string; code?: string; count?: number; counts?: Record<string, number> } });
+  const before = records().length;
+  const flood = 1000;
+  const origin = `http://${router.listen.api}`;
+  for (let i = 0; i < flood; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, () => fetch(`${origin}/v1/no-such-route`, { method: "POST" }).then(r => r.text())));
+  }
+  let added: ReturnType<typeof records> = [];
+  for (let i = 0; i < 50; i++) {
+    added = records().slice(before);
+    const counted = added.reduce((n, r) => n + (r.event.kind === "suppressed" ? (r.event.counts?.["inference:other:not_found"] ?? 0) : r.event.code === "not_found" ? 1 : 0), 0);
+    if (counted === flood) break;
+    await new Promise(r => setTimeout(r, 200));
+  }
+  const oneByOne = added.filter(r => r.event.kind === "inference" && r.event.code === "not_found").length;
+  const counted = added.filter(r => r.event.kind === "suppressed").reduce((n, r) => n + (r.event.counts?.["inference:other:not_found"] ?? 0), 0);
+  expect(oneByOne + counted).toBe(flood); // every refusal accounted for
+  expect(oneByOne).toBeLessThan(flood / 2); // but not a record each
+});
+
 it("asks the token endpoint once and reuses the cached token", () => {
   expect(entra.tokenRequests()).toBe(1);
 });

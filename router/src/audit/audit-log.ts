@@ -4,8 +4,23 @@ import * as path from "node:path";
 import { signCheckpoint } from "./checkpoint";
 import { firstLine, lastWholeLine } from "./last-line";
 
-/** One audited decision: an inference call or an egress connection. */
-export type AuditEvent = InferenceAuditEvent | EgressAuditEvent;
+/** One audited decision (an inference call, an egress connection), or a count of refusals recorded together (refusal-throttle.ts). */
+export type AuditEvent = InferenceAuditEvent | EgressAuditEvent | SuppressedAuditEvent;
+
+/**
+ * Refusals that cost nothing (no reservation, no connection), beyond the rate at which they are
+ * recorded one by one, counted together: `counts` maps `inference:<api>:<code>` or
+ * `egress:<via>:<reason>:<host>` to how many there were between `fromTs` and `toTs` (ISO 8601).
+ */
+export interface SuppressedAuditEvent {
+  kind: "suppressed";
+  sandbox: string;
+  tenant: string;
+  count: number;
+  counts: Record<string, number>;
+  fromTs: string;
+  toTs: string;
+}
 
 /** One egress proxy decision as audited (DESIGN §6: every decision is audited, with its reason code). */
 export interface EgressAuditEvent {
