@@ -64,7 +64,7 @@ interface Harness {
   ledger: BudgetLedger;
 }
 
-function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; opsToken?: string | null } = {}): Harness {
+function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; opsToken?: string | null; logLines?: string[] } = {}): Harness {
   const profile = parseProfile(JSON.stringify({ ...baseProfile, ...opts.profile }));
   const config: ConfigSource = {
     config: () => ({ profile: profile.profile, profileDigest: profile.digest, toolPolicy: opts.toolPolicy ? parsePolicyProfile(opts.toolPolicy) : null }),
@@ -81,7 +81,7 @@ function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer
     fetch: fakeUpstream(opts.answer ?? (() => ({ status: 200, body: completion("hi") })), seen),
     auth: async () => ({ authorization: "Bearer upstream-key" }),
     now: () => NOW,
-    logger: pino({ level: "silent" }),
+    logger: opts.logLines ? pino({ level: "warn" }, { write: (line: string) => void opts.logLines!.push(line) }) : pino({ level: "silent" }),
   });
   opened.push(apps);
   return { apps, seen, audit, ledger };
@@ -181,6 +181,17 @@ describe("router API", () => {
     const h = harness({ toolPolicy: "version: 1\npolicies:\n  - {name: no-4o, type: capability, denied_actions: ['inference:chat_completions:gpt-4o'], priority: 10}\n" });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/responses", payload: { model: "gpt-4o", input: "hi" } });
     expect([res.statusCode, res.json().error.code, h.seen.length]).toEqual([403, "policy_denied", 0]);
+  });
+
+  it("charges usage above the reservation in full and warns that the budget may have been passed", async () => {
+    const logLines: string[] = [];
+    const h = harness({ logLines, answer: () => ({ status: 200, body: completion("hi", { prompt_tokens: 4000, completion_tokens: 10, total_tokens: 4010 }) }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ max_tokens: 10 }) });
+    expect(res.statusCode).toBe(200);
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(4010);
+    const warning = logLines.map(l => JSON.parse(l)).find(l => l.msg.startsWith("usage above the reservation"));
+    expect(warning).toMatchObject({ usedTokens: 4010, upstream: "gpt-4o" });
+    expect(warning.reservedTokens).toBeLessThan(4010);
   });
 
   it("lists the allowed models", async () => {

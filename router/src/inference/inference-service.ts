@@ -188,7 +188,7 @@ export class InferenceService {
     }
     const ok = response.status >= 200 && response.status < 300;
     const used = reportedTotalTokens(json) ?? (ok ? reservation.tokens : 0);
-    this.deps.ledger.settle(reservation, used);
+    this.settleToUsage(reservation, used, audit);
     audit.usedTokens = used;
     if (!ok) {
       const err = upstreamErrorToRouterError(response.status, json, f.upstream.name, f.secrets);
@@ -274,7 +274,7 @@ export class InferenceService {
           refusal ??= err instanceof RouterError ? err : new RouterError("upstream_error", `upstream stream failed: ${(err as Error).message}`, { cause: err });
         }
         const charged = used ?? reservation.tokens; // no usage reported: charge what was reserved
-        this.deps.ledger.settle(reservation, charged);
+        this.settleToUsage(reservation, charged, audit);
         audit.usedTokens = charged;
         if (refusal !== undefined) {
           this.refused(audit, refusal); // held output is dropped: it was never verified
@@ -298,6 +298,19 @@ export class InferenceService {
         else out.destroy(err as Error);
       });
     });
+  }
+
+  /**
+   * Settles a reservation to the upstream's reported usage. Usage above the reservation is charged in
+   * full (spend is the truth) and logged as a warning: the prompt estimate under-counted something the
+   * upstream billed (an image above IMAGE_PART_TOKENS, an upstream that ignored the completion cap), so
+   * a budget may have been passed by that much.
+   */
+  private settleToUsage(reservation: Reservation, used: number, audit: AuditEvent): void {
+    this.deps.ledger.settle(reservation, used);
+    if (used > reservation.tokens) {
+      this.deps.log.warn({ api: audit.api, model: audit.model, upstream: audit.upstream, reservedTokens: reservation.tokens, usedTokens: used }, "usage above the reservation: the budget may have been passed by the difference");
+    }
   }
 
   private allowed(audit: AuditEvent, status: number): void {
