@@ -9,8 +9,14 @@
  * The request body is attacker-controlled; these functions only read it.
  */
 
-/** Tokens reserved per image part: above the largest high-detail image cost (85 + 170 × 16 tiles). */
-export const IMAGE_PART_TOKENS = 3000;
+/**
+ * Tokens reserved per image part: at least what one image costs on OpenAI's documented vision models —
+ * tile-based (gpt-4o: 85 + 170 × at most 8 tiles = 1,445; gpt-4o-mini with detail low: 2,833) and
+ * patch-based (at most 1,536 patches × the largest multiplier, 2.46 = 3,779). One exception stays
+ * above it: gpt-4o-mini at high detail (2,833 + 5,667 per tile), whose excess is charged at settlement
+ * and logged (inference-service.ts settleToUsage). Source: https://platform.openai.com/docs/guides/images-vision
+ */
+export const IMAGE_PART_TOKENS = 3800;
 
 /** Largest completion allowance an agent may ask for (max_completion_tokens, max_tokens, max_output_tokens), tokens. */
 export const MAX_REQUESTED_TOKENS = 10_000_000;
