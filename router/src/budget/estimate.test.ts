@@ -31,6 +31,19 @@ describe("estimatePromptTokens", () => {
     expect(estimatePromptTokens("chat", { messages: [{ role: "user", content: ok }] })).toBeGreaterThan(MAX_PROMPT_DEPTH);
   });
 
+  it("refuses deep nesting in any field, not only the prompt (the body is serialised upstream)", () => {
+    let deep: unknown = "x";
+    for (let i = 0; i < 20_000; i++) deep = { a: deep };
+    expect(() => estimatePromptTokens("chat", { messages: [], metadata: deep })).toThrow(new TypeError(`metadata is nested deeper than ${MAX_PROMPT_DEPTH} levels`));
+  });
+
+  it("counts a part carrying an image_url as an image whatever its type", () => {
+    const untyped = { messages: [{ role: "user", content: [{ image_url: { url: "data:image/png;base64,AA" } }] }] };
+    expect(estimatePromptTokens("chat", untyped)).toBeGreaterThanOrEqual(IMAGE_PART_TOKENS);
+    const typed = { messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AA" } }] }] };
+    expect(estimatePromptTokens("chat", typed)).toBeLessThan(2 * IMAGE_PART_TOKENS); // counted once
+  });
+
   it("ignores fields that are not prompt", () => {
     expect(estimatePromptTokens("chat", { messages: [], user: "x".repeat(1000) })).toBe(2);
   });
@@ -38,10 +51,12 @@ describe("estimatePromptTokens", () => {
 
 describe("requestedCompletionTokens", () => {
   it.each<[string, "chat" | "responses" | "embeddings", Record<string, unknown>, number | undefined]>([
-    ["max_completion_tokens wins for chat", "chat", { max_completion_tokens: 5, max_tokens: 9 }, 5],
+    ["max_completion_tokens alone for chat", "chat", { max_completion_tokens: 5 }, 5],
     ["legacy max_tokens is read for chat", "chat", { max_tokens: 9 }, 9],
     ["none asked", "chat", {}, undefined],
     ["responses read max_output_tokens", "responses", { max_output_tokens: 7 }, 7],
+    ["two length fields: the larger is reserved (an upstream may honour either)", "chat", { max_completion_tokens: 10, max_tokens: 30000 }, 30000],
+    ["a chat length field on responses is read too", "responses", { max_output_tokens: 7, max_tokens: 900 }, 900],
     ["embeddings never complete", "embeddings", { max_tokens: 7 }, 0],
   ])("%s", (_t, kind, body, expected) => {
     expect(requestedCompletionTokens(kind, body)).toBe(expected);

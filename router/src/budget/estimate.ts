@@ -34,44 +34,54 @@ const PROMPT_FIELDS: Record<EstimateKind, string[]> = {
 export type EstimateKind = "chat" | "responses" | "embeddings";
 
 /**
- * Upper bound of the prompt tokens of a request body of the given API. Throws TypeError when a prompt
- * field nests deeper than MAX_PROMPT_DEPTH (the caller's 400; never a stack overflow).
+ * Upper bound of the prompt tokens of a request body of the given API. Throws TypeError when any
+ * field nests deeper than MAX_PROMPT_DEPTH (the caller's 400; never a stack overflow when the body is
+ * measured here or serialised upstream).
  */
 export function estimatePromptTokens(kind: EstimateKind, body: Record<string, unknown>): number {
   let bytes = 0;
   let images = 0;
-  for (const field of PROMPT_FIELDS[kind]) {
+  const prompt = PROMPT_FIELDS[kind];
+  for (const field of prompt) {
     const value = body[field];
     if (value === undefined) continue;
     images += countImageParts(value, 0, field); // first: it bounds the depth that JSON.stringify recurses into
     bytes += Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
   }
+  // the other fields are not counted, but are serialised upstream: their depth is bounded too
+  for (const field in body) if (!prompt.includes(field)) checkDepth(body[field], 0, field);
   return bytes + images * IMAGE_PART_TOKENS;
 }
 
 /**
- * The completion-side allowance the client asked for: `max_completion_tokens` or `max_tokens`
- * (chat), `max_output_tokens` (responses); undefined when it asked for none. Embeddings have none (0).
+ * The completion-side allowance the client asked for: the largest of `max_completion_tokens`,
+ * `max_tokens` and `max_output_tokens` present (an upstream may read any of them: two different values
+ * must not let the reservation take the smaller); undefined when it asked for none. Embeddings have none (0).
  * Throws TypeError when the field is present but not a positive integer up to MAX_REQUESTED_TOKENS.
  */
 export function requestedCompletionTokens(kind: EstimateKind, body: Record<string, unknown>): number | undefined {
   if (kind === "embeddings") return 0;
-  const fields = kind === "chat" ? ["max_completion_tokens", "max_tokens"] : ["max_output_tokens"];
-  for (const f of fields) {
+  // every standard name is read, on both APIs, and the largest wins: an upstream may honour any one of them
+  let largest: number | undefined;
+  for (const f of LENGTH_FIELDS) {
     const v = body[f];
     if (v === undefined || v === null) continue;
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_REQUESTED_TOKENS) throw new TypeError(`${f} must be a positive integer up to ${MAX_REQUESTED_TOKENS}`);
-    return v;
+    largest = Math.max(largest ?? 0, v);
   }
-  return undefined;
+  return largest;
 }
+
+/** The completion-length fields, in the order they are checked. */
+const LENGTH_FIELDS = ["max_completion_tokens", "max_tokens", "max_output_tokens"];
 
 function countImageParts(value: unknown, depth: number, field: string): number {
   if (value === null || typeof value !== "object") return 0;
   if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
   if (Array.isArray(value)) return value.reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
   const o = value as Record<string, unknown>;
-  const own = o.type === "image_url" || o.type === "input_image" ? 1 : 0;
+  // typed image parts, and any part carrying an image_url (servers such as vLLM take those as images whatever their type)
+  const own = o.type === "image_url" || o.type === "input_image" || (o.image_url !== undefined && o.image_url !== null) ? 1 : 0;
   return own + Object.values(o).reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
 }
 
@@ -84,4 +94,11 @@ export function requestedChoices(kind: EstimateKind, body: Record<string, unknow
   const n = body.n;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 128) throw new TypeError("n must be an integer between 1 and 128");
   return n;
+}
+
+/** Throws TypeError when `value` nests deeper than MAX_PROMPT_DEPTH (see estimatePromptTokens). */
+function checkDepth(value: unknown, depth: number, field: string): void {
+  if (value === null || typeof value !== "object") return;
+  if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field.slice(0, 64)} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
+  for (const v of Array.isArray(value) ? value : Object.values(value)) checkDepth(v, depth + 1, field);
 }

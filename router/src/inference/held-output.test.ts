@@ -33,6 +33,13 @@ describe("isJudgedOrOutputFreeChatChunk", () => {
     ["a finish chunk without content may go", { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }, true],
     ["a late annotation with offsets may go", { choices: [{ index: 0, delta: {}, content_filter_results: annotated, content_filter_offsets: { start_offset: 0, end_offset: 2 } }] }, true],
     ["a usage-only chunk may go", { choices: [], usage: { total_tokens: 3 } }, true],
+    ["content with an empty annotation waits (an empty object judges nothing)", { choices: [{ index: 0, delta: { content: "Hi" }, content_filter_results: {} }] }, false],
+    ["content given as parts waits", { choices: [{ index: 0, delta: { content: [{ type: "text", text: "Hi" }] } }] }, false],
+    ["reasoning_content waits", { choices: [{ index: 0, delta: { reasoning_content: "thinking" } }] }, false],
+    ["reasoning waits", { choices: [{ index: 0, delta: { reasoning: "thinking" } }] }, false],
+    ["an audio transcript waits", { choices: [{ index: 0, delta: { audio: { transcript: "Hi" } } }] }, false],
+    ["a delta field not known here waits (fail closed)", { choices: [{ index: 0, delta: { novel_output: "x" } }] }, false],
+    ["empty fields are no output", { choices: [{ index: 0, delta: { role: "assistant", content: null, tool_calls: [], refusal: "" } }] }, true],
     ["[DONE] may go (nothing follows it)", "[DONE]", true],
   ])("%s", (_t, data, expected) => {
     expect(isJudgedOrOutputFreeChatChunk(data)).toBe(expected);

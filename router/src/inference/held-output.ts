@@ -23,20 +23,31 @@ export function isOutputFreeEvent(data: unknown): boolean {
 
 /**
  * Whether a Chat Completions stream chunk (parsed `data:`, upstream-controlled) may be sent before the
- * stream's verdict: every choice that carries output (delta content, refusal, tool or function call)
- * carries its own `content_filter_results` too, as Azure's default (synchronous) filter mode annotates
- * each chunk. Under Azure's asynchronous filter mode, content arrives unannotated and the annotations
+ * stream's verdict: every choice that carries output (any delta field but `role` with a value: content,
+ * refusal, reasoning, audio, tool or function calls, fields not known here) carries its own non-empty
+ * `content_filter_results` too, as Azure's default (synchronous) filter mode annotates each chunk. Under Azure's asynchronous filter mode, content arrives unannotated and the annotations
  * (with `content_filter_offsets`) follow later: such a chunk is not judged yet.
  * Source: https://learn.microsoft.com/azure/ai-foundry/openai/concepts/content-streaming
  */
 export function isJudgedOrOutputFreeChatChunk(data: unknown): boolean {
   const choices = (data as { choices?: unknown } | null)?.choices;
   if (!Array.isArray(choices)) return true;
-  return choices.every((c: { delta?: Record<string, unknown> | null; content_filter_results?: unknown } | null) => {
-    const d = c?.delta;
-    const output = !!d && ((typeof d.content === "string" && d.content !== "") || (typeof d.refusal === "string" && d.refusal !== "") || d.tool_calls != null || d.function_call != null);
-    return !output || (typeof c?.content_filter_results === "object" && c.content_filter_results !== null);
+  return choices.every((c: { delta?: unknown; message?: unknown; content_filter_results?: unknown } | null) => {
+    const output = carriesOutput(c?.delta) || carriesOutput(c?.message);
+    const results = c?.content_filter_results;
+    // judged = results for at least one kind: an empty object says nothing about the content
+    return !output || (typeof results === "object" && results !== null && Object.keys(results).length > 0);
   });
+}
+
+/** Whether a delta carries output: any field but `role` with a value (content as text or parts, reasoning, audio transcript, tool calls…). Fails closed on fields not known here. */
+function carriesOutput(delta: unknown): boolean {
+  if (!delta || typeof delta !== "object") return false;
+  return Object.entries(delta).some(([key, v]) => key !== "role" && !isEmpty(v));
+}
+
+function isEmpty(v: unknown): boolean {
+  return v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0);
 }
 
 /**

@@ -32,6 +32,7 @@ describe("verifyContentSafety", () => {
     ["a completion severity above the level is refused", choice({ hate: { filtered: false, severity: "medium" } }), /content_policy_violation: content safety: choices\[0\]: hate severity Medium is above the policy's Low/],
     ["Safe tolerates nothing above safe", choice({ self_harm: { filtered: false, severity: "low" } }), /self_harm severity Low/],
     ["an upstream-filtered result is refused whatever the level", choice({ violence: { filtered: true, severity: "high" } }), /violence was filtered/],
+    ["a prompt result under the 2023 preview name prompt_annotations is judged too", { prompt_annotations: [{ prompt_index: 0, content_filter_results: { hate: { filtered: true, severity: "high" } } }], choices: [] }, /prompt_annotations\[0\]: hate was filtered by the upstream$/],
     ["a prompt result above the level is refused", { prompt_filter_results: [{ prompt_index: 0, content_filter_results: { sexual: { filtered: false, severity: "high" } } }], choices: [] }, /prompt_filter_results\[0\]: sexual severity High/],
     ["a detected jailbreak is refused when prompt shields are required", { prompt_filter_results: [{ content_filter_results: { jailbreak: { filtered: false, detected: true } } }] }, /jailbreak detected/],
     ["bodies without filter results pass", { choices: [{ message: { content: "hi" } }] }, /^ok$/],

@@ -45,9 +45,11 @@ type Policy = InferencePolicySpec["contentSafety"];
  */
 export function verifyContentSafety(policy: Policy, body: unknown): void {
   if (!body || typeof body !== "object") return;
-  const b = body as { prompt_filter_results?: unknown; choices?: unknown; type?: unknown; response?: unknown; error?: unknown; code?: unknown; object?: unknown };
-  if (Array.isArray(b.prompt_filter_results)) {
-    b.prompt_filter_results.forEach((p: { content_filter_results?: FilterResults }, i) => checkResults(policy, p?.content_filter_results, `prompt_filter_results[${i}]`));
+  const b = body as { prompt_filter_results?: unknown; prompt_annotations?: unknown; choices?: unknown; type?: unknown; response?: unknown; error?: unknown; code?: unknown; object?: unknown };
+  // prompt_annotations: the same results under their name in the 2023 preview api-versions
+  for (const field of ["prompt_filter_results", "prompt_annotations"] as const) {
+    const results = b[field];
+    if (Array.isArray(results)) results.forEach((p: { content_filter_results?: FilterResults } | null, i) => checkResults(policy, p?.content_filter_results, `${field}[${i}]`));
   }
   if (Array.isArray(b.choices)) {
     b.choices.forEach((c: { content_filter_results?: FilterResults; finish_reason?: unknown } | null, i) => {

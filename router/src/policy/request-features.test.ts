@@ -34,6 +34,31 @@ describe("refusedFeatures", () => {
     ["hosted search tools", "responses", { model: "m", input: "hi", tools: [{ type: "function", name: "f" }, { type: "web_search" }, { type: "file_search", vector_store_ids: ["vs_1"] }] }, ["tools[1]", "tools[2]"]],
     ["a tool without a type", "chat", { ...user("x"), tools: [{ function: { name: "f" } }] }, ["tools[0]"]],
     ["chat web search", "chat", { ...user("x"), web_search_options: {} }, ["web_search_options"]],
+    // other shapes servers accept for the same features (vLLM takes a part without a type, or with a uuid, as media by its keys)
+    ["audio by URL", "chat", user([{ type: "audio_url", audio_url: { url: "https://attacker.example/?leak=1" } }]), ["messages[0].content[0]"]],
+    ["video by URL", "chat", user([{ type: "video_url", video_url: { url: "https://attacker.example/v.mp4" } }]), ["messages[0].content[0]"]],
+    ["video inline (billed per frame, not per byte)", "chat", user([{ type: "video_url", video_url: { url: "data:video/mp4;base64,AAAA" } }]), ["messages[0].content[0]"]],
+    ["a part without a type, image_url as an object", "chat", user([{ image_url: { url: "https://attacker.example/a.png" } }]), ["messages[0].content[0]"]],
+    ["a part without a type, image_url as a string", "chat", user([{ image_url: "https://attacker.example/a.png" }]), ["messages[0].content[0]"]],
+    ["a text part that also carries an image_url", "chat", user([{ type: "text", text: "x", uuid: "u1", image_url: "https://attacker.example/a.png" }]), ["messages[0].content[0]"]],
+    ["a document_url (Mistral's shape)", "chat", user([{ type: "document_url", document_url: "https://attacker.example/d.pdf" }]), ["messages[0].content[0]"]],
+    ["an uppercase or padded type", "chat", user([{ type: " IMAGE_URL ", image_url: { url: "https://attacker.example/a.png" } }]), ["messages[0].content[0]"]],
+    ["a padded uppercase data: URL passes", "chat", user([{ type: "image_url", image_url: { url: "  DATA:image/png;base64,AAAA" } }]), []],
+    ["a computer screenshot by URL", "responses", { model: "m", input: [{ type: "computer_call_output", call_id: "c1", output: { type: "computer_screenshot", image_url: "https://attacker.example/s.png" } }] }, ["input[0].output"]],
+    ["a computer screenshot by file_id", "responses", { model: "m", input: [{ type: "computer_call_output", call_id: "c1", output: { type: "computer_screenshot", file_id: "file-abc" } }] }, ["input[0].output"]],
+    ["an item given only by id (type is optional in the API)", "responses", { model: "m", input: [{ id: "msg_abc123" }] }, ["input[0]"]],
+    ["an item given by id with type null", "responses", { model: "m", input: [{ id: "msg_abc123", type: null }] }, ["input[0]"]],
+    ["a message with an id and its own content passes", "responses", { model: "m", input: [{ id: "msg_1", role: "user", content: "hi" }] }, []],
+    ["instructions given as items are walked too", "responses", { model: "m", input: "hi", instructions: [{ role: "system", content: [{ type: "input_file", file_url: "https://a.example/x.pdf" }] }] }, ["instructions[0].content[0]"]],
+    ["another spelling of a refused field", "chat", { ...user("x"), dataSources: [{}], Previous_Response_Id: "resp_1" }, ["dataSources", "Previous_Response_Id"]],
+    ["another spelling of tools", "chat", { ...user("x"), tools: [{ type: "function", function: { name: "f" } }], TOOLS: [{ type: "mcp" }] }, ["TOOLS"]],
+    ["an uppercase hosted tool type", "chat", { ...user("x"), tools: [{ type: "MCP" }] }, ["tools[0]"]],
+    ["a tool_choice naming a hosted tool", "responses", { model: "m", input: "hi", tool_choice: { type: "web_search_preview" } }, ["tool_choice"]],
+    ["allowed_tools naming a hosted tool", "responses", { model: "m", input: "hi", tool_choice: { type: "allowed_tools", mode: "auto", tools: [{ type: "function", name: "f" }, { type: "mcp", server_label: "x" }] } }, ["tool_choice.tools[1]"]],
+    ["a function tool_choice passes", "chat", { ...user("x"), tool_choice: { type: "function", function: { name: "f" } } }, []],
+    ["string tool_choice values pass", "chat", { ...user("x"), tool_choice: "required" }, []],
+    ["length fields the router does not read", "chat", { ...user("x"), n_predict: 20000, num_predict: 1, max_new_tokens: 1, maxTokens: 1 }, ["n_predict", "num_predict", "max_new_tokens", "maxTokens"]],
+    ["the standard length fields pass", "chat", { ...user("x"), max_tokens: 5, max_completion_tokens: 5 }, []],
     ["a part nested in a tool message is found too", "chat", { model: "m", messages: [{ role: "tool", tool_call_id: "1", content: [{ type: "image_url", image_url: { url: "https://x.example/a.png" } }] }] }, ["messages[0].content[0]"]],
   ])("%s", (_t, api, body, paths) => {
     expect(refusedFeatures(api, body).map(v => v.path)).toEqual(paths);
@@ -57,7 +82,7 @@ describe("verifyRequestFeatures", () => {
     expect(err).toBeInstanceOf(RouterError);
     expect(err!.code).toBe("policy_violation");
     expect(err!.details.param).toBe("previous_response_id");
-    expect(err!.message).toMatch(/^request uses provider-side features this sandbox does not allow: previous_response_id: .*; tools\[0\]: a "mcp" tool run by the provider .*; input\[0\]\.content\[0\]: an image the provider would fetch from a URL \(send it as a data: URL\)$/);
+    expect(err!.message).toMatch(/^request uses provider-side features this sandbox does not allow: previous_response_id: .*; tools\[0\]: a "mcp" tool run by the provider .*; input\[0\]\.content\[0\]: image_url names a URL the provider would fetch \(send it as a data: URL\)$/);
   });
 
   it("names ten violations and counts the rest", () => {

@@ -15,26 +15,38 @@ export interface FeatureViolation {
   why: string;
 }
 
-/** Tool types an agent may declare: tools the agent runs itself. Every other type is run by the provider. */
+/** Tool types an agent may declare (compared without case): tools the agent runs itself. Every other type is run by the provider. */
 const CLIENT_TOOL_TYPES = new Set(["function", "custom"]);
 
-/** Top-level fields refused per API while set (not null/undefined/false), with why. */
-const REFUSED_FIELDS: Record<InferenceApi, [string, string][]> = {
-  chat: [
-    ["data_sources", "the provider retrieves documents into the prompt (uncounted input, and with the provider's own identity)"],
-    ["web_search_options", "the provider searches the web (uncounted input, outside the sandbox's egress policy)"],
-  ],
-  responses: [
-    ["previous_response_id", "the provider adds a stored conversation to the input (uncounted input)"],
-    ["conversation", "the provider adds a stored conversation to the input (uncounted input)"],
-    ["prompt", "the provider expands a stored prompt template (uncounted input)"],
-    ["background", "a background response is billed after this request ends (its usage cannot be settled)"],
-  ],
-  embeddings: [],
-};
+/**
+ * Top-level fields refused while set (not null/undefined/false), with why; matched by their
+ * normalised name (normaliseKey), so other spellings that lenient parsers accept (`dataSources`,
+ * `Previous_Response_Id`) are refused too. Refused on every API: a field one API does not define
+ * is at best ignored upstream.
+ */
+const REFUSED_FIELDS: [string, string][] = [
+  ["data_sources", "the provider retrieves documents into the prompt (uncounted input, and with the provider's own identity)"],
+  ["web_search_options", "the provider searches the web (uncounted input, outside the sandbox's egress policy)"],
+  ["previous_response_id", "the provider adds a stored conversation to the input (uncounted input)"],
+  ["conversation", "the provider adds a stored conversation to the input (uncounted input)"],
+  ["prompt", "the provider expands a stored prompt template (uncounted input)"],
+  ["background", "a background response is billed after this request ends (its usage cannot be settled)"],
+];
 
-/** The fields whose content parts are walked, per API (the prompt fields; their depth is bounded by estimatePromptTokens). */
-const CONTENT_FIELDS: Record<InferenceApi, string[]> = { chat: ["messages"], responses: ["input"], embeddings: [] };
+/** The completion-length fields the router reads (estimate.ts); any other spelling of a length is refused. */
+const LENGTH_FIELDS = new Set(["max_tokens", "max_completion_tokens", "max_output_tokens"]);
+
+/** Normalised names of the fields a lenient upstream may read as a completion length (llama.cpp `n_predict`, Ollama `num_predict`, `max_new_tokens`, …). */
+const LENGTH_LIKE = /^(?:max|num|n)(?:new|output|completion|gen|generated)?(?:tokens|len|length|predict)$/;
+
+/** The fields whose content parts are walked, per API (their depth is bounded: estimate.ts). */
+const CONTENT_FIELDS: Record<InferenceApi, string[]> = { chat: ["messages"], responses: ["input", "instructions"], embeddings: [] };
+
+/** Keys of a content part that make the provider fetch a URL (vLLM, OpenAI, Mistral shapes), with or without a `type`. */
+const URL_KEY = /_url$/i;
+
+/** `tool_choice` types that name a tool the agent runs (or a choice among declared tools). */
+const CLIENT_TOOL_CHOICES = new Set(["function", "custom", "allowed_tools"]);
 
 /** Most violations named in one refusal; the rest are counted. */
 const MAX_NAMED = 10;
@@ -54,20 +66,60 @@ const MAX_NAMED = 10;
  */
 export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>): FeatureViolation[] {
   const out: FeatureViolation[] = [];
-  for (const [field, why] of REFUSED_FIELDS[api]) {
-    const v = body[field];
-    if (v !== undefined && v !== null && v !== false) out.push({ path: field, why });
+  for (const [key, v] of Object.entries(body)) {
+    const norm = normaliseKey(key);
+    const refused = REFUSED_FIELDS.find(([field]) => normaliseKey(field) === norm);
+    if (refused && v !== undefined && v !== null && v !== false) out.push({ path: key.slice(0, 64), why: refused[1] });
+    else if (norm === "tools" && key !== "tools") out.push({ path: key.slice(0, 64), why: "another spelling of tools (only `tools` is read and checked)" });
+    else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS.has(key)) out.push({ path: key.slice(0, 64), why: "a completion length the router does not read (use max_completion_tokens, max_tokens or max_output_tokens)" });
   }
   if (Array.isArray(body.tools)) {
     body.tools.forEach((t: unknown, i) => {
-      const type = (t as { type?: unknown } | null)?.type;
-      if (typeof type !== "string" || !CLIENT_TOOL_TYPES.has(type)) {
-        out.push({ path: `tools[${i}]`, why: `a ${typeof type === "string" ? `"${type.slice(0, 40)}" ` : ""}tool run by the provider (only function and custom tools, which the agent runs itself)` });
-      }
+      const type = normaliseType((t as { type?: unknown } | null)?.type);
+      if (type === null || !CLIENT_TOOL_TYPES.has(type)) out.push({ path: `tools[${i}]`, why: hostedTool(type) });
     });
   }
-  for (const field of CONTENT_FIELDS[api]) walkParts(body[field], field, out);
+  const choice = body.tool_choice as { type?: unknown; tools?: unknown } | null | undefined;
+  if (choice && typeof choice === "object") {
+    const type = normaliseType(choice.type);
+    if (type === null || !CLIENT_TOOL_CHOICES.has(type)) out.push({ path: "tool_choice", why: hostedTool(type) });
+    else if (type === "allowed_tools" && Array.isArray(choice.tools)) {
+      choice.tools.forEach((t: unknown, i) => {
+        const tt = normaliseType((t as { type?: unknown } | null)?.type);
+        if (tt === null || !CLIENT_TOOL_TYPES.has(tt)) out.push({ path: `tool_choice.tools[${i}]`, why: hostedTool(tt) });
+      });
+    }
+  }
+  for (const field of CONTENT_FIELDS[api]) {
+    const value = body[field];
+    walkParts(value, field, out);
+    // a Responses input item given only by id (`{"id": "msg_…"}`, type optional in the API) is a stored item the provider expands
+    if (api === "responses" && Array.isArray(value)) {
+      value.forEach((item: unknown, i) => {
+        if (!item || typeof item !== "object") return;
+        const it = item as Record<string, unknown>;
+        const type = normaliseType(it.type);
+        if (typeof it.id === "string" && type === null && it.content === undefined) {
+          out.push({ path: `${field}[${i}]`, why: "an item referenced by id, which the provider expands (uncounted input)" });
+        }
+      });
+    }
+  }
   return out;
+}
+
+/** A key compared without case, `_` or `-` (`dataSources` = `data_sources`). */
+function normaliseKey(key: string): string {
+  return key.toLowerCase().replace(/[_-]/g, "");
+}
+
+/** A `type` value compared without case or surrounding spaces; null when it is not a string. */
+function normaliseType(type: unknown): string | null {
+  return typeof type === "string" ? type.trim().toLowerCase() : null;
+}
+
+function hostedTool(type: string | null): string {
+  return `a ${type !== null ? `"${type.slice(0, 40)}" ` : ""}tool run by the provider (only function and custom tools, which the agent runs itself)`;
 }
 
 /**
@@ -91,32 +143,37 @@ function walkParts(value: unknown, path: string, out: FeatureViolation[]): void 
   if (!value || typeof value !== "object") return;
   const part = value as Record<string, unknown>;
   const why = partViolation(part);
-  if (why !== null) out.push({ path, why });
-  for (const [key, v] of Object.entries(part)) if (v && typeof v === "object") walkParts(v, `${path}.${key}`, out);
+  if (why !== null) return void out.push({ path, why }); // one violation per part, not one per level inside it
+  for (const [key, v] of Object.entries(part)) if (v && typeof v === "object") walkParts(v, `${path}.${key.slice(0, 64)}`, out);
 }
 
-/** Why one content part (an object with a `type`) is refused, or null. */
+/**
+ * Why one object inside the content is refused, or null — judged by its keys as well as its `type`
+ * (compared without case), since servers such as vLLM take a part without a `type` (or with another
+ * one) as media when it has a media key:
+ * - a file (`type` file / input_file, or a `file_id` / `file` reference): billed per page, not by bytes;
+ * - an item reference (`type` item_reference): expanded by the provider;
+ * - video (`type` video_url / input_video, or a `video_url` key): billed per frame, not by bytes;
+ * - any `*_url` key (image_url, audio_url, file_url, document_url…) naming anything but a data: URL,
+ *   as a string or as `{url}`: fetched by the provider.
+ */
 function partViolation(part: Record<string, unknown>): string | null {
-  switch (part.type) {
-    case "file":
-    case "input_file":
-      return "a file input, billed per page as text and images rather than by its bytes (send its text instead)";
-    case "item_reference":
-      return "an item referenced by id, which the provider expands (uncounted input)";
-    case "image_url": {
-      const url = (part.image_url as { url?: unknown } | null | undefined)?.url ?? part.image_url;
-      return isRemote(url) ? "an image the provider would fetch from a URL (send it as a data: URL)" : null;
-    }
-    case "input_image":
-      if (part.file_id !== undefined && part.file_id !== null) return "an image referenced by file_id, which the provider expands (send it as a data: URL)";
-      return isRemote(part.image_url) ? "an image the provider would fetch from a URL (send it as a data: URL)" : null;
-    default:
-      return null;
+  const type = normaliseType(part.type);
+  if (type === "file" || type === "input_file" || (part.file_id !== undefined && part.file_id !== null)) {
+    return "a file input or file_id, billed per page as text and images rather than by its bytes, or expanded by the provider (send its text instead)";
   }
+  if (type === "item_reference") return "an item referenced by id, which the provider expands (uncounted input)";
+  if (type === "video_url" || type === "input_video" || (part.video_url !== undefined && part.video_url !== null)) return "a video, billed per frame rather than by its bytes";
+  for (const [key, v] of Object.entries(part)) {
+    if (!URL_KEY.test(key) || v === undefined || v === null) continue;
+    const url = typeof v === "object" && !Array.isArray(v) ? (v as { url?: unknown }).url : v;
+    if (isRemote(url)) return `${key.slice(0, 40)} names a URL the provider would fetch (send it as a data: URL)`;
+  }
+  return null;
 }
 
-/** Whether an image URL field names something the provider would fetch: anything but a data: URL (or no URL). */
+/** Whether a URL field names something the provider would fetch: anything but a data: URL (absent is nothing). */
 function isRemote(url: unknown): boolean {
   if (url === undefined || url === null) return false;
-  return typeof url !== "string" || !/^data:/i.test(url.trimStart());
+  return typeof url !== "string" || !/^data:/i.test(url.trim());
 }

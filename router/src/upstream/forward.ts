@@ -119,10 +119,11 @@ export async function forwardWithFallback(
       continue;
     }
     const target = upstreamTarget(upstream, api, body, completionLimit);
+    const payload = JSON.stringify(target.body); // outside the try: failing here is not the upstream's failure
     tried++;
     let response: UpstreamResponse;
     try {
-      response = await deps.fetch(target.url, { headers, body: JSON.stringify(target.body), signal });
+      response = await deps.fetch(target.url, { headers, body: payload, signal });
     } catch (err) {
       deps.breakers.failure(upstream.name, deps.now());
       if (!failedBeforeSending(err)) {
