@@ -34,7 +34,7 @@ export interface InferenceDeps {
   forward: ForwardDeps;
   audit: AuditSink;
   now: () => number;
-  log: Pick<Logger, "info" | "warn" | "error">;
+  log: Pick<Logger, "debug" | "info" | "warn" | "error">;
 }
 
 /** A reply: a whole JSON body (upstream text passed through), or an SSE stream. */
@@ -339,7 +339,9 @@ export class InferenceService {
     } catch (err) {
       this.deps.log.error({ err }, "audit write failed");
     }
-    this.deps.log.info({ audit: event }, `inference ${event.decision}`);
+    // the audit log has every decision; the log shows refusals at info, allowed calls at debug (as the egress proxy does)
+    if (event.decision === "allowed") this.deps.log.debug({ audit: event }, "inference allowed");
+    else this.deps.log.info({ audit: event }, "inference refused");
   }
 }
 
