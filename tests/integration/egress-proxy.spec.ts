@@ -148,6 +148,18 @@ describe("Strict mode", () => {
     expect(await decisionsContaining(bed, { via, allow: true, host: "allowed.test" })).toContainEqual(expect.objectContaining({ via, allow: true, host: "allowed.test" }));
   });
 
+  it.each([
+    ["a chunked GET body", "Transfer-Encoding: chunked\r\n\r\n2c\r\nGET /secret HTTP/1.1\r\nHost: evil.example\r\n\r\n\r\n0\r\n\r\n", /\r\ntransfer-encoding: chunked\r\n[^]*\r\n\r\n2c\r\nGET \/secret/],
+    ["a GET body whose Content-Length the Connection header nominates", "Connection: content-length\r\nContent-Length: 44\r\n\r\nGET /secret HTTP/1.1\r\nHost: evil.example\r\n\r\n", /\r\ncontent-length: 44\r\n/],
+    ["a DELETE body with a Content-Length", "Content-Length: 44\r\n\r\nGET /secret HTTP/1.1\r\nHost: evil.example\r\n\r\n", /\r\ncontent-length: 44\r\n/],
+  ])("forwards %s framed, so it cannot become a second request to another Host", async (title, rest, framing) => {
+    const method = title.includes("DELETE") ? "DELETE" : "GET";
+    const r = await bed.probe(AGENT_UID, "script", PROXY, `w:${JSON.stringify(`${method} http://hostile.test/echo-raw HTTP/1.1\r\nHost: hostile.test\r\n${rest}`)}`, "status", "heads");
+    expect(r).toMatchObject({ ok: true, statuses: ["200"] });
+    const received = JSON.parse(/\r\nx-received: (.*?)(?:\r\n|$)/i.exec((r.heads as string[])[0])![1]) as string;
+    expect(received).toMatch(framing);
+  });
+
   it("closes a WebSocket handshake whose destination does not switch protocols (502), so no request rides on it undecided", async () => {
     // hostile.test:80 answers 200 to anything, ignoring the Upgrade, as a server without WebSockets does
     const r = await bed.probe(AGENT_UID, "script", PROXY, wsHandshake("http://hostile.test/", "hostile.test"), "status", "closed:3000");

@@ -16,7 +16,7 @@ const strict: EgressPolicySnapshot = {
   profile: parseEgressProfile(
     JSON.stringify({
       egressMode: "Strict",
-      allowedEndpoints: [{ host: "api.example" }, { host: "*.cdn.example" }, { host: "api.example", port: 8443 }, { host: "blocked.example" }, { host: "198.20.0.10" }],
+      allowedEndpoints: [{ host: "api.example" }, { host: "*.cdn.example" }, { host: "api.example", port: 8443 }, { host: "blocked.example" }, { host: "198.20.0.10" }, { host: "plain.example", port: 80 }],
     }),
   ),
   approvals,
@@ -34,6 +34,9 @@ describe("decideByPolicy", () => {
     ["the apex of a *. endpoint", strict, "cdn.example", 443, "connect", { allow: false, reason: "not_allowlisted" }],
     ["an allowlisted host on the port its endpoint names", strict, "api.example", 8443, "connect", { allow: true, reason: "allowlisted" }],
     ["an allowlisted host on another port", strict, "api.example", 22, "connect", { allow: false, reason: "port_not_allowed" }],
+    ["a plain-HTTP endpoint over plain HTTP, each request decided", strict, "plain.example", 80, "http", { allow: true, reason: "allowlisted" }],
+    ["a CONNECT tunnel to a plain-HTTP endpoint (its requests would go undecided)", strict, "plain.example", 80, "connect", { allow: false, reason: "port_not_allowed" }],
+    ["a CONNECT tunnel to port 80 in Learn mode", learn, "other.example", 80, "connect", { allow: false, reason: "port_not_allowed" }],
     ["an allowlisted host over plain HTTP (endpoints name 443)", strict, "api.example", 80, "http", { allow: false, reason: "not_allowlisted" }],
     ["a host outside the allowlist", strict, "other.example", 443, "connect", { allow: false, reason: "not_allowlisted" }],
     ["a blocklisted host, even if allowlisted", strict, "blocked.example", 443, "connect", { allow: false, reason: "blocklisted" }],

@@ -96,6 +96,10 @@ export function decideByPolicy(req: EgressRequest, snapshot: EgressPolicySnapsho
   if (blocked.matched) {
     return { allow: false, reason: "blocklisted", host: host.name, port, detail: `${blocked.kind} entry ${blocked.entry}` };
   }
+  // a tunnel to port 80 would carry plain HTTP whose requests (and their Host) are never decided one by one
+  if (req.via === "connect" && port === 80) {
+    return { allow: false, reason: "port_not_allowed", host: host.name, port, detail: "CONNECT to port 80: send plain HTTP through the proxy, where each request is decided" };
+  }
   const allowlisted = snapshot.profile.allowedEndpoints.some((e) => endpointMatches(e, host.name, port));
   const approval = allowlisted
     ? undefined

@@ -588,8 +588,9 @@ export class EgressProxyServer {
       const headers: OutgoingHttpHeaders = {};
       const nominated = connectionOptions(req);
       for (const [name, value] of Object.entries(req.headers)) {
-        if (!HOP_BY_HOP.has(name) && !nominated.has(name) && name !== "host" && value !== undefined) headers[name] = value;
+        if (!HOP_BY_HOP.has(name) && !nominated.has(name) && !FRAMING.has(name) && name !== "host" && value !== undefined) headers[name] = value;
       }
+      Object.assign(headers, bodyFraming(req));
       headers.host = authority;
       headers.connection = "close";
       const outgoing = httpRequest({
@@ -643,6 +644,22 @@ export class EgressProxyServer {
 }
 
 const NOT_IMPLEMENTED = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/** The headers that frame a message body: set by bodyFraming only, never copied or dropped on the agent's say. */
+const FRAMING = new Set(["content-length", "transfer-encoding"]);
+
+/**
+ * The framing of the body forwarded for `req` (RFC 9112 §6): `content-length` as the agent sent it, or
+ * `transfer-encoding: chunked` when it sent a chunked body (node's parser has de-chunked it; node's
+ * client chunks it again), else none (no body). Always explicit: node adds no framing of its own for a
+ * GET, HEAD, DELETE, OPTIONS or TRACE body, which would otherwise reach the destination unframed — a
+ * second request, for any Host, never decided. A `Connection` header cannot remove it either.
+ */
+function bodyFraming(req: IncomingMessage): OutgoingHttpHeaders {
+  if (req.headers["transfer-encoding"] !== undefined) return { "transfer-encoding": "chunked" };
+  const length = req.headers["content-length"];
+  return length !== undefined ? { "content-length": length } : {};
+}
 
 /** Whether `req` is a WebSocket opening handshake (RFC 6455 §4.1: GET with `Upgrade: websocket`), the one Upgrade relayed. */
 function isWebSocketUpgrade(req: IncomingMessage): boolean {

@@ -50,17 +50,30 @@ let pending = 0;
 const ready = () => {
   if (--pending === 0) process.stdout.write("READY\n");
 };
-/** Reads request heads off `socket` and calls `answer(path, socket)` for each. */
+/**
+ * Reads request heads off `socket` and calls `answer(path, socket)` for each. A request for /echo-raw
+ * ends the parsing: everything the connection carries from its head on, for 300 ms, is answered back
+ * in an X-Received header (JSON-escaped), so a test sees the bytes exactly as they arrived (framing
+ * included).
+ */
 function rawHttp(socket, answer) {
   let buf = "";
-  socket.on("data", (d) => {
+  const onData = (d) => {
     buf += d.toString("latin1");
     for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
       const head = buf.slice(0, end);
+      const path = head.split(" ")[1] || "/";
+      if (path === "/echo-raw") {
+        socket.off("data", onData);
+        let raw = buf;
+        socket.on("data", (more) => (raw += more.toString("latin1")));
+        return void setTimeout(() => socket.write(`HTTP/1.1 200 OK\r\nX-Received: ${JSON.stringify(raw)}\r\nContent-Length: 2\r\n\r\nok`), 300);
+      }
       buf = buf.slice(end + 4);
-      answer(head.split(" ")[1] || "/", socket);
+      answer(path, socket);
     }
-  });
+  };
+  socket.on("data", onData);
 }
 
 function hostileHttp(path, socket) {
