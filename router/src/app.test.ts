@@ -57,6 +57,10 @@ const baseProfile: Profile = {
   ],
 };
 
+/** An audit sink whose health the test sets (a full disk). */
+let auditHealthy = true;
+beforeEach(() => (auditHealthy = true));
+
 interface Harness {
   apps: RouterApps;
   seen: Seen[];
@@ -77,7 +81,7 @@ function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer
   const apps = buildRouterApps({
     config,
     ledger,
-    audit: { record: e => audit.push(e) },
+    audit: { record: e => audit.push(e), healthy: () => auditHealthy },
     fetch: fakeUpstream(opts.answer ?? (() => ({ status: 200, body: completion("hi") })), seen),
     auth: async () => ({ authorization: "Bearer upstream-key" }),
     now: () => NOW,
@@ -192,6 +196,16 @@ describe("router API", () => {
     const warning = logLines.map(l => JSON.parse(l)).find(l => l.msg.startsWith("usage above the reservation"));
     expect(warning).toMatchObject({ usedTokens: 4010, upstream: "gpt-4o" });
     expect(warning.reservedTokens).toBeLessThan(4010);
+  });
+
+  it("forwards nothing while the audit log cannot be written (503), and resumes when it can", async () => {
+    const h = harness();
+    auditHealthy = false;
+    const refused = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
+    expect([refused.statusCode, refused.json().error.code, h.seen.length, Number(refused.headers["retry-after"])]).toEqual([503, "upstream_unavailable", 0, 5]);
+    auditHealthy = true;
+    const ok = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
+    expect([ok.statusCode, h.seen.length]).toEqual([200, 1]);
   });
 
   it("lists the allowed models", async () => {

@@ -9,9 +9,16 @@ import { verifyAuditDir, verifyAuditLog } from "./verify-audit";
 const ev = (n: number): AuditEvent => ({ kind: "inference", sandbox: "s", tenant: "t", api: "chat", model: "modèle-日本", upstream: "m", decision: "allowed", code: null, reservedTokens: n, usedTokens: n, status: 200 });
 const keys = generateKeyPairSync("ed25519");
 
+// the node:fs module object itself (this file's `fs` is a namespace copy whose properties cannot be spied on)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeFs = require("node:fs") as typeof fs;
+const realWriteSync = nodeFs.writeSync;
+
 describe("AuditLog", () => {
   let state: string;
   let dir: string;
+  /** The fd of the open audit.jsonl (the only file the test log writes to besides checkpoints.jsonl, written through the same call). */
+  const fdOf = (): number => fs.openSync(path.join(dir, AUDIT_FILE), "a");
   beforeEach(() => {
     state = fs.mkdtempSync(path.join(os.tmpdir(), "kars-audit-"));
     dir = path.join(state, AUDIT_DIR);
@@ -48,6 +55,53 @@ describe("AuditLog", () => {
       expect(line).toBe(`${JSON.stringify({ seq: r.seq, ts: new Date(ms).toISOString(), prev: r.prev, event: events[i] }).slice(0, -1)},"hash":"${r.hash}"}`);
     });
     expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, records: 3 });
+  });
+
+  it.each<[string, (bytes: Buffer) => never | number]>([
+    ["a failed write (ENOSPC)", () => {
+      throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+    }],
+    ["a short write that ends mid-character, then ENOSPC", (bytes) => {
+      const n = bytes.indexOf("日") + 1; // inside the 3-byte UTF-8 character
+      realWriteSync(fdOf(), bytes.subarray(0, n));
+      return n;
+    }],
+  ])("after %s keeps the records byte-exact, refuses new ones while unhealthy, and writes them all once it can", (_t, fail) => {
+    const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0 });
+    a.record(ev(1));
+    a.flush();
+    a.record(ev(2));
+    a.record(ev(3));
+    let calls = 0;
+    const spy = jest.spyOn(nodeFs, "writeSync").mockImplementation(((fd: number, bytes: Buffer, offset?: number) => {
+      calls++;
+      if (calls === 1) return fail(bytes.subarray(offset ?? 0));
+      throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+    }) as typeof fs.writeSync);
+    expect(() => a.flush()).toThrow(/no space left/);
+    expect(a.healthy()).toBe(false);
+    expect(() => a.record(ev(4))).toThrow(/no space left/); // nothing more accepted: callers fail closed
+    spy.mockRestore();
+    expect(a.healthy()).toBe(false);
+    a.record(ev(5)); // the kept records go first, then this one
+    expect(a.healthy()).toBe(true);
+    a.close();
+    const records = fs.readFileSync(path.join(dir, AUDIT_FILE), "utf8").trim().split("\n").map(l => JSON.parse(l) as AuditRecord);
+    expect(records.map(r => r.event.kind === "inference" && r.event.reservedTokens)).toEqual([1, 2, 3, 5]);
+    expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, records: 4 });
+  });
+
+  it("a write failing in the flush timer neither throws from the timer nor loses the records", async () => {
+    const a = AuditLog.open(state, { signingKey: keys.privateKey, now: () => 0 });
+    const spy = jest.spyOn(nodeFs, "writeSync").mockImplementation((() => {
+      throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+    }) as typeof fs.writeSync);
+    a.record(ev(1));
+    await new Promise(r => setTimeout(r, 60)); // the group-commit timer has run, and failed
+    expect(a.healthy()).toBe(false);
+    spy.mockRestore();
+    a.close();
+    expect(verifyAuditDir(dir, keys.publicKey)).toMatchObject({ ok: true, records: 1 });
   });
 
   it("chains records across restarts and signs checkpoints that verify", () => {

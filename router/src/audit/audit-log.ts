@@ -53,7 +53,10 @@ export interface InferenceAuditEvent {
 
 /** Where audit events go. */
 export interface AuditSink {
+  /** Records one event; throws when it cannot be recorded (the caller fails closed). */
   record(event: AuditEvent): void;
+  /** False while records cannot be written (e.g. a full disk); absent = always writable. */
+  healthy?(): boolean;
 }
 
 /** Longest an audit record waits in memory before it is written (ms); see AuditLog. */
@@ -146,6 +149,10 @@ export class AuditLog implements AuditSink {
   /** A background checkpoint's fdatasync is running. */
   private syncing = false;
   private closed = false;
+  /** The last write's error, until a write succeeds (see flush). */
+  private writeError: Error | null = null;
+  /** Bytes of flushed records not yet in the file (after a failed or short write). */
+  private unwritten: Buffer | null = null;
 
   private constructor(
     private readonly dir: string,
@@ -204,6 +211,8 @@ export class AuditLog implements AuditSink {
    * hex: nothing in them to escape); ts is made once per millisecond.
    */
   record(event: AuditEvent): void {
+    // after a failed write nothing more is accepted until the kept records are written: fail closed
+    if (this.writeError) this.flush();
     const now = this.options.now();
     if (now !== this.tsMs) {
       this.tsMs = now;
@@ -217,21 +226,45 @@ export class AuditLog implements AuditSink {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setTimeout(() => {
-        this.flush();
+        try {
+          this.flush();
+        } catch {
+          return; // kept in memory; the next record() retries and reports it (a timer must not throw)
+        }
         if (this.seq - 1 - this.sealedSeq >= this.options.checkpointEvery) this.checkpointInBackground();
       }, AUDIT_FLUSH_MS).unref();
     }
   }
 
-  /** Writes the buffered records now. */
+  /**
+   * Writes the buffered records now. Throws the write's error (ENOSPC, EIO…); the records stay buffered,
+   * in order, and until a later flush writes them, `healthy()` is false and `record` throws.
+   */
   flush(): void {
     this.flushScheduled = false;
-    if (this.closed || this.pending === "") return;
-    const text = this.pending;
+    if (this.closed || (this.pending === "" && this.unwritten === null)) return;
+    // bytes a failed or short write left behind go first, byte-exact (a short write may end mid-character)
+    const fresh = Buffer.from(this.pending);
+    const bytes = this.unwritten ? Buffer.concat([this.unwritten, fresh]) : fresh;
     this.pending = "";
-    fs.writeSync(this.fd, text);
-    this.fileBytes += Buffer.byteLength(text);
+    this.unwritten = null;
+    let written = 0;
+    try {
+      while (written < bytes.length) written += fs.writeSync(this.fd, bytes, written);
+    } catch (err) {
+      this.unwritten = bytes.subarray(written);
+      this.writeError = err as Error;
+      this.fileBytes += written;
+      throw err;
+    }
+    this.writeError = null;
+    this.fileBytes += bytes.length;
     if (this.fileBytes >= this.options.maxFileBytes) this.rotate();
+  }
+
+  /** False while the last write failed (records are held back, new ones refused); see flush. */
+  healthy(): boolean {
+    return this.writeError === null;
   }
 
   /**
@@ -285,7 +318,11 @@ export class AuditLog implements AuditSink {
   private checkpointInBackground(): void {
     const key = this.options.signingKey;
     if (!key || this.syncing || this.closed || this.seq - 1 === this.sealedSeq) return;
-    this.flush(); // may rotate, which seals everything itself
+    try {
+      this.flush(); // may rotate, which seals everything itself
+    } catch {
+      return; // nothing is sealed that is not written; record() reports the failure (a timer must not throw)
+    }
     if (this.seq - 1 <= this.sealedSeq) return;
     const seq = this.seq - 1;
     const hash = this.prev;

@@ -71,6 +71,11 @@ export class RefusalAuditThrottle implements AuditSink {
     this.suppress(event as Exclude<AuditEvent, { kind: "suppressed" }>, now);
   }
 
+  /** The inner sink's health (see AuditSink.healthy). */
+  healthy(): boolean {
+    return this.inner.healthy?.() ?? true;
+  }
+
   /** Writes the pending count now, if any. */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);

@@ -82,6 +82,8 @@ export class InferenceService {
     };
     let admitted: Admitted;
     try {
+      // a call that cannot be audited is not made (fail closed); recording this refusal retries the write
+      if (this.deps.audit.healthy?.() === false) throw new RouterError("upstream_unavailable", "the audit log cannot be written; no call is forwarded until it can", { retryAfterSeconds: 5 });
       admitted = this.admit(config, api, rawBody, agent, now, audit);
     } catch (err) {
       this.refused(audit, err);
