@@ -4,7 +4,7 @@ import pino, { type Logger } from "pino";
 import type { Registry } from "prom-client";
 import { buildRouterApps } from "./app";
 import { AuditLog } from "./audit/audit-log";
-import { RefusalAuditThrottle } from "./audit/refusal-throttle";
+import { AuditThrottle } from "./audit/audit-throttle";
 import { loadOrCreateSigningKey } from "./audit/checkpoint";
 import { BudgetJournal } from "./budget/journal";
 import { BudgetLedger } from "./budget/ledger";
@@ -89,8 +89,8 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
   const ledger = new BudgetLedger(journal, counters);
   const signing = loadOrCreateSigningKey(opts.configDir, opts.stateDir);
   const auditLog = AuditLog.open(opts.stateDir, { signingKey: signing.privateKey });
-  // refusals that cost nothing are recorded one by one up to a rate, then counted (refusal-throttle.ts)
-  const audit = new RefusalAuditThrottle(auditLog);
+  // refusals that cost nothing are recorded one by one up to a rate, then counted (audit-throttle.ts)
+  const audit = new AuditThrottle(auditLog);
   const undici = createUndiciFetch();
   let tokens: TokenCache | null = null;
   const auth: UpstreamAuth = async upstream => {

@@ -43,8 +43,9 @@ function writeConfig(configDir: string): void {
 
 async function used(router: RouterProcess): Promise<number> {
   const res = await request(`http://${router.listen.ops}/internal/policy-status`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } });
-  const body = (await res.body.json()) as { budgets: Record<string, { hourly: { used: number } }> };
-  return body.budgets["sandbox:budget-demo"].hourly.used;
+  const body = (await res.body.json()) as { budgets: Record<string, { monthly: { used: number } }> };
+  // the monthly window (the budget is the same in every window): a test crossing an hour boundary would see the hourly one restart at 0
+  return body.budgets["sandbox:budget-demo"].monthly.used;
 }
 
 async function chat(router: RouterProcess, content: string): Promise<{ status: number; code?: string }> {

@@ -99,13 +99,12 @@ it("answers a chat completion through the SDK with a Workload Identity token the
 });
 
 it("streams through the SDK and settles the budget to the reported usage", async () => {
-  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const usedBefore = await spendNow();
   const stream = await client.chat.completions.create({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "stream please" }] });
   let text = "";
   for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
   expect(text).toBe("Hello!");
-  const usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
-  expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+  expect(growth(usedBefore, await spendNow())).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
 });
 
 it("serves embeddings, responses and models", async () => {
@@ -148,7 +147,7 @@ it("serves a Responses answer whose annotations are at the floor, stream and not
 });
 
 it("refuses a streamed Responses answer above the floor: the agent sees the lifecycle events, then an OpenAI-shaped content_policy_violation, and none of the output", async () => {
-  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const usedBefore = await spendNow();
   const stream = await client.responses.create({ model: "gpt-4o", input: "[[hate]] stream", stream: true });
   const types: string[] = [];
   let text = "";
@@ -170,7 +169,7 @@ it("refuses a streamed Responses answer above the floor: the agent sees the life
 });
 
 it("settles a stream whose client disconnected, once the upstream finishes", async () => {
-  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const usedBefore = await spendNow();
   const completedBefore = upstream.completedStreams();
   const abort = new AbortController();
   const stream = await client.chat.completions.create({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "[[slow 1500]]" }] }, { signal: abort.signal });
@@ -179,26 +178,44 @@ it("settles a stream whose client disconnected, once the upstream finishes", asy
   abort.abort();
   await it.return?.();
   for (let i = 0; i < 100 && upstream.completedStreams() === completedBefore; i++) await new Promise(r => setTimeout(r, 100));
-  let usedAfter = usedBefore;
-  for (let i = 0; i < 50 && usedAfter - usedBefore !== PROMPT_TOKENS + COMPLETION_TOKENS; i++) {
-    await new Promise(r => setTimeout(r, 100));
-    usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
-  }
-  expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+  expect(await spendGrowth(usedBefore, PROMPT_TOKENS + COMPLETION_TOKENS)).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
 });
 
-/** Polls the sandbox's hourly spend until it has grown by `delta` since `before` (or 5 s passed); returns the growth. */
-async function spendGrowth(before: number, delta: number): Promise<number> {
-  let used = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
-  for (let i = 0; i < 50 && used - before !== delta; i++) {
+/** The sandbox's spend in each window, and when it was read (ms). */
+interface Spend {
+  hourly: number;
+  daily: number;
+  monthly: number;
+  at: number;
+}
+
+async function spendNow(): Promise<Spend> {
+  const at = Date.now();
+  const b = (await policyStatus()).budgets["sandbox:sdk-demo"];
+  return { hourly: b.hourly.used, daily: b.daily.used, monthly: b.monthly.used, at };
+}
+
+/** Spend growth between two readings, in the smallest UTC window both fall in (a test running across an hour boundary reads the day's). */
+function growth(before: Spend, after: Spend): number {
+  const [b, a] = [new Date(before.at), new Date(after.at)];
+  const sameMonth = b.getUTCFullYear() === a.getUTCFullYear() && b.getUTCMonth() === a.getUTCMonth();
+  const sameDay = sameMonth && b.getUTCDate() === a.getUTCDate();
+  const sameHour = sameDay && b.getUTCHours() === a.getUTCHours();
+  return sameHour ? after.hourly - before.hourly : sameDay ? after.daily - before.daily : after.monthly - before.monthly;
+}
+
+/** Polls the sandbox's spend until it has grown by `delta` since `before` (or 5 s passed); returns the growth. */
+async function spendGrowth(before: Spend, delta: number): Promise<number> {
+  let g = growth(before, await spendNow());
+  for (let i = 0; i < 50 && g !== delta; i++) {
     await new Promise(r => setTimeout(r, 100));
-    used = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+    g = growth(before, await spendNow());
   }
-  return used - before;
+  return g;
 }
 
 it("streams a Responses API answer through the SDK: every event, the deltas, and the budget settled to response.completed's usage", async () => {
-  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const usedBefore = await spendNow();
   const receivedBefore = upstream.received.length;
   const stream = await client.responses.create({ model: "gpt-4o", input: "stream a response", stream: true });
   const types: string[] = [];
@@ -221,12 +238,11 @@ it("streams a Responses API answer through the SDK: every event, the deltas, and
   expect(seen.body).toMatchObject({ model: "gpt4o-prod", stream: true, max_output_tokens: expect.any(Number) });
   expect(seen.headers.authorization).toBe(`Bearer ${entra.accessToken}`);
   // settled before the router ended the stream, so no waiting: the usage, not the reservation (~4000)
-  const usedAfter = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
-  expect(usedAfter - usedBefore).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
+  expect(growth(usedBefore, await spendNow())).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);
 });
 
 it("settles a Responses API stream whose client disconnected, once the upstream finishes", async () => {
-  const usedBefore = (await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used;
+  const usedBefore = await spendNow();
   const completedBefore = upstream.completedStreams();
   const abort = new AbortController();
   const stream = await client.responses.create({ model: "gpt-4o", input: "[[slow 1500]]", stream: true }, { signal: abort.signal });
@@ -236,7 +252,7 @@ it("settles a Responses API stream whose client disconnected, once the upstream 
   abort.abort();
   await it.return?.();
   // still reserved (~4000 tokens) while the upstream keeps generating for the gone client
-  expect((await policyStatus()).budgets["sandbox:sdk-demo"].hourly.used - usedBefore).toBeGreaterThan(PROMPT_TOKENS + COMPLETION_TOKENS);
+  expect(growth(usedBefore, await spendNow())).toBeGreaterThan(PROMPT_TOKENS + COMPLETION_TOKENS);
   for (let i = 0; i < 100 && upstream.completedStreams() === completedBefore; i++) await new Promise(r => setTimeout(r, 100));
   expect(upstream.completedStreams()).toBe(completedBefore + 1);
   expect(await spendGrowth(usedBefore, PROMPT_TOKENS + COMPLETION_TOKENS)).toBe(PROMPT_TOKENS + COMPLETION_TOKENS);

@@ -4,13 +4,14 @@ import * as path from "node:path";
 import { signCheckpoint } from "./checkpoint";
 import { firstLine, lastWholeLine } from "./last-line";
 
-/** One audited decision (an inference call, an egress connection), or a count of refusals recorded together (refusal-throttle.ts). */
+/** One audited decision (an inference call, an egress connection), or a count of refusals recorded together (audit-throttle.ts). */
 export type AuditEvent = InferenceAuditEvent | EgressAuditEvent | SuppressedAuditEvent;
 
 /**
- * Refusals that cost nothing (no reservation, no connection), beyond the rate at which they are
- * recorded one by one, counted together: `counts` maps `inference:<api>:<code>` or
- * `egress:<via>:<reason>:<host>` to how many there were between `fromTs` and `toTs` (ISO 8601).
+ * Events beyond the rate at which they are recorded one by one (audit-throttle.ts: refusals before
+ * the budget, egress decisions), counted together: `counts` maps `inference:<api>:<code>`,
+ * `egress:<via>:<decision>:<reason>:<host>:<port>` or, past the key limit,
+ * `egress:<via>:<decision>:<reason>:*` to how many there were between `fromTs` and `toTs` (ISO 8601).
  */
 export interface SuppressedAuditEvent {
   kind: "suppressed";
