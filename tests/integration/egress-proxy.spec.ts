@@ -182,12 +182,15 @@ describe("Strict mode", () => {
 });
 
 describe("EgressApprovals", () => {
-  it("open a host in Strict mode until they expire", async () => {
+  it("open a host in Strict mode until they expire, and end the tunnels they opened then", async () => {
     const expiresAt = new Date(Date.now() + 4000).toISOString();
-    await reconfigure({ ...STRICT, approvals: [{ name: "ticket-1", hosts: [{ host: "approved.test", port: 443 }], expiresAt }] }, async () => (await connect("approved.test:443")).status === 200);
+    await reconfigure({ ...STRICT, approvals: [{ name: "ticket-1", hosts: [{ host: "approved.test", port: 443 }, { host: "approved.test", port: 8080 }], expiresAt }] }, async () => (await connect("approved.test:443")).status === 200);
     expect(await decisionsContaining(bed, { allow: true, reason: "approved", host: "approved.test" })).toContainEqual(expect.objectContaining({ allow: true, reason: "approved", host: "approved.test" }));
+    // a tunnel opened under the approval (the tunnel lifetime is an hour) is closed when the approval expires
+    const held = bed.probe(AGENT_UID, "wait-close", PROXY, "approved.test:8080", String(Date.parse(expiresAt) - Date.now() + 2500));
     await sleep(Math.max(0, Date.parse(expiresAt) - Date.now() + 100));
     expect(await connect("approved.test:443")).toMatchObject({ status: 403, reason: "not_allowlisted" });
+    expect(await held).toEqual({ ok: true, status: 200, closed: true });
   });
 });
 

@@ -42,7 +42,7 @@ describe("decideByPolicy", () => {
     ["a blocklisted host, even if allowlisted", strict, "blocked.example", 443, "connect", { allow: false, reason: "blocklisted" }],
     ["a blocklisted subdomain", strict, "x.Blocked.Example", 443, "connect", { allow: false, reason: "blocklisted" }],
     ["an exact blocklist entry", strict, "exact.example", 443, "connect", { allow: false, reason: "blocklisted" }],
-    ["a host with an active approval", strict, "approved.example", 443, "connect", { allow: true, reason: "approved", approval: "active" }],
+    ["a host with an active approval (until it expires)", strict, "approved.example", 443, "connect", { allow: true, reason: "approved", approval: "active", until: Date.parse("2026-11-30T13:00:00Z") }],
     ["an approved host on the port its approval names", strict, "approved.example", 8443, "connect", { allow: true, reason: "approved" }],
     ["a host whose approval has expired", strict, "expired.example", 443, "connect", { allow: false, reason: "not_allowlisted" }],
     ["an unparseable host", strict, "a b", 443, "connect", { allow: false, reason: "invalid_host" }],

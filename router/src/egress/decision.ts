@@ -55,12 +55,16 @@ export interface EgressPolicySnapshot {
 
 /** Outcome of the policy stage (before resolution). */
 export type PolicyDecision =
-  | { allow: true; reason: AllowReason; host: CanonicalHost; port: number; approval?: string }
+  | { allow: true; reason: AllowReason; host: CanonicalHost; port: number; approval?: string; until?: number }
   | { allow: false; reason: DenyReason; host?: string; port: number; detail?: string };
 
-/** Final outcome: on allow, `address` is the one checked address to dial (IP literal). */
+/**
+ * Final outcome: on allow, `address` is the one checked address to dial (IP literal); `approval` names
+ * the EgressApproval that allowed it and `until` (ms since the epoch) is when that approval expires: a
+ * connection it allowed ends then.
+ */
 export type EgressDecision =
-  | { allow: true; reason: AllowReason; host: string; port: number; address: string; approval?: string }
+  | { allow: true; reason: AllowReason; host: string; port: number; address: string; approval?: string; until?: number }
   | { allow: false; reason: DenyReason; host?: string; port: number; detail?: string };
 
 /**
@@ -105,7 +109,7 @@ export function decideByPolicy(req: EgressRequest, snapshot: EgressPolicySnapsho
     ? undefined
     : snapshot.approvals.find((a) => a.expiresAt > now && a.hosts.some((e) => endpointMatches(e, host.name, port)));
   if (allowlisted) return { allow: true, reason: "allowlisted", host, port };
-  if (approval) return { allow: true, reason: "approved", host, port, approval: approval.name };
+  if (approval) return { allow: true, reason: "approved", host, port, approval: approval.name, until: approval.expiresAt };
   if (port !== standardPort(req.via)) {
     return { allow: false, reason: "port_not_allowed", host: host.name, port, detail: `port ${port} is not named by an allowed endpoint` };
   }
@@ -173,5 +177,6 @@ function checkedDecision(policy: Extract<PolicyDecision, { allow: true }>, addre
   if (!checked.ok) return { allow: false, reason: "non_public_address", host: host.name, port, detail: checked.detail };
   const decision: EgressDecision = { allow: true, reason: policy.reason, host: host.name, port, address: checked.address };
   if (policy.approval) decision.approval = policy.approval;
+  if (policy.until !== undefined) decision.until = policy.until;
   return decision;
 }

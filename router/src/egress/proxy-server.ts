@@ -373,8 +373,14 @@ export class EgressProxyServer {
   }
 
   /** Relays bytes both ways until either side closes or the lifetime ends (relay.ts); releases the slot once. */
-  private relay(client: Duplex, upstream: Socket): void {
-    relay(client, upstream, this.deps.limits.tunnelLifetimeMs, this.relayDone);
+  private relay(client: Duplex, upstream: Socket, decision: { until?: number }): void {
+    relay(client, upstream, this.lifetimeMs(decision), this.relayDone);
+  }
+
+  /** How long a connection may last (ms): the tunnel lifetime, cut short by the expiry of the approval that allowed it. */
+  private lifetimeMs(decision: { until?: number }): number {
+    const max = this.deps.limits.tunnelLifetimeMs;
+    return decision.until === undefined ? max : Math.max(0, Math.min(max, decision.until - this.deps.now()));
   }
 
   private onTransparentTls(socket: Socket, first: Buffer): void {
@@ -407,7 +413,7 @@ export class EgressProxyServer {
       }
       const upstream = await this.dialAsync(decision.address, decision.port);
       upstream.write(data);
-      this.relay(socket, upstream); // the relay owns the slot now
+      this.relay(socket, upstream, decision); // the relay owns the slot now
     } catch (err) {
       this.deps.logger.debug({ err: (err as Error).message }, "egress transparent tls failed");
       this.release();
@@ -472,11 +478,11 @@ export class EgressProxyServer {
     socket.write(CONNECT_ESTABLISHED);
     if (decision.port !== 443) {
       if (head.length > 0) upstream.write(head);
-      return this.relay(socket, upstream);
+      return this.relay(socket, upstream, decision);
     }
     // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
     // A destination that hangs up meanwhile ends the tunnel at once.
-    const pending: PendingConnect = { client, socket, upstream, host: decision.host, upstreamGone: () => void socket.destroy() };
+    const pending: PendingConnect = { client, socket, upstream, host: decision.host, until: decision.until, upstreamGone: () => void socket.destroy() };
     upstream.on("close", pending.upstreamGone);
     readClientHello(socket, head, this.deps.limits.firstBytesTimeoutMs, pending, this.connectHelloDone);
   }
@@ -492,7 +498,7 @@ export class EgressProxyServer {
       return this.abandon(p);
     }
     upstream.write(data);
-    this.relay(socket, upstream);
+    this.relay(socket, upstream, p);
   }
 
   /** A CONNECT tunnel given up after its ClientHello wait: both sockets closed, the slot released. */
@@ -527,7 +533,7 @@ export class EgressProxyServer {
         return this.answerAndClose(socket, refusal(400, "bad_request"));
       }
       const { via, host, port, authority, path } = target;
-      this.openTunnel(via, client, socket, host, port, (_decision, upstream) => {
+      this.openTunnel(via, client, socket, host, port, (decision, upstream) => {
         upstream.write(upgradeHead(req, path, authority), "latin1"); // node:http read the head as latin1
         const clientGone = (): void => void upstream.destroy(); // then the wait ends at once
         socket.once("close", clientGone);
@@ -540,7 +546,7 @@ export class EgressProxyServer {
             return answer.ok ? undefined : this.answerAndClose(socket, refusal(502, "bad_response"));
           }
           socket.write(answer.bytes);
-          this.relay(socket, upstream); // the relay owns the slot now
+          this.relay(socket, upstream, decision); // the relay owns the slot now
         });
       });
     } catch (err) {
@@ -569,7 +575,7 @@ export class EgressProxyServer {
     let released = false;
     let upstreamReq: ClientRequest | undefined;
     // like a tunnel, an exchange ends after tunnelLifetimeMs whatever it is doing (a trickled body)
-    const lifetime = setTimeout(() => res.destroy(), this.deps.limits.tunnelLifetimeMs);
+    let lifetime = setTimeout(() => res.destroy(), this.deps.limits.tunnelLifetimeMs);
     lifetime.unref();
     const releaseOnce = (): void => {
       if (!released) {
@@ -583,6 +589,12 @@ export class EgressProxyServer {
     try {
       const decision = await this.decideAsync(host, port, via, client, req.socket);
       if (!decision.allow) return sendRefusal(res, 403, decision.reason);
+      if (decision.until !== undefined) {
+        // an exchange an approval allowed ends when the approval does
+        clearTimeout(lifetime);
+        lifetime = setTimeout(() => res.destroy(), this.lifetimeMs(decision));
+        lifetime.unref();
+      }
       // the agent may have gone while the decision ran: then there is nothing to forward
       if (released) return;
       const headers: OutgoingHttpHeaders = {};
@@ -720,6 +732,8 @@ interface PendingConnect {
   upstream: Socket;
   /** The decided (canonical) CONNECT host the SNI must name. */
   host: string;
+  /** When the approval that allowed the tunnel expires (ms since the epoch), if one did. */
+  until?: number;
   /** 'close' listener on upstream while waiting: the client is closed with it. */
   upstreamGone: () => void;
 }
