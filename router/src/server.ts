@@ -152,9 +152,11 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
       // Every egress decision goes into the same hash-chained audit log as inference decisions.
       const auditEgress = (ev: EgressDecisionEvent): void => {
         const { profile } = config.config();
+        const d = ev.decision;
         audit.record({
           kind: "egress", sandbox: profile.sandbox, tenant: profile.tenant, via: ev.via,
-          host: ev.decision.host ?? null, port: ev.decision.port, decision: ev.decision.allow ? "allowed" : "refused", reason: ev.decision.reason,
+          host: d.host ?? null, port: d.port, decision: d.allow ? "allowed" : "refused", reason: d.reason,
+          ...(!d.allow && d.detail !== undefined ? { detail: d.detail.slice(0, 200) } : {}),
         });
       };
       egress = await startEgress({ configDir: opts.configDir, stateDir: opts.stateDir, host: e.host, port: e.port, logger, audit: auditEgress });

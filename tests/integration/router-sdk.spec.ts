@@ -296,27 +296,32 @@ it("a broken profile.json keeps the last good one, says why on /readyz and in th
 it("audits egress decisions in the same hash-chained log as inference", async () => {
   const net = await import("node:net");
   const [host, port] = router.listen.egress!.split(":") as [string, string];
-  const reply = await new Promise<string>((resolve, reject) => {
-    const sock = net.connect(Number(port), host, () => sock.write("CONNECT not-allowed.example:443 HTTP/1.1\r\nHost: not-allowed.example:443\r\n\r\n"));
-    let got = "";
-    sock.on("data", d => {
-      got += d.toString();
-      if (got.includes("\r\n\r\n")) {
-        sock.destroy();
-        resolve(got);
-      }
+  const connectTo = (authority: string) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = net.connect(Number(port), host, () => sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+      let got = "";
+      sock.on("data", d => {
+        got += d.toString();
+        if (got.includes("\r\n\r\n")) {
+          sock.destroy();
+          resolve(got);
+        }
+      });
+      sock.on("error", reject);
     });
-    sock.on("error", reject);
-  });
-  expect(reply).toMatch(/^HTTP\/1\.1 403/);
+  expect(await connectTo("not-allowed.example:443")).toMatch(/^HTTP\/1\.1 403/);
+  expect(await connectTo("not-allowed.example:22")).toMatch(/^HTTP\/1\.1 403/);
   const auditFile = path.join(dir, "state", "audit", "audit.jsonl");
-  let records: { event: { kind: string; host?: string; decision?: string; reason?: string } }[] = [];
+  let records: { event: { kind: string; host?: string; decision?: string; reason?: string; detail?: string } }[] = [];
   for (let i = 0; i < 50; i++) {
     records = fs.readFileSync(auditFile, "utf8").trim().split("\n").map(l => JSON.parse(l));
-    if (records.some(r => r.event.kind === "egress")) break;
+    if (records.filter(r => r.event.kind === "egress").length >= 2) break;
     await new Promise(r => setTimeout(r, 100));
   }
-  expect(records.find(r => r.event.kind === "egress")?.event).toMatchObject({ kind: "egress", host: "not-allowed.example", decision: "refused", sandbox: "sdk-demo" });
+  const egress = records.filter(r => r.event.kind === "egress").map(r => r.event);
+  expect(egress[0]).toMatchObject({ kind: "egress", host: "not-allowed.example", port: 443, decision: "refused", reason: "not_allowlisted", sandbox: "sdk-demo" });
+  expect(egress[0]).not.toHaveProperty("detail"); // not_allowlisted says it all
+  expect(egress[1]).toMatchObject({ port: 22, reason: "port_not_allowed", detail: "port 22 is not named by an allowed endpoint" });
   expect(records.some(r => r.event.kind === "inference")).toBe(true);
 });
 

@@ -35,6 +35,8 @@ export interface EgressAuditEvent {
   decision: "allowed" | "refused";
   /** The proxy's reason code (e.g. allowlist, blocklist, non_public_address). */
   reason: string;
+  /** On a refusal, what the reason code does not say (the blocklist entry, the fronted SNI…), at most 200 characters. */
+  detail?: string;
 }
 
 /** One inference decision as audited (no prompt text, no credentials). */

@@ -755,7 +755,8 @@ function frontingProblem(result: ClientHelloResult, connectHost: string): { reas
   // connectHost is canonical already: an SNI spelled exactly the same needs no normalising
   if (result.serverName === connectHost) return undefined;
   const sni = normaliseHost(result.serverName);
-  if (!sni.ok || sni.host.name !== connectHost) return { reason: "sni_mismatch", detail: "sni names another host than connect" };
+  // the fronted name goes into the audit record and the log (cut short: it is the agent's text)
+  if (!sni.ok || sni.host.name !== connectHost) return { reason: "sni_mismatch", detail: `SNI ${JSON.stringify((sni.ok ? sni.host.name : result.serverName).slice(0, 100))} is not the CONNECT host` };
   return undefined;
 }
 
