@@ -40,6 +40,8 @@ export interface EgressProxyOptions {
   limits?: Partial<EgressLimits>;
   /** Config directory poll period in ms (default 1000). */
   reloadIntervalMs?: number;
+  /** Most host:port pairs kept in Learn mode's learned-hosts file (default 10,000); further ones are counted and warned about. */
+  maxLearnedHosts?: number;
 }
 
 /** A running proxy. `status()` is for /readyz; `metrics` is the registry in use. */
@@ -84,7 +86,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   staleness = () => config.stalenessSeconds();
   await config.start();
 
-  const learned = new LearnedHosts(opts.stateDir, 1000, 10_000, (err) => logger.warn({ err }, "egress learned hosts write failed"));
+  const learned = new LearnedHosts(opts.stateDir, 1000, opts.maxLearnedHosts ?? 10_000, (err) => logger.warn({ err }, "egress learned hosts write failed"));
   await learned.load();
   metrics.learnedHosts.set(learned.size);
 
@@ -92,8 +94,14 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     const d = event.decision;
     hot.countDecision(d.allow, d.reason, event.via);
     if (d.allow && d.reason === "learn") {
+      const droppedBefore = learned.dropped;
       learned.record(d.host, d.port, Date.parse(event.time));
       metrics.learnedHosts.set(learned.size);
+      if (learned.dropped !== droppedBefore) {
+        metrics.learnedHostsDropped.set(learned.dropped);
+        // said once, then every 1000th: a Strict allowlist made from the file would miss these (the audit log has them)
+        if (learned.dropped % 1000 === 1) logger.warn({ host: d.host, port: d.port, dropped: learned.dropped, recorded: learned.size }, "egress learned hosts list is full: hosts allowed in Learn mode are no longer recorded");
+      }
     }
     // Every decision is in the audit log; the operator's log gets denials at info, allows at debug
     // (one line per tunnel at info costs about a tenth of the proxy's CPU per tunnel).

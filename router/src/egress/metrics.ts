@@ -18,6 +18,8 @@ export interface EgressMetrics {
   /** Seconds since the blocklist sources were last refreshed successfully (set by a collect callback). */
   blocklistStaleness: Gauge;
   learnedHosts: Gauge;
+  /** Hosts allowed in Learn mode but not recorded, the list being full (they are in the audit log). */
+  learnedHostsDropped: Gauge;
 }
 
 /**
@@ -133,5 +135,6 @@ export function createEgressMetrics(registry: Registry, stalenessSeconds: () => 
       },
     }),
     learnedHosts: new Gauge({ name: "kars_egress_learned_hosts", help: "Distinct host:port pairs recorded in Learn mode.", registers }),
+    learnedHostsDropped: new Gauge({ name: "kars_egress_learned_hosts_dropped", help: "Uses of host:port pairs allowed in Learn mode but not recorded since start, the learned list being full (they are in the audit log).", registers }),
   };
 }
