@@ -15,7 +15,8 @@
  * loopback interface also holds 198.20.0.10 (public to kars' classifier, see
  * tests/integration/egress-support/testbed.ts; it never leaves the namespace) where a tiny upstream
  * listens on :443, and /etc/netns/<ns>/hosts mapping allowed.test to it. kars (the router image's bundle,
- * flags and environment, whose egress proxy listens on 127.0.0.1:8444, auditing and logging every decision),
+ * flags and environment, whose egress proxy listens on 127.0.0.1:8444, auditing every decision as it does in a
+ * pod: one record each up to 20 a second, then counted per host and port, router/src/audit/audit-throttle.ts),
  * Squid (127.0.0.1:3128, Debian package, installed if missing) and smokescreen (127.0.0.1:4750,
  * built from github.com/stripe/smokescreen v0.1.0 into ~/.cache/kars/bin, never the repository) run
  * there in turn with the same allowlist (allowed.test:443 only), and the same load generator drives
