@@ -33,6 +33,9 @@ const REFUSED_FIELDS: [string, string][] = [
   ["background", "a background response is billed after this request ends (its usage cannot be settled)"],
 ];
 
+/** REFUSED_FIELDS by normalised name (normaliseKey). */
+const REFUSED_BY_NORMALISED = new Map(REFUSED_FIELDS.map(([field, why]) => [normaliseKey(field), why]));
+
 /** The completion-length fields the router reads (estimate.ts); any other spelling of a length is refused. */
 const LENGTH_FIELDS = new Set(["max_tokens", "max_completion_tokens", "max_output_tokens"]);
 
@@ -52,24 +55,24 @@ const CLIENT_TOOL_CHOICES = new Set(["function", "custom", "allowed_tools"]);
 const MAX_NAMED = 10;
 
 /**
- * Every provider-side feature in a request body that the router refuses, in body order (pure; the
- * body is attacker-controlled JSON whose prompt fields are at most 64 levels deep, as
- * estimatePromptTokens has checked):
- * - top-level fields: chat `data_sources` (Azure On Your Data), `web_search_options`; Responses
- *   `previous_response_id`, `conversation`, `prompt` (stored state the provider expands into input),
- *   `background` (billed after the request);
- * - `tools[i]` of any type but `function` / `custom` (hosted tools: web and file search, MCP servers,
- *   code interpreter, image generation, computer use…);
- * - content parts anywhere in `messages` / `input`: files (`file`, `input_file`: billed per page as
- *   text and images, not by their bytes), items referenced by id (`item_reference`, a `file_id`), and
- *   images given by a URL that is not a `data:` URL (fetched by the provider).
+ * Every provider-side feature in a request body that the router refuses (pure; the body is
+ * attacker-controlled JSON at most 64 levels deep, as estimatePromptTokens has checked):
+ * - top-level fields, in any spelling a lenient parser accepts (normaliseKey): `data_sources` (Azure
+ *   On Your Data), `web_search_options`, `previous_response_id`, `conversation`, `prompt` (stored
+ *   state the provider expands into input), `background` (billed after the request); another
+ *   spelling of `tools`; a completion length other than the three the reservation reads;
+ * - `tools[i]`, `tool_choice` and its `allowed_tools` of any type but `function` / `custom` (hosted
+ *   tools: web and file search, MCP servers, code interpreter, image generation, computer use…);
+ * - anywhere in `messages` / `input` / `instructions` (partViolation): files, `file_id`s, item
+ *   references, video, and any `*_url` other than a data: URL, typed or not; a Responses input item
+ *   given only by its `id`.
  */
 export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>): FeatureViolation[] {
   const out: FeatureViolation[] = [];
   for (const [key, v] of Object.entries(body)) {
     const norm = normaliseKey(key);
-    const refused = REFUSED_FIELDS.find(([field]) => normaliseKey(field) === norm);
-    if (refused && v !== undefined && v !== null && v !== false) out.push({ path: key.slice(0, 64), why: refused[1] });
+    const refused = REFUSED_BY_NORMALISED.get(norm);
+    if (refused !== undefined && v !== undefined && v !== null && v !== false) out.push({ path: key.slice(0, 64), why: refused });
     else if (norm === "tools" && key !== "tools") out.push({ path: key.slice(0, 64), why: "another spelling of tools (only `tools` is read and checked)" });
     else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS.has(key)) out.push({ path: key.slice(0, 64), why: "a completion length the router does not read (use max_completion_tokens, max_tokens or max_output_tokens)" });
   }
