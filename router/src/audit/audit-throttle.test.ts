@@ -59,6 +59,21 @@ describe("AuditThrottle", () => {
     expect(written.at(-1)).toMatchObject({ kind: "suppressed", count: 7, counts: { "egress:connect:allowed:allowlisted:api.example:443": 7 } });
   });
 
+  it("counts nothing while the log cannot be written: every event reaches it, and its failure the caller (fail closed)", () => {
+    let healthy = true;
+    const written: AuditEvent[] = [];
+    const inner = { record: (e: AuditEvent) => { if (!healthy) throw new Error("ENOSPC"); written.push(e); }, healthy: () => healthy };
+    const throttle = new AuditThrottle(inner, { perSecond: 1, burst: 1, summaryMs: 1000, maxKeys: 10, now: () => 0 });
+    throttle.record(egress({ decision: "allowed", reason: "allowlisted" }));
+    healthy = false;
+    expect(throttle.healthy()).toBe(false);
+    expect(() => throttle.record(egress({ decision: "allowed", reason: "allowlisted" }))).toThrow("ENOSPC"); // over the rate, yet not counted away
+    healthy = true;
+    throttle.record(egress({ decision: "allowed", reason: "allowlisted" })); // over the rate again: counted
+    throttle.flush();
+    expect(written.map(e => e.kind)).toEqual(["egress", "suppressed"]);
+  });
+
   it("refills at its rate", () => {
     const { written, throttle, advance } = setup();
     for (let i = 0; i < 3; i++) throttle.record(inference());

@@ -50,8 +50,9 @@ function countKeys(event: Exclude<AuditEvent, { kind: "suppressed" }>): [string,
  * An AuditSink in front of another: every event passes through, except throttled ones (isThrottled)
  * beyond a token bucket of `burst` records refilled at `perSecond`; those are counted per key and
  * written as one SuppressedAuditEvent `summaryMs` after the first of them (then again while they go
- * on), so every refusal is accounted for. `flush` writes a pending count at once (call it before the
- * log is closed). Throws what the inner sink throws.
+ * on), so every event is accounted for. `flush` writes a pending count at once (call it before the
+ * log is closed). While the inner sink is unhealthy nothing is counted: every event goes to it and its
+ * refusal reaches the caller (fail closed). Throws what the inner sink throws.
  */
 export class AuditThrottle implements AuditSink {
   private tokens: number;
@@ -68,7 +69,8 @@ export class AuditThrottle implements AuditSink {
   }
 
   record(event: AuditEvent): void {
-    if (!isThrottled(event)) return this.inner.record(event);
+    // while the log cannot be written every event goes to it, so that the caller's write fails (fail closed), counted or not
+    if (!isThrottled(event) || this.inner.healthy?.() === false) return this.inner.record(event);
     const now = this.options.now();
     this.tokens = Math.min(this.options.burst, this.tokens + ((now - this.refilledAt) / 1000) * this.options.perSecond);
     this.refilledAt = now;
