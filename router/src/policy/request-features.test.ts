@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { RouterError } from "../errors/router-error";
 import { refusedFeatures, verifyRequestFeatures } from "./request-features";
 
@@ -88,5 +89,40 @@ describe("verifyRequestFeatures", () => {
   it("names ten violations and counts the rest", () => {
     const body = user(Array.from({ length: 25 }, () => ({ type: "image_url", image_url: { url: "https://a.example/x.png" } })));
     expect(() => verifyRequestFeatures("chat", body)).toThrow(/messages\[0\]\.content\[9\]: [^;]+; and 15 more$/);
+  });
+});
+
+describe("refusedFeatures (property)", () => {
+  // an arbitrary JSON tree (as agents send: parts, nested tool results, unknown shapes) with a remote
+  // URL planted under a *_url key somewhere inside it: never admitted, whatever surrounds it
+  const tree = fc.letrec((tie) => ({
+    node: fc.oneof({ depthSize: "small", withCrossShrink: true }, fc.jsonValue({ maxDepth: 2 }), fc.array(tie("node"), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 8 }), tie("node"), { maxKeys: 3 })),
+  })).node;
+  const urlKey = fc.tuple(fc.constantFrom("image", "audio", "file", "document", "x", "Image", "IMAGE"), fc.constantFrom("_url", "_URL")).map(([a, b]) => a + b);
+  const remote = fc.oneof(fc.webUrl(), fc.constant("http://127.0.0.1/x"), fc.constant(" https://a.example/ "), fc.constant("HTTPS://A.EXAMPLE/"));
+  const shape = fc.constantFrom<(url: string) => unknown>((u) => u, (u) => ({ url: u }));
+
+  /** `tree` with `planted` put in at a path chosen by `choices`, at most `depth` levels down (within the 64-level bound). */
+  function plant(t: unknown, planted: Record<string, unknown>, choices: number[], depth = 0): unknown {
+    if (depth >= 20 || choices.length === 0) return [t, planted];
+    const [c, ...rest] = choices;
+    if (Array.isArray(t) && t.length > 0) return t.map((v, i) => (i === c % t.length ? plant(v, planted, rest, depth + 1) : v));
+    if (t && typeof t === "object" && Object.keys(t).length > 0) {
+      const keys = Object.keys(t);
+      const k = keys[c % keys.length];
+      return { ...(t as object), [k]: plant((t as Record<string, unknown>)[k], planted, rest, depth + 1) };
+    }
+    return [t, planted];
+  }
+
+  it("never admits a remote URL under a *_url key anywhere in messages or input", () => {
+    fc.assert(
+      fc.property(tree, urlKey, remote, shape, fc.array(fc.nat(), { maxLength: 6 }), fc.constantFrom<"chat" | "responses">("chat", "responses"), (t, key, url, form, choices, api) => {
+        const content = plant(t, { [key]: form(url) }, choices);
+        const body = { model: "m", [api === "chat" ? "messages" : "input"]: [{ role: "user", content }] };
+        return refusedFeatures(api, body).length > 0;
+      }),
+      { numRuns: 500 },
+    );
   });
 });
