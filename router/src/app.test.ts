@@ -332,12 +332,14 @@ describe("router API", () => {
   it.each<[string, Answer]>([
     ["a whole answer", { status: 200, body: completion("your key is upstream-key") }],
     ["a stream", { status: 200, sse: [{ choices: [{ index: 0, delta: { content: "your key is upstream-key" }, content_filter_results: {} }] }, { choices: [], usage: { total_tokens: 3 } }] }],
+    ["a stream event hiding it behind JSON escapes", { status: 200, sse: ['{"choices":[{"index":0,"delta":{"content":"your key is \\u0075pstream-\\u006bey"},"content_filter_results":{}}]}', { choices: [], usage: { total_tokens: 3 } }] }],
   ])("never returns the router's credential, even echoed by the upstream in %s", async (_t, answer) => {
     const h = harness({ answer: () => answer });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: "sse" in answer }) });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain("your key is [redacted]");
     expect(res.body).not.toContain("upstream-key");
+    expect(res.body).not.toMatch(/pstream-\\u006bey/);
   });
 
   it("a prompt refused in the first stream chunk is a plain 403", async () => {

@@ -16,7 +16,7 @@ import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
-import { readUpstreamBody, redactSecrets, upstreamErrorToRouterError } from "./upstream-answer";
+import { readUpstreamBody, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
 
 /** Providers whose chat streams may carry output before its filter annotations (Azure's asynchronous filter mode). */
 const ASYNC_FILTER_PROVIDERS = new Set(["azure-openai", "foundry"]);
@@ -213,7 +213,7 @@ export class InferenceService {
     // hashing it and writing the log line are not on the agent's critical path.
     const status = response.status;
     setImmediate(() => this.allowed(audit, status));
-    return { kind: "json", status, body: redactSecrets(text, f.secrets) }; // credentials are never returned, even echoed
+    return { kind: "json", status, body: redactSecretsInJson(text, json, f.secrets, JSON.stringify) }; // credentials are never returned, even echoed
   }
 
   /**
@@ -255,7 +255,7 @@ export class InferenceService {
           if (reported !== undefined) used = reported;
           verifyContentSafety(contentSafety, data);
           if (api === "chat" && !clientWantsUsage && isUsageOnlyChunk(data)) return;
-          const safe = redactSecrets(event, f.secrets); // credentials are never returned, even echoed
+          const safe = redactSecretsInJson(event, data, f.secrets, (v) => withData(event, v)); // credentials are never returned, even echoed
           if (held?.mustHold(data)) held.hold(safe);
           else send(safe);
         };
@@ -358,4 +358,10 @@ function requestBody(api: InferenceApi, raw: unknown): Record<string, unknown> {
   if ((api === "responses" || api === "embeddings") && body.input === undefined) throw new RouterError("invalid_request", "input is required", { param: "input" });
   if (api === "embeddings" && body.stream === true) throw new RouterError("invalid_request", "embeddings cannot stream", { param: "stream" });
   return body;
+}
+
+/** An SSE event with its data replaced by `value` as JSON (its other fields, such as `event:`, kept). */
+function withData(event: string, value: unknown): string {
+  const others = event.split(/\r?\n/).filter(l => l !== "" && !l.startsWith("data:"));
+  return `${[...others, `data: ${JSON.stringify(value)}`].join("\n")}\n\n`;
 }

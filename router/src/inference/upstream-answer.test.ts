@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import type { UpstreamResponse } from "../upstream/upstream-fetch";
 import { RouterError } from "../errors/router-error";
-import { credentialValues, readUpstreamBody, redactCredentials, upstreamErrorToRouterError } from "./upstream-answer";
+import { credentialValues, readUpstreamBody, redactCredentials, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
 
 const response = (body: AsyncIterable<Uint8Array>): UpstreamResponse => ({ status: 200, contentType: "application/json", body, dump: async () => undefined });
 
@@ -90,6 +90,20 @@ describe("redactCredentials", () => {
     ["ordinary text stays", "The model gpt-4o does not exist", "The model gpt-4o does not exist"],
   ])("%s", (_t, text, expected) => {
     expect(redactCredentials(text, [key])).toBe(expected);
+  });
+
+  it.each<[string, string]>([
+    ["\\u escapes", `{"m":"${key.replace(/[a-f]/g, c => `\\u00${c.charCodeAt(0).toString(16)}`)}"}`],
+    ["an escaped slash", `{"m":"${"ab/cd/ef/gh".replace(/\//g, "\\/")}"}`],
+  ])("redactSecretsInJson finds a secret hidden by %s, and leaves text without one as it was", (_t, text) => {
+    const secret = text.includes("ab") ? "ab/cd/ef/gh" : key;
+    const parsed = JSON.parse(text);
+    expect(JSON.parse(text).m).toBe(secret); // the escapes decode to the secret
+    expect(text).not.toContain(secret); // which a byte comparison would miss
+    const out = redactSecretsInJson(text, parsed, [secret], JSON.stringify);
+    expect(JSON.parse(out)).toEqual({ m: "[redacted]" });
+    const clean = '{"m":"caf\\u00e9"}';
+    expect(redactSecretsInJson(clean, JSON.parse(clean), [secret], JSON.stringify)).toBe(clean);
   });
 
   it("credentialValues takes the token out of a bearer header and ignores values too short to redact safely", () => {

@@ -80,6 +80,31 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
   return out;
 }
 
+/**
+ * redactSecrets for text that carries JSON (a whole answer, or an SSE event's data, `parsed` being that
+ * JSON): the secrets are also looked for in the decoded strings, where escapes (`\u0041`, `\/`) hide
+ * them from a comparison of bytes; when one is found there, the text is made anew by
+ * `rebuild(the value with the secrets cut out)`. Only text with such escapes is decoded (cheap otherwise).
+ */
+export function redactSecretsInJson(text: string, parsed: unknown, secrets: readonly string[], rebuild: (value: unknown) => string): string {
+  const out = redactSecrets(text, secrets);
+  if (secrets.length === 0 || parsed === undefined || (!out.includes("\\u") && !out.includes("\\/"))) return out;
+  let found = false;
+  const cut = (v: string): string => {
+    const r = redactSecrets(v, secrets);
+    if (r !== v) found = true;
+    return r;
+  };
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return cut(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [cut(k), walk(x)]));
+    return v;
+  };
+  const redacted = walk(parsed);
+  return found ? rebuild(redacted) : out;
+}
+
 /** The credential values in upstream auth headers (`authorization: Bearer <token>` → the token; `api-key` and the like → the value). */
 export function credentialValues(headers: Record<string, string>): string[] {
   return Object.values(headers).map(v => v.replace(/^bearer\s+/i, "").trim()).filter(v => v.length >= MIN_SECRET_CHARS);
