@@ -118,6 +118,15 @@ describe("Strict mode", () => {
     expect(r.stdout).toMatch(/x-kars-egress-reason: blocklisted/i);
   });
 
+  it("checks the SNI of TLS in a CONNECT tunnel to another allowed port too, and relays another protocol there as it is", async () => {
+    expect(await connect("allowed.test:8080", "other.test")).toMatchObject({ ok: false, status: 200, tls: expect.stringMatching(/closed|error/) });
+    const detail = 'SNI "other.test" is not the CONNECT host';
+    expect(await decisionsContaining(bed, { via: "connect", reason: "sni_mismatch", port: 8080, detail })).toContainEqual(expect.objectContaining({ allow: false, reason: "sni_mismatch", host: "allowed.test", port: 8080 }));
+    // plain HTTP inside the tunnel (not TLS) is relayed unchecked: the endpoint allows that port
+    const r = await bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:8080", "status", `w:${JSON.stringify("GET / HTTP/1.1\r\nHost: allowed.test:8080\r\n\r\n")}`, "status");
+    expect(r).toMatchObject({ ok: true, statuses: ["200", "200"] });
+  });
+
   it.each([
     ["another allowed-looking host", "allowed.test:443", "other.test"],
     ["a blocked host", "allowed.test:443", "blocked.test"],

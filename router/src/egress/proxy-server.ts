@@ -476,25 +476,26 @@ export class EgressProxyServer {
       return this.release();
     }
     socket.write(CONNECT_ESTABLISHED);
-    if (decision.port !== 443) {
-      if (head.length > 0) upstream.write(head);
-      return this.relay(socket, upstream, decision);
-    }
-    // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host.
-    // A destination that hangs up meanwhile ends the tunnel at once.
-    const pending: PendingConnect = { client, socket, upstream, host: decision.host, until: decision.until, upstreamGone: () => void socket.destroy() };
+    // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host — on 443, and on any
+    // other port an endpoint names when the tunnel carries TLS. On those other ports a tunnel whose
+    // first bytes are not TLS, or that sends none within RAW_TUNNEL_WAIT_MS (a protocol whose server
+    // speaks first), is relayed as it is. A destination that hangs up meanwhile ends the tunnel at once.
+    const pending: PendingConnect = { client, socket, upstream, host: decision.host, port: decision.port, until: decision.until, upstreamGone: () => void socket.destroy() };
     upstream.on("close", pending.upstreamGone);
-    readClientHello(socket, head, this.deps.limits.firstBytesTimeoutMs, pending, this.connectHelloDone);
+    const waitMs = decision.port === 443 ? this.deps.limits.firstBytesTimeoutMs : Math.min(RAW_TUNNEL_WAIT_MS, this.deps.limits.firstBytesTimeoutMs);
+    readClientHello(socket, head, waitMs, pending, this.connectHelloDone);
   }
 
-  /** The ClientHello inside a CONNECT tunnel to 443 arrived (or the wait failed): check it against the CONNECT host, then relay. */
+  /** The first bytes inside a CONNECT tunnel arrived (or the wait ended): a ClientHello is checked against the CONNECT host, then the relay. */
   private afterConnectHello(data: Buffer, result: ClientHelloResult, p: PendingConnect): void {
     const { socket, upstream } = p;
     upstream.off("close", p.upstreamGone);
     if (upstream.destroyed || socket.destroyed) return this.abandon(p);
-    const problem = frontingProblem(result, p.host);
+    // off 443, a tunnel that is not TLS (first byte not a handshake record, or no bytes yet) carries another protocol the endpoint allows
+    const raw = p.port !== 443 && (result.kind === "not_tls" || (result.kind === "malformed" && (data.length === 0 || data[0] !== TLS_HANDSHAKE)));
+    const problem = raw ? undefined : frontingProblem(result, p.host);
     if (problem) {
-      this.deny("connect", p.client, problem.reason, 443, p.host, problem.detail);
+      this.deny("connect", p.client, problem.reason, p.port, p.host, problem.detail);
       return this.abandon(p);
     }
     upstream.write(data);
@@ -655,6 +656,12 @@ export class EgressProxyServer {
   }
 }
 
+/** How long a CONNECT tunnel to a port other than 443 waits for its first bytes before relaying them unchecked (ms): a server-first protocol's client sends nothing until greeted. */
+const RAW_TUNNEL_WAIT_MS = 1000;
+
+/** The first byte of a TLS handshake record (RFC 8446 §5.1: ContentType handshake = 22). */
+const TLS_HANDSHAKE = 0x16;
+
 const NOT_IMPLEMENTED = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
 /** The headers that frame a message body: set by bodyFraming only, never copied or dropped on the agent's say. */
@@ -730,8 +737,9 @@ interface PendingConnect {
   client: () => string;
   socket: Duplex;
   upstream: Socket;
-  /** The decided (canonical) CONNECT host the SNI must name. */
+  /** The decided (canonical) CONNECT host the SNI must name, and the port. */
   host: string;
+  port: number;
   /** When the approval that allowed the tunnel expires (ms since the epoch), if one did. */
   until?: number;
   /** 'close' listener on upstream while waiting: the client is closed with it. */
