@@ -31,6 +31,7 @@ const STRICT: TestConfig = {
     { host: "hostile.test", port: 80 },
     { host: "hostile.test", port: 9001 },
     { host: "hostile.test", port: 9002 },
+    { host: "hostile.test", port: 9003 },
     { host: "blackhole.test", port: 443 },
     { host: "allowed.test", port: 9999 }, // nothing listens there: the dial is refused
   ],
@@ -125,6 +126,16 @@ describe("Strict mode", () => {
     // plain HTTP inside the tunnel (not TLS) is relayed unchecked: the endpoint allows that port
     const r = await bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:8080", "status", `w:${JSON.stringify("GET / HTTP/1.1\r\nHost: allowed.test:8080\r\n\r\n")}`, "status");
     expect(r).toMatchObject({ ok: true, statuses: ["200", "200"] });
+    // TLS started after a silence is checked all the same (no time-based way around the check)
+    const late = await bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:8080", "status", "sleep:1500", "hello:other.test", "closed:3000");
+    expect(late).toMatchObject({ ok: true, statuses: ["200"] });
+    expect(late.ended || late.closed).toBe(true);
+    expect(await decisionsContaining(bed, { via: "connect", reason: "sni_mismatch", port: 8080, detail })).toBeDefined();
+  });
+
+  it("passes a server-first protocol's greeting to the client before the client's first bytes, then relays both ways", async () => {
+    const r = await bed.probe(AGENT_UID, "script", PROXY, "connect:hostile.test:9003", "status", 'until:"220 greetings from hostile"', `w:${JSON.stringify("EHLO agent\r\n")}`, 'until:"EHLO agent"');
+    expect(r).toMatchObject({ ok: true, statuses: ["200", "found", "found"] });
   });
 
   it.each([
@@ -198,10 +209,13 @@ describe("EgressApprovals", () => {
     await reconfigure({ ...STRICT, approvals: [{ name: "ticket-1", hosts: [{ host: "approved.test", port: 443 }, { host: "approved.test", port: 8080 }], expiresAt }] }, async () => (await connect("approved.test:443")).status === 200);
     expect(await decisionsContaining(bed, { allow: true, reason: "approved", host: "approved.test" })).toContainEqual(expect.objectContaining({ allow: true, reason: "approved", host: "approved.test" }));
     // a tunnel opened under the approval (the tunnel lifetime is an hour) is closed when the approval expires
-    const held = bed.probe(AGENT_UID, "wait-close", PROXY, "approved.test:8080", String(Date.parse(expiresAt) - Date.now() + 2500));
+    // an unfinished request head: the destination waits for the rest, so only the proxy can end the tunnel
+    const held = bed.probe(AGENT_UID, "script", PROXY, "connect:approved.test:8080", "status", `w:${JSON.stringify("GET / HTTP/1.1\r\n")}`, `closed:${Date.parse(expiresAt) - Date.now() + 2500}`);
     await sleep(Math.max(0, Date.parse(expiresAt) - Date.now() + 100));
     expect(await connect("approved.test:443")).toMatchObject({ status: 403, reason: "not_allowlisted" });
-    expect(await held).toEqual({ ok: true, status: 200, closed: true });
+    const r = await held;
+    expect(r).toMatchObject({ ok: true, statuses: ["200"] });
+    expect(r.ended || r.closed).toBe(true);
   });
 });
 
@@ -293,7 +307,11 @@ describe("limits", () => {
   });
 
   it("closes a tunnel when its lifetime ends", async () => {
-    expect(await bed.probe(AGENT_UID, "wait-close", PROXY, "allowed.test:8080", "6000")).toEqual({ ok: true, status: 200, closed: true });
+    // the tunnel says something first (one that sends nothing at all is closed at the first-bytes timeout): an
+    // unfinished request head, so that the destination waits for the rest and only the proxy can end the tunnel
+    const r = await bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:8080", "status", `w:${JSON.stringify("GET / HTTP/1.1\r\n")}`, "closed:6000");
+    expect(r).toMatchObject({ ok: true, statuses: ["200"] });
+    expect(r.ended || r.closed).toBe(true);
   });
 
   it("answers a request head over the header size limit with 431", async () => {

@@ -478,21 +478,36 @@ export class EgressProxyServer {
     socket.write(CONNECT_ESTABLISHED);
     // Domain-fronting check: the SNI inside the tunnel must name the CONNECT host — on 443, and on any
     // other port an endpoint names when the tunnel carries TLS. On those other ports a tunnel whose
-    // first bytes are not TLS, or that sends none within RAW_TUNNEL_WAIT_MS (a protocol whose server
-    // speaks first), is relayed as it is. A destination that hangs up meanwhile ends the tunnel at once.
+    // first bytes are not TLS is relayed as it is, and what the destination sends before the client's
+    // first bytes (a server-first protocol's greeting) reaches the client meanwhile. A tunnel that sends
+    // nothing within firstBytesTimeoutMs is closed, on every port: TLS started later is checked too.
+    // A destination that hangs up meanwhile ends the tunnel at once.
     const pending: PendingConnect = { client, socket, upstream, host: decision.host, port: decision.port, until: decision.until, upstreamGone: () => void socket.destroy() };
     upstream.on("close", pending.upstreamGone);
-    const waitMs = decision.port === 443 ? this.deps.limits.firstBytesTimeoutMs : Math.min(RAW_TUNNEL_WAIT_MS, this.deps.limits.firstBytesTimeoutMs);
-    readClientHello(socket, head, waitMs, pending, this.connectHelloDone);
+    if (decision.port !== 443) {
+      // with backpressure: a destination that sends a lot before the client speaks is paused until the client reads
+      const resume = (): void => void (pending.greeting && upstream.resume());
+      pending.greeting = (chunk: Buffer) => {
+        if (!socket.write(chunk)) {
+          upstream.pause();
+          socket.once("drain", resume);
+        }
+      };
+      upstream.on("data", pending.greeting);
+    }
+    readClientHello(socket, head, this.deps.limits.firstBytesTimeoutMs, pending, this.connectHelloDone);
   }
 
   /** The first bytes inside a CONNECT tunnel arrived (or the wait ended): a ClientHello is checked against the CONNECT host, then the relay. */
   private afterConnectHello(data: Buffer, result: ClientHelloResult, p: PendingConnect): void {
     const { socket, upstream } = p;
     upstream.off("close", p.upstreamGone);
+    // the relay (attached below, in this same turn) takes over the destination's bytes: none is lost in between
+    if (p.greeting) upstream.off("data", p.greeting);
+    p.greeting = undefined;
     if (upstream.destroyed || socket.destroyed) return this.abandon(p);
-    // off 443, a tunnel that is not TLS (first byte not a handshake record, or no bytes yet) carries another protocol the endpoint allows
-    const raw = p.port !== 443 && (result.kind === "not_tls" || (result.kind === "malformed" && (data.length === 0 || data[0] !== TLS_HANDSHAKE)));
+    // off 443, a tunnel whose first byte is not a TLS handshake record carries another protocol the endpoint allows
+    const raw = p.port !== 443 && result.kind === "not_tls";
     const problem = raw ? undefined : frontingProblem(result, p.host);
     if (problem) {
       this.deny("connect", p.client, problem.reason, p.port, p.host, problem.detail);
@@ -656,12 +671,6 @@ export class EgressProxyServer {
   }
 }
 
-/** How long a CONNECT tunnel to a port other than 443 waits for its first bytes before relaying them unchecked (ms): a server-first protocol's client sends nothing until greeted. */
-const RAW_TUNNEL_WAIT_MS = 1000;
-
-/** The first byte of a TLS handshake record (RFC 8446 §5.1: ContentType handshake = 22). */
-const TLS_HANDSHAKE = 0x16;
-
 const NOT_IMPLEMENTED = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
 /** The headers that frame a message body: set by bodyFraming only, never copied or dropped on the agent's say. */
@@ -742,6 +751,8 @@ interface PendingConnect {
   port: number;
   /** When the approval that allowed the tunnel expires (ms since the epoch), if one did. */
   until?: number;
+  /** Off 443: passes the destination's bytes to the client while the client's first bytes are awaited. */
+  greeting?: (chunk: Buffer) => void;
   /** 'close' listener on upstream while waiting: the client is closed with it. */
   upstreamGone: () => void;
 }

@@ -6,6 +6,7 @@
 // An argument `hostile:ADDR` serves ADDR with hostile behaviours, by port:
 //   :443, :9002  half-close at once (FIN, keep reading, never close)
 //   :9001        silent: accept, read, never answer, never close
+//   :9003        server-first: greets at once ("220 greetings from hostile"), then echoes
 //   :80          HTTP by path: /status099 (a status node's parser accepts but no server may send),
 //                /reset-mid-body and /close-mid-body (Content-Length 100000, 1000 bytes, then a reset
 //                or a FIN), /hang (never answers); anything else: 200 "ok", keep-alive
@@ -106,6 +107,13 @@ for (const arg of addrs) {
     listenOrExit(halfClose(), addr, 443);
     listenOrExit(halfClose(), addr, 9002);
     listenOrExit(net.createServer({ allowHalfOpen: true }, (socket) => void socket.on("error", () => undefined).resume()), addr, 9001);
+    // a server-first protocol (SMTP-like): greets at once, then echoes what it gets
+    const greeter = net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.write("220 greetings from hostile\r\n");
+      socket.pipe(socket);
+    });
+    listenOrExit(greeter, addr, 9003);
     listenOrExit(net.createServer((socket) => void rawHttp(socket.on("error", () => undefined), hostileHttp)), addr, 80);
     continue;
   }
