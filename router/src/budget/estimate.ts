@@ -48,8 +48,8 @@ export function estimatePromptTokens(kind: EstimateKind, body: Record<string, un
     images += countImageParts(value, 0, field); // first: it bounds the depth that JSON.stringify recurses into
     bytes += Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
   }
-  // the other fields are not counted, but are serialised upstream: their depth is bounded too
-  for (const field in body) if (!prompt.includes(field)) checkDepth(body[field], 0, field);
+  // the other fields are not counted, but are serialised upstream: the same walk bounds their depth too
+  for (const field in body) if (!prompt.includes(field)) countImageParts(body[field], 0, field);
   return bytes + images * IMAGE_PART_TOKENS;
 }
 
@@ -75,9 +75,10 @@ export function requestedCompletionTokens(kind: EstimateKind, body: Record<strin
 /** The completion-length fields, in the order they are checked. */
 const LENGTH_FIELDS = ["max_completion_tokens", "max_tokens", "max_output_tokens"];
 
+/** Image parts inside `value` (see estimatePromptTokens); throws TypeError when it nests deeper than MAX_PROMPT_DEPTH. */
 function countImageParts(value: unknown, depth: number, field: string): number {
   if (value === null || typeof value !== "object") return 0;
-  if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
+  if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field.slice(0, 64)} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
   if (Array.isArray(value)) return value.reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
   const o = value as Record<string, unknown>;
   // typed image parts, and any part carrying an image_url (servers such as vLLM take those as images whatever their type)
@@ -94,11 +95,4 @@ export function requestedChoices(kind: EstimateKind, body: Record<string, unknow
   const n = body.n;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 128) throw new TypeError("n must be an integer between 1 and 128");
   return n;
-}
-
-/** Throws TypeError when `value` nests deeper than MAX_PROMPT_DEPTH (see estimatePromptTokens). */
-function checkDepth(value: unknown, depth: number, field: string): void {
-  if (value === null || typeof value !== "object") return;
-  if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field.slice(0, 64)} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
-  for (const v of Array.isArray(value) ? value : Object.values(value)) checkDepth(v, depth + 1, field);
 }

@@ -114,8 +114,9 @@ export class InferenceService {
       // the first candidate was judged by the policy in admit; a fallback is judged when it is about to be tried
       const permits = (u: { name: string }): string | null => {
         if (u === candidates[0]) return null;
-        const d = evaluateAction(config.toolPolicy, inferenceAction(api, u.name), this.deps.now(), this.policyCalls);
-        return d.allowed ? null : `action ${inferenceAction(api, u.name)} ${d.reason}`;
+        const action = inferenceAction(api, u.name);
+        const d = evaluateAction(config.toolPolicy, action, this.deps.now(), this.policyCalls);
+        return d.allowed ? null : `action ${action} ${d.reason}`;
       };
       forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? perChoice : undefined, this.deps.forward, permits);
     } catch (err) {
