@@ -9,7 +9,12 @@
  * Environment: BENCH_SEQ (sequential requests per target, default 5000), BENCH_SECONDS (throughput
  * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1, BENCH_ROUTER_NODE_ARGS (extra node
  * flags for the router, after the image's: profiling, GC tracing), BENCH_LATENCIES_FILE (writes every
- * sequential latency, direct and through the router, in request order, as JSON: for studying the tail).
+ * sequential latency, direct, through the router and through the floor proxy, in request order, as
+ * JSON: for studying the tail).
+ * The floor: a bare node:http + undici proxy (floor-proxy.ts) with the router's node flags, measured
+ * interleaved with the router and the upstream. Its overhead is what any Node proxy in the router's
+ * place adds on this box at this moment (the extra loopback hop and HTTP work); an information line
+ * prints it beside the router's, so a p50 near the 0.5 ms line can be read against what the box allows.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -72,11 +77,11 @@ function rssMiB(pid: number): number {
   return kib / 1024;
 }
 
-/** CPU time (user + system, ms) a process has used so far (Linux /proc, clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
+/** CPU time (ms) a process has used so far, in its own code (user) and in the kernel (system) (Linux /proc, clock ticks of 10 ms). */
+function cpuMs(pid: number): { user: number; system: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15 of stat(5))
+  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 }; // utime, stime (fields 14, 15 of stat(5))
 }
 
 /** Runs `fn` while sampling the RSS of `pid` every 100 ms; returns fn's result and the peak. */
@@ -160,6 +165,8 @@ async function main(): Promise<void> {
   const node = process.execPath;
   const up = await start(node, ["-r", "tsx/cjs", path.join(__dirname, "upstream.ts")], {}, /LISTEN (\d+)/, 60_000);
   const upstream = `http://127.0.0.1:${up.match[1]}`;
+  const fl = await start(node, [...ROUTER_NODE_FLAGS, "-r", "tsx/cjs", path.join(__dirname, "floor-proxy.ts"), upstream], { ...ROUTER_IMAGE_ENV }, /LISTEN (\d+)/, 60_000);
+  const floor = `http://127.0.0.1:${fl.match[1]}`;
 
   const configDir = path.join(dir, "config");
   fs.mkdirSync(configDir);
@@ -209,32 +216,38 @@ async function main(): Promise<void> {
   log("warm-up");
   await sequentialLatencies(upstream, "/v1/chat/completions", 300);
   await sequentialLatencies(router, "/v1/chat/completions", 500);
+  await sequentialLatencies(floor, "/v1/chat/completions", 300);
   if (litellm) await sequentialLatencies(litellm.origin, "/v1/chat/completions", 100, auth);
 
   // each contender alone on the box: LiteLLM stopped while the router is measured, and the other way round
   const litellmPid = litellm?.pid ?? null;
-  log(`latency: ${SEQ} sequential requests per target, direct and through the router interleaved`);
+  log(`latency: ${SEQ} sequential requests per target, direct, through the router and through the floor proxy interleaved`);
   const cpu0 = cpuMs(routerPid);
-  const [base, viaRouter] = await alone([litellmPid], () => interleavedLatencies([upstream, router], "/v1/chat/completions", SEQ));
-  const routerCpuUsPerRequest = ((cpuMs(routerPid) - cpu0) * 1000) / SEQ; // less sensitive to a busy box than latency
-  if (process.env.BENCH_LATENCIES_FILE) fs.writeFileSync(process.env.BENCH_LATENCIES_FILE, JSON.stringify({ direct: base, router: viaRouter }));
+  const [base, viaRouter, viaFloor] = await alone([litellmPid], () => interleavedLatencies([upstream, router, floor], "/v1/chat/completions", SEQ));
+  const cpu1 = cpuMs(routerPid); // less sensitive to a busy box than latency
+  const routerUserUs = ((cpu1.user - cpu0.user) * 1000) / SEQ;
+  const routerSystemUs = ((cpu1.system - cpu0.system) * 1000) / SEQ;
   const viaLitellm = litellm ? await alone([routerPid], () => sequentialLatencies(litellm!.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth)) : [];
 
   log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
   const [routerTp, routerRss] = await alone([litellmPid], () => withPeakRss(routerPid, () => throughput(router, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000)));
+  if (process.env.BENCH_LATENCIES_FILE) fs.writeFileSync(process.env.BENCH_LATENCIES_FILE, JSON.stringify({ direct: base, router: viaRouter, floor: viaFloor }));
   const [litellmTp, litellmRss] = litellm ? await alone([routerPid], () => withPeakRss(litellm!.pid, () => throughput(litellm!.origin, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000, auth))) : [{ rps: NaN, errors: 0 }, NaN];
   const directTp = await alone([litellmPid, routerPid], () => throughput(upstream, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
 
   const o50 = quantile(viaRouter, 0.5) - quantile(base, 0.5);
   const o99 = quantile(viaRouter, 0.99) - quantile(base, 0.99);
+  const f50 = quantile(viaFloor, 0.5) - quantile(base, 0.5);
+  const f99 = quantile(viaFloor, 0.99) - quantile(base, 0.99);
   const l50 = litellm ? quantile(viaLitellm, 0.5) - quantile(base, 0.5) : NaN;
   const l99 = litellm ? quantile(viaLitellm, 0.99) - quantile(base, 0.99) : NaN;
-  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors} cpu_per_request_us=${fmt(routerCpuUsPerRequest)}; litellm errors=${litellmTp.errors}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
+  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors} cpu_per_request_us=${fmt(routerUserUs + routerSystemUs)} (user ${fmt(routerUserUs)}, system ${fmt(routerSystemUs)}); litellm errors=${litellmTp.errors}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
   const verdict = (ok: boolean) => (ok ? "pass" : "fail");
   const ratio = (a: number, b: number) => fmt(a / b);
   console.log(`BENCH router overhead_p50_ms=${fmt(o50)} litellm_overhead_p50_ms=${fmt(l50)} ratio=${ratio(l50, o50)} target<0.5 ${verdict(o50 < 0.5)}`);
   console.log(`BENCH router overhead_p99_ms=${fmt(o99)} litellm_overhead_p99_ms=${fmt(l99)} ratio=${ratio(l99, o99)} target<2 ${verdict(o99 < 2)}`);
   console.log(`BENCH router throughput_rps=${fmt(routerTp.rps)} litellm_throughput_rps=${fmt(litellmTp.rps)} ratio=${ratio(routerTp.rps, litellmTp.rps)} target>=5 ${litellm ? verdict(routerTp.rps / litellmTp.rps >= 5) : "fail (no LiteLLM to compare)"}`);
+  console.log(`BENCH router floor_overhead_p50_ms=${fmt(f50)} floor_overhead_p99_ms=${fmt(f99)} router_above_floor_p50_ms=${fmt(o50 - f50)} router_above_floor_p99_ms=${fmt(o99 - f99)} (information: the floor is a bare node:http + undici proxy, bench/router/floor-proxy.ts, measured interleaved with the router)`);
   console.log(`BENCH router rss_mib=${fmt(routerRss)} litellm_rss_mib=${fmt(litellmRss)} target<128 ${verdict(routerRss < 128)}`);
   fs.rmSync(dir, { recursive: true, force: true });
 }
