@@ -11,6 +11,8 @@ export interface UpstreamConfig {
   deployment?: string;
   apiVersion?: string;
   apiKeyFile?: string;
+  /** Tokens the router reserves per image part for this upstream (router profile `imageTokens`). */
+  imageTokens?: number;
 }
 
 /** Reconcile configuration (frozen). */

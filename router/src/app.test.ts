@@ -160,6 +160,23 @@ describe("router API", () => {
     expect(h.audit.at(-1)).toMatchObject({ usedTokens: charged === "reservation" ? reserved : 0 });
   });
 
+  it("reserves, per image part, the largest image allowance among the upstreams the request may fall back to", async () => {
+    const upstreams = baseProfile.upstreams.map(u => (u.name === "backup" ? { ...u, imageTokens: 1_500 } : u));
+    const image = { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } };
+    const payload = chat({ max_tokens: 10, messages: [{ role: "user", content: [image] }] });
+    const text = Buffer.byteLength(JSON.stringify(payload.messages));
+    const reservedWith = async (profile: Partial<Profile>): Promise<number> => {
+      const h = harness({ profile: { ...profile, inferencePolicy: { ...baseProfile.inferencePolicy, tokenBudget: { perRequestTokens: 100_000, hourlyTokens: 100_000 } } } });
+      const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload });
+      expect(res.statusCode).toBe(200);
+      return (h.audit.at(-1) as { reservedTokens: number }).reservedTokens;
+    };
+    // the primary's default (3,800) is larger than the fallback's 1,500
+    expect(await reservedWith({ upstreams })).toBe(text + 3_800 + 10);
+    // a fallback with a larger allowance (gpt-4o-mini at high detail) raises the reservation: it may serve the request
+    expect(await reservedWith({ upstreams: baseProfile.upstreams.map(u => (u.name === "backup" ? { ...u, imageTokens: 48_169 } : u)) })).toBe(text + 48_169 + 10);
+  });
+
   it.each<[string, string, number, string]>([
     ["Content-Length with Transfer-Encoding (a smuggling shape)", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "invalid_request"],
     ["two Content-Lengths", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", 400, "invalid_request"],

@@ -17,6 +17,17 @@ describe("estimatePromptTokens", () => {
     expect(estimatePromptTokens("chat", body)).toBeGreaterThanOrEqual(IMAGE_PART_TOKENS);
   });
 
+  it.each<[string, number | undefined, number]>([
+    ["the default allowance", undefined, IMAGE_PART_TOKENS],
+    ["an upstream's own allowance (gpt-4o-mini at high detail)", 48_169, 48_169],
+    ["a smaller one (a model with a small image budget)", 1_000, 1_000],
+  ])("counts each image part at %s", (_t, imageTokens, perImage) => {
+    const image = { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } };
+    const body = { messages: [{ role: "user", content: [image, image] }] };
+    const text = Buffer.byteLength(JSON.stringify(body.messages));
+    expect(estimatePromptTokens("chat", body, imageTokens)).toBe(text + 2 * perImage);
+  });
+
   it("reads responses input and embeddings input", () => {
     expect(estimatePromptTokens("responses", { input: "abcd" })).toBe(6);
     expect(estimatePromptTokens("embeddings", { input: ["ab", "cd"] })).toBe(11);

@@ -13,8 +13,9 @@
  * Tokens reserved per image part: at least what one image costs on OpenAI's documented vision models —
  * tile-based (gpt-4o: 85 + 170 × at most 8 tiles = 1,445; gpt-4o-mini with detail low: 2,833) and
  * patch-based (at most 1,536 patches × the largest multiplier, 2.46 = 3,779). One exception stays
- * above it: gpt-4o-mini at high detail (2,833 + 5,667 per tile), whose excess is charged at settlement
- * and logged (inference-service.ts settleToUsage). Source: https://platform.openai.com/docs/guides/images-vision
+ * above it: gpt-4o-mini at high detail (2,833 + 5,667 per tile), for which a profile sets the upstream's
+ * `imageTokens`; an excess is charged at settlement and logged (inference-service.ts settleToUsage).
+ * Source: https://platform.openai.com/docs/guides/images-vision
  */
 export const IMAGE_PART_TOKENS = 3800;
 
@@ -34,11 +35,12 @@ const PROMPT_FIELDS: Record<EstimateKind, string[]> = {
 export type EstimateKind = "chat" | "responses" | "embeddings";
 
 /**
- * Upper bound of the prompt tokens of a request body of the given API. Throws TypeError when any
+ * Upper bound of the prompt tokens of a request body of the given API, counting `imageTokens` for each
+ * image part (default IMAGE_PART_TOKENS; the profile's per-upstream `imageTokens`). Throws TypeError when any
  * field nests deeper than MAX_PROMPT_DEPTH (the caller's 400; never a stack overflow when the body is
  * measured here or serialised upstream).
  */
-export function estimatePromptTokens(kind: EstimateKind, body: Record<string, unknown>): number {
+export function estimatePromptTokens(kind: EstimateKind, body: Record<string, unknown>, imageTokens: number = IMAGE_PART_TOKENS): number {
   let bytes = 0;
   let images = 0;
   const prompt = PROMPT_FIELDS[kind];
@@ -50,7 +52,7 @@ export function estimatePromptTokens(kind: EstimateKind, body: Record<string, un
   }
   // the other fields are not counted, but are serialised upstream: the same walk bounds their depth too
   for (const field in body) if (!prompt.includes(field)) countImageParts(body[field], 0, field);
-  return bytes + images * IMAGE_PART_TOKENS;
+  return bytes + images * imageTokens;
 }
 
 /**

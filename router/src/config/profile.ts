@@ -32,6 +32,8 @@ export interface UpstreamSpec {
   deployment?: string;
   apiVersion?: string;
   apiKeyFile?: string;
+  /** Tokens reserved per image part when this upstream may serve the request (default IMAGE_PART_TOKENS, budget/estimate.ts). */
+  imageTokens?: number;
 }
 
 /** Token bucket: refill `rps` tokens/s up to `burst`. */

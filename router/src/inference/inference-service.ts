@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import type { Logger } from "pino";
 import type { InferenceAuditEvent as AuditEvent, AuditSink } from "../audit/audit-log";
-import { estimatePromptTokens, requestedChoices, requestedCompletionTokens } from "../budget/estimate";
+import { estimatePromptTokens, IMAGE_PART_TOKENS, requestedChoices, requestedCompletionTokens } from "../budget/estimate";
 import type { BudgetLedger, Reservation } from "../budget/ledger";
 import { WINDOW_KINDS } from "../budget/windows";
 import { toErrorReply } from "../errors/openai-error";
@@ -153,7 +153,9 @@ export class InferenceService {
     verifyActionAllowed(toolPolicy, inferenceAction(api, candidates[0].name), now, this.policyCalls);
     let admitted: Admitted;
     try {
-      const prompt = estimatePromptTokens(api, body);
+      // the reservation must cover whichever candidate serves the request: the largest image allowance among them
+      const imageTokens = Math.max(...candidates.map(u => u.imageTokens ?? IMAGE_PART_TOKENS));
+      const prompt = estimatePromptTokens(api, body, imageTokens);
       admitted = { body, stream: body.stream === true, candidates, scopes: budgetScopes(profile), prompt, requested: requestedCompletionTokens(api, body), choices: requestedChoices(api, body) };
     } catch (err) {
       throw new RouterError("invalid_request", (err as Error).message, { cause: err });
