@@ -160,11 +160,26 @@ describe("router API", () => {
     expect(h.audit.at(-1)).toMatchObject({ usedTokens: charged === "reservation" ? reserved : 0 });
   });
 
+  it.each<[string, Record<string, unknown>, number, string | null]>([
+    ["no cap: both chat fields are set to what was reserved", {}, 200, null],
+    ["only max_completion_tokens: max_tokens is set too (a server may read only that one)", { max_completion_tokens: 50 }, 200, null],
+    ["a Responses length field on chat is refused, not taken as the cap", { max_output_tokens: 1 }, 403, "max_output_tokens"],
+  ])("caps an openai-compatible upstream: %s", async (_t, caps, status, param) => {
+    const h = harness();
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat(caps) });
+    expect(res.statusCode).toBe(status);
+    if (param !== null) return expect([res.json().error.code, res.json().error.param, h.seen.length]).toEqual(["policy_violation", param, 0]);
+    const reserved = (h.audit.at(-1) as { reservedTokens: number }).reservedTokens;
+    const sent = h.seen[0].body;
+    expect(sent.max_tokens).toBe(sent.max_completion_tokens);
+    expect(reserved).toBe(Buffer.byteLength(JSON.stringify(chat(caps))) + (sent.max_tokens as number));
+  });
+
   it("reserves, per image part, the largest image allowance among the upstreams the request may fall back to", async () => {
     const upstreams = baseProfile.upstreams.map(u => (u.name === "backup" ? { ...u, imageTokens: 1_500 } : u));
     const image = { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } };
     const payload = chat({ max_tokens: 10, messages: [{ role: "user", content: [image] }] });
-    const text = Buffer.byteLength(JSON.stringify(payload.messages));
+    const text = Buffer.byteLength(JSON.stringify(payload));
     const reservedWith = async (profile: Partial<Profile>): Promise<number> => {
       const h = harness({ profile: { ...profile, inferencePolicy: { ...baseProfile.inferencePolicy, tokenBudget: { perRequestTokens: 100_000, hourlyTokens: 100_000 } } } });
       const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload });

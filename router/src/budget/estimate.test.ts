@@ -24,13 +24,12 @@ describe("estimatePromptTokens", () => {
   ])("counts each image part at %s", (_t, imageTokens, perImage) => {
     const image = { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } };
     const body = { messages: [{ role: "user", content: [image, image] }] };
-    const text = Buffer.byteLength(JSON.stringify(body.messages));
-    expect(estimatePromptTokens("chat", body, imageTokens)).toBe(text + 2 * perImage);
+    expect(estimatePromptTokens("chat", body, imageTokens)).toBe(Buffer.byteLength(JSON.stringify(body)) + 2 * perImage);
   });
 
   it("reads responses input and embeddings input", () => {
-    expect(estimatePromptTokens("responses", { input: "abcd" })).toBe(6);
-    expect(estimatePromptTokens("embeddings", { input: ["ab", "cd"] })).toBe(11);
+    expect(estimatePromptTokens("responses", { input: "abcd" })).toBe(JSON.stringify({ input: "abcd" }).length);
+    expect(estimatePromptTokens("embeddings", { input: ["ab", "cd"] })).toBe(JSON.stringify({ input: ["ab", "cd"] }).length);
   });
 
   it("refuses a prompt nested deeper than MAX_PROMPT_DEPTH with a TypeError (not a stack overflow)", () => {
@@ -55,8 +54,10 @@ describe("estimatePromptTokens", () => {
     expect(estimatePromptTokens("chat", typed)).toBeLessThan(2 * IMAGE_PART_TOKENS); // counted once
   });
 
-  it("ignores fields that are not prompt", () => {
-    expect(estimatePromptTokens("chat", { messages: [], user: "x".repeat(1000) })).toBe(2);
+  it("counts every field, not only the prompt's: an upstream may render any field it knows into the prompt (vLLM's documents)", () => {
+    const documents = [{ title: "t", text: "y".repeat(100_000) }];
+    expect(estimatePromptTokens("chat", { messages: [], documents })).toBeGreaterThan(100_000);
+    expect(estimatePromptTokens("chat", { messages: [], user: "x".repeat(1000) })).toBeGreaterThan(1000);
   });
 });
 
@@ -67,7 +68,8 @@ describe("requestedCompletionTokens", () => {
     ["none asked", "chat", {}, undefined],
     ["responses read max_output_tokens", "responses", { max_output_tokens: 7 }, 7],
     ["two length fields: the larger is reserved (an upstream may honour either)", "chat", { max_completion_tokens: 10, max_tokens: 30000 }, 30000],
-    ["a chat length field on responses is read too", "responses", { max_output_tokens: 7, max_tokens: 900 }, 900],
+    ["only the API's own field is read (the other API's is refused: request-features.ts)", "responses", { max_output_tokens: 7, max_tokens: 900 }, 7],
+    ["a Responses field on chat is not a chat cap", "chat", { max_output_tokens: 900 }, undefined],
     ["embeddings never complete", "embeddings", { max_tokens: 7 }, 0],
   ])("%s", (_t, kind, body, expected) => {
     expect(requestedCompletionTokens(kind, body)).toBe(expected);

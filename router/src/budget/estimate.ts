@@ -25,47 +25,35 @@ export const MAX_REQUESTED_TOKENS = 10_000_000;
 /** Deepest nesting of a prompt field's JSON (arrays and objects) that is measured; deeper is refused. */
 export const MAX_PROMPT_DEPTH = 64;
 
-/** The prompt-side fields of each API that count as input tokens. */
-const PROMPT_FIELDS: Record<EstimateKind, string[]> = {
-  chat: ["messages", "tools", "functions", "tool_choice", "response_format", "prediction"],
-  responses: ["input", "instructions", "tools", "text", "tool_choice"],
-  embeddings: ["input"],
-};
-
 export type EstimateKind = "chat" | "responses" | "embeddings";
 
 /**
- * Upper bound of the prompt tokens of a request body of the given API, counting `imageTokens` for each
- * image part (default IMAGE_PART_TOKENS; the profile's per-upstream `imageTokens`). Throws TypeError when any
- * field nests deeper than MAX_PROMPT_DEPTH (the caller's 400; never a stack overflow when the body is
- * measured here or serialised upstream).
+ * Upper bound of the prompt tokens of a request body of the given API: the UTF-8 bytes of the whole
+ * body's JSON — every field, not only the prompt's, since an upstream may render any field it knows
+ * into the prompt (vLLM's `documents`, `chat_template_kwargs`) and the router forwards them all — plus
+ * `imageTokens` for each image part (default IMAGE_PART_TOKENS; the profile's per-upstream
+ * `imageTokens`). Throws TypeError when any field nests deeper than MAX_PROMPT_DEPTH (the caller's 400;
+ * never a stack overflow when the body is measured here or serialised upstream).
  */
-export function estimatePromptTokens(kind: EstimateKind, body: Record<string, unknown>, imageTokens: number = IMAGE_PART_TOKENS): number {
-  let bytes = 0;
+export function estimatePromptTokens(_kind: EstimateKind, body: Record<string, unknown>, imageTokens: number = IMAGE_PART_TOKENS): number {
   let images = 0;
-  const prompt = PROMPT_FIELDS[kind];
-  for (const field of prompt) {
-    const value = body[field];
-    if (value === undefined) continue;
-    images += countImageParts(value, 0, field); // first: it bounds the depth that JSON.stringify recurses into
-    bytes += Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
-  }
-  // the other fields are not counted, but are serialised upstream: the same walk bounds their depth too
-  for (const field in body) if (!prompt.includes(field)) countImageParts(body[field], 0, field);
-  return bytes + images * imageTokens;
+  // first: the walk bounds the depth that JSON.stringify recurses into
+  for (const field in body) images += countImageParts(body[field], 0, field);
+  return Buffer.byteLength(JSON.stringify(body), "utf8") + images * imageTokens;
 }
 
 /**
- * The completion-side allowance the client asked for: the largest of `max_completion_tokens`,
- * `max_tokens` and `max_output_tokens` present (an upstream may read any of them: two different values
- * must not let the reservation take the smaller); undefined when it asked for none. Embeddings have none (0).
+ * The completion-side allowance the client asked for: the largest of the API's own length fields
+ * present (COMPLETION_LENGTH_FIELDS; chat's two may both be given, and an upstream may read either: two
+ * different values must not let the reservation take the smaller); undefined when it asked for none.
+ * Embeddings have none (0).
  * Throws TypeError when the field is present but not a positive integer up to MAX_REQUESTED_TOKENS.
  */
 export function requestedCompletionTokens(kind: EstimateKind, body: Record<string, unknown>): number | undefined {
   if (kind === "embeddings") return 0;
-  // every standard name is read, on both APIs, and the largest wins: an upstream may honour any one of them
+  // the API's own names, and the largest wins: an upstream may honour either (the other API's are refused: request-features.ts)
   let largest: number | undefined;
-  for (const f of LENGTH_FIELDS) {
+  for (const f of COMPLETION_LENGTH_FIELDS[kind]) {
     const v = body[f];
     if (v === undefined || v === null) continue;
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_REQUESTED_TOKENS) throw new TypeError(`${f} must be a positive integer up to ${MAX_REQUESTED_TOKENS}`);
@@ -74,8 +62,12 @@ export function requestedCompletionTokens(kind: EstimateKind, body: Record<strin
   return largest;
 }
 
-/** The completion-length fields, in the order they are checked. */
-const LENGTH_FIELDS = ["max_completion_tokens", "max_tokens", "max_output_tokens"];
+/** The completion-length fields each API reads (OpenAI API reference: chat `max_completion_tokens` and the older `max_tokens`; Responses `max_output_tokens`). */
+export const COMPLETION_LENGTH_FIELDS: Readonly<Record<EstimateKind, readonly string[]>> = {
+  chat: ["max_completion_tokens", "max_tokens"],
+  responses: ["max_output_tokens"],
+  embeddings: [],
+};
 
 /** Image parts inside `value` (see estimatePromptTokens); throws TypeError when it nests deeper than MAX_PROMPT_DEPTH. */
 function countImageParts(value: unknown, depth: number, field: string): number {

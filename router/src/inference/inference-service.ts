@@ -118,7 +118,7 @@ export class InferenceService {
         const d = evaluateAction(config.toolPolicy, action, this.deps.now(), this.policyCalls);
         return d.allowed ? null : `action ${action} ${d.reason}`;
       };
-      forwarded = await forwardWithFallback(candidates, api, body, requested === undefined ? perChoice : undefined, this.deps.forward, permits);
+      forwarded = await forwardWithFallback(candidates, api, body, perChoice, this.deps.forward, permits);
     } catch (err) {
       // nothing was answered: nothing generated, unless the request may have reached an upstream (charged in full, fail closed)
       const charged = err instanceof UpstreamOutcomeUnknown ? reservation.tokens : 0;

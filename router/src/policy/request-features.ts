@@ -6,6 +6,7 @@
 // https://platform.openai.com/docs/api-reference/responses/create,
 // https://learn.microsoft.com/azure/ai-foundry/openai/references/on-your-data (`data_sources`).
 
+import { COMPLETION_LENGTH_FIELDS } from "../budget/estimate";
 import { RouterError } from "../errors/router-error";
 import type { InferenceApi } from "./model-selection";
 
@@ -31,13 +32,28 @@ const REFUSED_FIELDS: [string, string][] = [
   ["conversation", "the provider adds a stored conversation to the input (uncounted input)"],
   ["prompt", "the provider expands a stored prompt template (uncounted input)"],
   ["background", "a background response is billed after this request ends (its usage cannot be settled)"],
+  ["chat_template", "a chat template of the request's own, from which the server renders the prompt (uncounted input, and template code run on the server)"],
 ];
 
 /** REFUSED_FIELDS by normalised name (normaliseKey). */
 const REFUSED_BY_NORMALISED = new Map(REFUSED_FIELDS.map(([field, why]) => [normaliseKey(field), why]));
 
-/** The completion-length fields the router reads (estimate.ts); any other spelling of a length is refused. */
-const LENGTH_FIELDS = new Set(["max_tokens", "max_completion_tokens", "max_output_tokens"]);
+/**
+ * The completion-length fields each API reads (estimate.ts COMPLETION_LENGTH_FIELDS): any other
+ * spelling of a length is refused, the other API's too (`max_output_tokens` in a chat request, which a
+ * lenient upstream ignores: the request would run uncapped while the reservation counted it as the cap).
+ */
+const LENGTH_FIELDS: Record<InferenceApi, ReadonlySet<string>> = {
+  chat: new Set(COMPLETION_LENGTH_FIELDS.chat),
+  responses: new Set(COMPLETION_LENGTH_FIELDS.responses),
+  embeddings: new Set(COMPLETION_LENGTH_FIELDS.embeddings),
+};
+
+/**
+ * Keys that make a Responses input item carry its own payload; an item with an `id` and none of them
+ * (`{"type":"reasoning","id":"rs_…","summary":[]}`) is a stored item the provider looks up and expands.
+ */
+const ITEM_PAYLOAD_KEYS = ["content", "arguments", "output", "encrypted_content", "result"];
 
 /** Normalised names of the fields a lenient upstream may read as a completion length (llama.cpp `n_predict`, Ollama `num_predict`, `max_new_tokens`, …). */
 const LENGTH_LIKE = /^(?:max|num|n)(?:new|output|completion|gen|generated)?(?:tokens|len|length|predict)$/;
@@ -59,13 +75,14 @@ const MAX_NAMED = 10;
  * attacker-controlled JSON at most 64 levels deep, as estimatePromptTokens has checked):
  * - top-level fields, in any spelling a lenient parser accepts (normaliseKey): `data_sources` (Azure
  *   On Your Data), `web_search_options`, `previous_response_id`, `conversation`, `prompt` (stored
- *   state the provider expands into input), `background` (billed after the request); another
- *   spelling of `tools`; a completion length other than the three the reservation reads;
+ *   state the provider expands into input), `background` (billed after the request), `chat_template`
+ *   (a template the server renders the prompt from); another spelling of `tools`; a completion length
+ *   other than those the API reads (chat: max_completion_tokens, max_tokens; Responses: max_output_tokens);
  * - `tools[i]`, `tool_choice` and its `allowed_tools` of any type but `function` / `custom` (hosted
  *   tools: web and file search, MCP servers, code interpreter, image generation, computer use…);
  * - anywhere in `messages` / `input` / `instructions` (partViolation): files, `file_id`s, item
- *   references, video, and any `*_url` other than a data: URL, typed or not; a Responses input item
- *   given only by its `id`.
+ *   references, audio answers by id, video, and any `*_url` other than a data: URL, typed or not; a
+ *   Responses input item with an `id` and no payload of its own (ITEM_PAYLOAD_KEYS).
  */
 export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>): FeatureViolation[] {
   const out: FeatureViolation[] = [];
@@ -74,7 +91,7 @@ export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>
     const refused = REFUSED_BY_NORMALISED.get(norm);
     if (refused !== undefined && v !== undefined && v !== null && v !== false) out.push({ path: key.slice(0, 64), why: refused });
     else if (norm === "tools" && key !== "tools") out.push({ path: key.slice(0, 64), why: "another spelling of tools (only `tools` is read and checked)" });
-    else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS.has(key)) out.push({ path: key.slice(0, 64), why: "a completion length the router does not read (use max_completion_tokens, max_tokens or max_output_tokens)" });
+    else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS[api].has(key)) out.push({ path: key.slice(0, 64), why: lengthWhy(api) });
   }
   if (Array.isArray(body.tools)) {
     body.tools.forEach((t: unknown, i) => {
@@ -95,18 +112,18 @@ export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>
   }
   for (const field of CONTENT_FIELDS[api]) {
     const value = body[field];
-    walkParts(value, field, out);
-    // a Responses input item given only by id (`{"id": "msg_…"}`, type optional in the API) is a stored item the provider expands
-    if (api === "responses" && Array.isArray(value)) {
-      value.forEach((item: unknown, i) => {
-        if (!item || typeof item !== "object") return;
-        const it = item as Record<string, unknown>;
-        const type = normaliseType(it.type);
-        if (typeof it.id === "string" && type === null && it.content === undefined) {
-          out.push({ path: `${field}[${i}]`, why: "an item referenced by id, which the provider expands (uncounted input)" });
-        }
-      });
+    if (api !== "responses" || !Array.isArray(value)) {
+      walkParts(value, field, out);
+      continue;
     }
+    // a Responses input item with an id and nothing of its own (`{"id": "msg_…"}`, type optional in the
+    // API; `{"type": "reasoning", "id": "rs_…"}`) is a stored item the provider expands: one violation for it
+    value.forEach((item: unknown, i) => {
+      const it = item as Record<string, unknown> | null;
+      if (it && typeof it === "object" && typeof it.id === "string" && !ITEM_PAYLOAD_KEYS.some(k => it[k] !== undefined && it[k] !== null)) {
+        out.push({ path: `${field}[${i}]`, why: "an item referenced by id without its own content, which the provider looks up and expands (uncounted input; send the item's content, or a reasoning item's encrypted_content)" });
+      } else walkParts(item, `${field}[${i}]`, out);
+    });
   }
   return out;
 }
@@ -119,6 +136,12 @@ function normaliseKey(key: string): string {
 /** A `type` value compared without case or surrounding spaces; null when it is not a string. */
 function normaliseType(type: unknown): string | null {
   return typeof type === "string" ? type.trim().toLowerCase() : null;
+}
+
+/** Why a length field is refused on `api`: which ones it reads instead. */
+function lengthWhy(api: InferenceApi): string {
+  const own = COMPLETION_LENGTH_FIELDS[api];
+  return own.length === 0 ? `a completion length, which the ${api} API does not have` : `a completion length the ${api} API does not read (use ${own.join(" or ")})`;
 }
 
 function hostedTool(type: string | null): string {
@@ -155,7 +178,8 @@ function walkParts(value: unknown, path: string, out: FeatureViolation[]): void 
  * (compared without case), since servers such as vLLM take a part without a `type` (or with another
  * one) as media when it has a media key:
  * - a file (`type` file / input_file, or a `file_id` / `file` reference): billed per page, not by bytes;
- * - an item reference (`type` item_reference): expanded by the provider;
+ * - an item reference (`type` item_reference), or a chat message's `audio` given by `id` (an earlier
+ *   audio answer): expanded by the provider;
  * - video (`type` video_url / input_video, or a `video_url` key): billed per frame, not by bytes;
  * - any `*_url` key (image_url, audio_url, file_url, document_url…) naming anything but a data: URL,
  *   as a string or as `{url}`: fetched by the provider.
@@ -166,6 +190,8 @@ function partViolation(part: Record<string, unknown>): string | null {
     return "a file input or file_id, billed per page as text and images rather than by its bytes, or expanded by the provider (send its text instead)";
   }
   if (type === "item_reference") return "an item referenced by id, which the provider expands (uncounted input)";
+  const audio = part.audio as { id?: unknown } | null | undefined;
+  if (audio && typeof audio === "object" && audio.id !== undefined && audio.id !== null) return "an audio answer referenced by id, which the provider expands (uncounted input)";
   if (type === "video_url" || type === "input_video" || (part.video_url !== undefined && part.video_url !== null)) return "a video, billed per frame rather than by its bytes";
   for (const [key, v] of Object.entries(part)) {
     if (!URL_KEY.test(key) || v === undefined || v === null) continue;

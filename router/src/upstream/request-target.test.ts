@@ -43,6 +43,23 @@ describe("upstreamTarget", () => {
     expect(t.body).toMatchObject({ model: "real-m", stream_options: { foo: 1, include_usage: true }, max_completion_tokens: 100 });
     expect(body).toEqual({ model: "m", stream: true, stream_options: { foo: 1 }, messages: [] });
   });
+
+  // completionLimit is what was reserved per choice: the agent's own cap when it named one (the largest), the default otherwise
+  it.each<[string, UpstreamSpec, "chat" | "responses", Record<string, unknown>, Record<string, unknown>]>([
+    ["azure chat without a cap gets max_completion_tokens", azure, "chat", {}, { max_completion_tokens: 100 }],
+    ["azure chat keeps the agent's max_tokens (within what was reserved)", azure, "chat", { max_tokens: 100 }, { max_tokens: 100 }],
+    ["azure chat keeps the agent's max_completion_tokens", azure, "chat", { max_completion_tokens: 100 }, { max_completion_tokens: 100 }],
+    ["a null cap is no cap: it is set", gh, "chat", { max_completion_tokens: null }, { max_completion_tokens: 100 }],
+    ["an openai-compatible server gets both chat fields, as it may read either (Ollama: max_tokens only)", compat, "chat", {}, { max_completion_tokens: 100, max_tokens: 100 }],
+    ["… also when the agent named only one", compat, "chat", { max_completion_tokens: 100 }, { max_completion_tokens: 100, max_tokens: 100 }],
+    ["… and two different ones become the reserved (largest)", compat, "chat", { max_completion_tokens: 30, max_tokens: 100 }, { max_completion_tokens: 100, max_tokens: 100 }],
+    ["responses without a cap get max_output_tokens", compat, "responses", {}, { max_output_tokens: 100 }],
+    ["responses keep the agent's max_output_tokens", azure, "responses", { max_output_tokens: 100 }, { max_output_tokens: 100 }],
+  ])("caps completion: %s", (_t, u, api, caps, expected) => {
+    const body = upstreamTarget(u, api, { model: "m", ...caps }, 100).body;
+    const got = Object.fromEntries(["max_completion_tokens", "max_tokens", "max_output_tokens"].filter(k => body[k] !== undefined).map(k => [k, body[k]]));
+    expect(got).toEqual(expected);
+  });
 });
 
 describe("auth", () => {

@@ -31,9 +31,11 @@ export interface UpstreamTarget {
  * chat and embeddings (with the profile's `apiVersion`); its Responses API (v1 surface, no
  * api-version) and every other provider take it as `model` in the body, which always carries the
  * deployment. For chat streams, `stream_options.include_usage` is set so the router can settle the
- * budget (PITFALLS "LLM gateways"). When the client asked for no completion limit, `completionLimit`
- * is set as `max_completion_tokens` (chat) / `max_output_tokens` (responses) so the upstream cannot
- * spend more than was reserved.
+ * budget (PITFALLS "LLM gateways"). `completionLimit` is the completion tokens reserved per choice:
+ * when the client named no limit it is set as `max_completion_tokens` (chat) / `max_output_tokens`
+ * (responses) so the upstream cannot spend more than was reserved; for an `openai-compatible` upstream
+ * both chat fields are set to it, whatever the client sent, since servers read one or the other
+ * (vLLM either, Ollama and older llama.cpp only `max_tokens`) and one left unset would run uncapped.
  * `body` is the agent's (attacker-controlled) JSON object; it is copied, never mutated.
  */
 export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: Record<string, unknown>, completionLimit?: number): UpstreamTarget {
@@ -45,8 +47,9 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
     out.stream_options = { ...opts, include_usage: true };
   }
   if (completionLimit !== undefined) {
-    if (api === "chat") out.max_completion_tokens = completionLimit;
-    if (api === "responses") out.max_output_tokens = completionLimit;
+    if (api === "chat" && upstream.provider === "openai-compatible") out.max_completion_tokens = out.max_tokens = completionLimit;
+    else if (api === "chat" && isUnset(out.max_completion_tokens) && isUnset(out.max_tokens)) out.max_completion_tokens = completionLimit;
+    if (api === "responses" && isUnset(out.max_output_tokens)) out.max_output_tokens = completionLimit;
   }
   const base = upstream.endpoint.replace(/\/+$/, "");
   switch (upstream.provider) {
@@ -68,6 +71,11 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
     case "openai-compatible":
       return { url: `${base}/${PATH[api]}`, body: out };
   }
+}
+
+/** Whether a body field is absent (undefined or null: an upstream reads null as "no limit"). */
+function isUnset(v: unknown): boolean {
+  return v === undefined || v === null;
 }
 
 /** Whether an upstream authenticates with an Entra ID token (Workload Identity) rather than a key. */
