@@ -1,4 +1,4 @@
-import { connect } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import pino from "pino";
 import type { AuditEvent } from "./audit/audit-log";
 import { buildRouterApps, type ConfigSource, type RouterApps } from "./app";
@@ -68,7 +68,7 @@ interface Harness {
   ledger: BudgetLedger;
 }
 
-function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; opsToken?: string | null; logLines?: string[] } = {}): Harness {
+function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; fetch?: UpstreamFetch; opsToken?: string | null; logLines?: string[] } = {}): Harness {
   const profile = parseProfile(JSON.stringify({ ...baseProfile, ...opts.profile }));
   const config: ConfigSource = {
     config: () => ({ profile: profile.profile, profileDigest: profile.digest, toolPolicy: opts.toolPolicy ? parsePolicyProfile(opts.toolPolicy) : null }),
@@ -82,7 +82,7 @@ function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer
     config,
     ledger,
     audit: { record: e => audit.push(e), healthy: () => auditHealthy },
-    fetch: fakeUpstream(opts.answer ?? (() => ({ status: 200, body: completion("hi") })), seen),
+    fetch: opts.fetch ?? fakeUpstream(opts.answer ?? (() => ({ status: 200, body: completion("hi") })), seen),
     auth: async () => ({ authorization: "Bearer upstream-key" }),
     now: () => NOW,
     logger: opts.logLines ? pino({ level: "warn" }, { write: (line: string) => void opts.logLines!.push(line) }) : pino({ level: "silent" }),
@@ -173,6 +173,39 @@ describe("router API", () => {
     const sent = h.seen[0].body;
     expect(sent.max_tokens).toBe(sent.max_completion_tokens);
     expect(reserved).toBe(Buffer.byteLength(JSON.stringify(chat(caps))) + (sent.max_tokens as number));
+  });
+
+  it("reads a stream no faster than the agent: one that does not read holds the upstream, not the router's memory, and the stream settles once it leaves", async () => {
+    const total = 800; // chunks of 64 KiB: 50 MiB, far more than the sockets between router and agent can hold
+    const delta = `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content: "x".repeat(64 * 1024) }, content_filter_results: {} }] })}\n\n`;
+    let pulled = 0;
+    let upstreamRead!: () => void;
+    const readToTheEnd = new Promise<void>(r => (upstreamRead = r));
+    const fetch: UpstreamFetch = async () => ({
+      status: 200,
+      contentType: "text/event-stream",
+      body: (async function* () {
+        for (; pulled < total; pulled++) yield Buffer.from(delta);
+        yield Buffer.from(`data: ${JSON.stringify({ id: "c", choices: [], usage: { prompt_tokens: 1, completion_tokens: 7, total_tokens: 8 } })}\n\ndata: [DONE]\n\n`);
+        upstreamRead();
+      })(),
+      dump: async () => undefined,
+    });
+    const h = harness({ fetch });
+    await h.apps.api.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = h.apps.api.server.address() as AddressInfo;
+    const body = JSON.stringify(chat({ stream: true, max_tokens: 100 }));
+    const agent = connect(port, "127.0.0.1");
+    agent.pause(); // never reads
+    agent.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await new Promise(r => setTimeout(r, 1500));
+    const pulledWhileUnread = pulled;
+    agent.destroy(); // gone: the rest is read and dropped, and the budget settles to the reported usage
+    expect(pulledWhileUnread).toBeLessThan(total / 2);
+    await readToTheEnd;
+    for (let i = 0; i < 100 && (h.audit.at(-1) as { decision?: string } | undefined)?.decision !== "allowed"; i++) await new Promise(r => setTimeout(r, 10));
+    expect(h.audit.at(-1)).toMatchObject({ decision: "allowed", usedTokens: 8 });
+    expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(8);
   });
 
   it("reserves, per image part, the largest image allowance among the upstreams the request may fall back to", async () => {

@@ -223,7 +223,10 @@ export class InferenceService {
    * Passes the upstream SSE stream through event by event, reading usage and filter results on the way.
    * Resolves once the first event is ready to send (so a prompt refused by the content-safety floor in
    * the first chunk is still a plain 403), and keeps reading the upstream to its end even when the
-   * agent disconnects, so the budget settles to the real usage. A Responses stream under a
+   * agent disconnects, so the budget settles to the real usage. While the agent is connected the
+   * upstream is read no faster than the agent reads (backpressure: an unread stream is not buffered
+   * whole in the router); an agent that stops reading holds the upstream until its body timeout, and
+   * the reservation is then charged in full. A Responses stream under a
    * content-safety floor sends only its output-free lifecycle events at once and holds the rest until
    * the upstream has finished: Azure annotates such a stream in its terminal `response.completed`,
    * after the deltas it judges, so output above the floor never reaches the agent (chat chunks carry
@@ -272,6 +275,9 @@ export class InferenceService {
                 break outer; // leaving the loop aborts the upstream: stop paying for refused output
               }
             }
+            // backpressure: an agent that does not read holds the upstream, not the router's memory
+            // (once it has gone, fastify destroys `out` and the rest is read and dropped, to settle)
+            if (out.writableNeedDrain && !out.destroyed) await drainedOrClosed(out);
           }
           const rest = splitter.flush();
           if (rest.trim() !== "" && refusal === undefined) pass(rest);
@@ -361,6 +367,17 @@ function requestBody(api: InferenceApi, raw: unknown): Record<string, unknown> {
   if ((api === "responses" || api === "embeddings") && body.input === undefined) throw new RouterError("invalid_request", "input is required", { param: "input" });
   if (api === "embeddings" && body.stream === true) throw new RouterError("invalid_request", "embeddings cannot stream", { param: "stream" });
   return body;
+}
+
+/** Resolves when `stream` can take more ('drain') or has been destroyed ('close'), whichever comes first. */
+function drainedOrClosed(stream: PassThrough): Promise<void> {
+  return new Promise(resolve => {
+    const done = (): void => {
+      stream.off("drain", done).off("close", done);
+      resolve();
+    };
+    stream.on("drain", done).on("close", done);
+  });
 }
 
 /** An SSE event with its data replaced by `value` as JSON (its other fields, such as `event:`, kept). */
