@@ -26,7 +26,7 @@ describe("AuditThrottle", () => {
   function setup() {
     const written: AuditEvent[] = [];
     let now = Date.parse("2026-12-01T10:00:00Z");
-    const throttle = new AuditThrottle({ record: e => written.push(e) }, { perSecond: 2, burst: 3, summaryMs: 1000, maxKeys: 2, now: () => now });
+    const throttle = new AuditThrottle({ record: e => written.push(e) }, { perSecond: 2, burst: 3, summaryMs: 1000, maxKeys: 2, maxAllowedKeys: 4, now: () => now });
     return { written, throttle, advance: (ms: number) => ((now += ms), jest.advanceTimersByTime(ms)) };
   }
 
@@ -59,11 +59,30 @@ describe("AuditThrottle", () => {
     expect(written.at(-1)).toMatchObject({ kind: "suppressed", count: 7, counts: { "egress:connect:allowed:allowlisted:api.example:443": 7 } });
   });
 
+  it("keeps an allowed connection's host when a flood of refusals has taken every host key, writing a full count early", () => {
+    const { written, throttle } = setup();
+    for (let i = 0; i < 3; i++) throttle.record(inference()); // the burst
+    for (let i = 0; i < 50; i++) throttle.record(egress({ host: `noise-${i}.test` })); // refusals to distinct names: past maxKeys, folded to their reason
+    throttle.record(egress({ decision: "allowed", reason: "allowlisted", host: "exfil-acct.allowed.test" }));
+    for (let i = 0; i < 3; i++) throttle.record(egress({ decision: "allowed", reason: "allowlisted", host: `more-${i}.allowed.test` }));
+    throttle.flush();
+    const counts = written.filter(e => e.kind === "suppressed").map(e => (e.kind === "suppressed" ? e.counts : {}));
+    const all = Object.assign({}, ...counts) as Record<string, number>;
+    expect(all["egress:connect:allowed:allowlisted:exfil-acct.allowed.test:443"]).toBe(1);
+    for (let i = 0; i < 3; i++) expect(all[`egress:connect:allowed:allowlisted:more-${i}.allowed.test:443`]).toBe(1);
+    expect(all["egress:connect:refused:blocklist:*"]).toBe(48);
+    // no count grew past maxAllowedKeys (4): the full one was written before the next host was added
+    expect(counts.map(c => Object.keys(c).length).every(n => n <= 4)).toBe(true);
+    expect(counts.length).toBe(2);
+    // every event is accounted for
+    expect(written.filter(e => e.kind !== "suppressed").length + written.reduce((n, e) => n + (e.kind === "suppressed" ? e.count : 0), 0)).toBe(57);
+  });
+
   it("counts nothing while the log cannot be written: every event reaches it, and its failure the caller (fail closed)", () => {
     let healthy = true;
     const written: AuditEvent[] = [];
     const inner = { record: (e: AuditEvent) => { if (!healthy) throw new Error("ENOSPC"); written.push(e); }, healthy: () => healthy };
-    const throttle = new AuditThrottle(inner, { perSecond: 1, burst: 1, summaryMs: 1000, maxKeys: 10, now: () => 0 });
+    const throttle = new AuditThrottle(inner, { perSecond: 1, burst: 1, summaryMs: 1000, maxKeys: 10, maxAllowedKeys: 100, now: () => 0 });
     throttle.record(egress({ decision: "allowed", reason: "allowlisted" }));
     healthy = false;
     expect(throttle.healthy()).toBe(false);

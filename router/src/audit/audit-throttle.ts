@@ -12,19 +12,25 @@ export interface AuditThrottleOptions {
   perSecond: number;
   burst: number;
   summaryMs: number;
-  /** Most distinct keys (host and port) in one count; further events are added up under their reason's key. */
+  /** Most distinct keys (host and port) in one count; further refusals are added up under their reason's key. */
   maxKeys: number;
+  /**
+   * Most keys in one count before it is written early. Allowed egress decisions always keep their host
+   * and port (where data may have gone must stay on record, also when a flood of refusals has taken
+   * the `maxKeys` first), so a count holding this many is written at once and a new one begun.
+   */
+  maxAllowedKeys: number;
   now: () => number;
 }
 
-/** Defaults: 20 such events a second one by one (burst 100), counted beyond that once a second, at most 100 host keys. */
-export const AUDIT_THROTTLE_DEFAULTS: AuditThrottleOptions = { perSecond: 20, burst: 100, summaryMs: 1000, maxKeys: 100, now: Date.now };
+/** Defaults: 20 such events a second one by one (burst 100), counted beyond that once a second, 100 host keys for refusals, a count written early at 1,000 keys. */
+export const AUDIT_THROTTLE_DEFAULTS: AuditThrottleOptions = { perSecond: 20, burst: 100, summaryMs: 1000, maxKeys: 100, maxAllowedKeys: 1000, now: Date.now };
 
 /**
  * Whether an event may be counted rather than recorded one by one under a flood: an inference refusal
  * with no reservation (before the budget: rate limit, policy, bad input, the HTTP layer), and every
- * egress decision (a connection an agent can repeat at will, allowed or not; counted per host and
- * port, so the record of where it went stays). Inference calls that reserved tokens (allowed, or
+ * egress decision (a connection an agent can repeat at will, allowed or not; an allowed one is
+ * always counted under its host and port, so the record of where it went stays). Inference calls that reserved tokens (allowed, or
  * refused by the budget, the upstream, content safety) are never counted together.
  */
 export function isThrottled(event: AuditEvent): boolean {
@@ -100,11 +106,14 @@ export class AuditThrottle implements AuditSink {
   }
 
   private suppress(event: Exclude<AuditEvent, { kind: "suppressed" }>, now: number): void {
+    const [fine, coarse] = countKeys(event);
+    const keepsHost = event.kind === "egress" && event.decision === "allowed";
+    // an allowed connection's host is never folded away: a count too full to take it is written first
+    if (keepsHost && this.pending && !this.pending.counts.has(fine) && this.pending.counts.size >= this.options.maxAllowedKeys) this.flush();
     const p = (this.pending ??= { sandbox: event.sandbox, tenant: event.tenant, count: 0, counts: new Map(), fromMs: now });
     p.count++;
-    const [fine, coarse] = countKeys(event);
     // the coarse keys (one per way in, decision and reason) are few: they may go past maxKeys
-    const key = p.counts.has(fine) || p.counts.size < this.options.maxKeys ? fine : coarse;
+    const key = keepsHost || p.counts.has(fine) || p.counts.size < this.options.maxKeys ? fine : coarse;
     p.counts.set(key, (p.counts.get(key) ?? 0) + 1);
     if (!this.timer) {
       this.timer = setTimeout(() => {
