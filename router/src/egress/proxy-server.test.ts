@@ -162,6 +162,29 @@ describe("egress proxy shell", () => {
     ]);
   });
 
+  it("holds at most maxConnections client connections on its listeners together (127.0.0.1 and [::1])", async () => {
+    await start({ maxConnections: 2 });
+    const port = Number(proxy.address.split(":")[1]);
+    const open = (host: string) =>
+      new Promise<{ closed: () => boolean; destroy: () => void }>((resolve) => {
+        let closed = false;
+        const s = connect({ host, port }, () => resolve({ closed: () => closed, destroy: () => s.destroy() }));
+        s.on("close", () => (closed = true));
+        s.on("error", () => resolve({ closed: () => true, destroy: () => s.destroy() }));
+      });
+    const held = [await open("127.0.0.1"), await open("::1")];
+    const third = await open("127.0.0.1");
+    const fourth = await open("::1");
+    for (let i = 0; i < 40 && !(third.closed() && fourth.closed()); i++) await new Promise((r) => setTimeout(r, 25));
+    expect([...held, third, fourth].map((c) => c.closed())).toEqual([false, false, true, true]);
+    held[0].destroy(); // a slot frees: the next one is taken
+    await new Promise((r) => setTimeout(r, 100));
+    const fifth = await open("127.0.0.1");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fifth.closed()).toBe(false);
+    for (const c of [...held, fifth]) c.destroy();
+  });
+
   // Sockets are half-open: after a refusal the proxy must close the connection itself, also when the
   // client never sends its FIN. Before, each such connection stayed open for ever and counted toward
   // maxConnections, until the proxy accepted no connection at all.
@@ -210,8 +233,8 @@ describe("WebSocket upgrades", () => {
     ["absolute-form, to a port its allowed endpoint does not name", "GET http://private.example:80/ws HTTP/1.1\r\nHost: private.example\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n", /^HTTP\/1\.1 403 [^]*x-kars-egress-reason: not_allowlisted/i, { via: "http", host: "private.example", port: 80, allow: false, reason: "not_allowlisted" }],
     ["absolute-form https (goes through CONNECT)", "GET https://a.example/ HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", /^HTTP\/1\.1 400 [^]*x-kars-egress-reason: bad_request/i, { via: "http", allow: false, reason: "bad_request" }],
     ["with bytes after the handshake before its answer (a request riding on it)", "GET / HTTP/1.1\r\nHost: other.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /x HTTP/1.1\r\nHost: blocked.example\r\n\r\n", /^HTTP\/1\.1 400 [^]*x-kars-egress-reason: bad_request/i, { via: "http_transparent", allow: false, reason: "bad_request", detail: "bytes after the handshake before its answer" }],
-    ["an upgrade that is not a GET", "POST / HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n", /^HTTP\/1\.1 501 /, undefined],
-    ["an upgrade to another protocol (h2c)", "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", /^HTTP\/1\.1 501 /, undefined],
+    ["an upgrade that is not a GET", "POST / HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n", /^HTTP\/1\.1 501 /, { via: "http_transparent", host: "a.example", port: 80, allow: false, reason: "bad_request", detail: 'POST upgrade to "websocket" is not supported (only a GET upgrade to websocket)' }],
+    ["an upgrade to another protocol (h2c)", "GET http://evil.example/ HTTP/1.1\r\nHost: evil.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", /^HTTP\/1\.1 501 /, { via: "http", host: "evil.example", port: 80, allow: false, reason: "bad_request", detail: 'GET upgrade to "h2c" is not supported (only a GET upgrade to websocket)' }],
   ])("decides a WebSocket upgrade %s like the plain request it is, and audits it", async (_title, request, answer, decision) => {
     await start();
     expect(await exchange(request)).toMatch(answer);

@@ -34,7 +34,7 @@ export interface EgressLimits {
   firstBytesTimeoutMs: number;
   /** Time allowed to connect to the destination (default 10 s). */
   connectTimeoutMs: number;
-  /** Accepted client connections at once, idle keep-alive ones included (default 1024); more are dropped. */
+  /** Accepted client connections at once, on all listeners together, idle keep-alive ones included (default 1024); more are dropped. */
   maxConnections: number;
 }
 
@@ -140,6 +140,10 @@ export class EgressProxyServer {
   private readonly tcp: NetServer[] = [];
   private readonly http: ReturnType<typeof createHttpServer>;
   private readonly sockets = new Set<Duplex>();
+  /** Accepted client connections open now, on every listener together (maxConnections bounds their sum). */
+  private clients = 0;
+  /** 'close' listener of every accepted client connection (shared). */
+  private readonly clientClosed = (): void => void this.clients--;
   private active = 0;
   private readonly decisionSecondsAllow: { observe(seconds: number): void };
   private readonly decisionSecondsDeny: { observe(seconds: number): void };
@@ -251,6 +255,10 @@ export class EgressProxyServer {
   }
 
   private onSocket(socket: Socket): void {
+    // one limit for all listeners (127.0.0.1 and [::1]): each server's own maxConnections counts only its own
+    if (this.clients >= this.deps.limits.maxConnections) return void socket.destroy();
+    this.clients++;
+    socket.once("close", this.clientClosed);
     this.track(socket);
     socket.on("error", destroyThis);
     socket.setTimeout(this.deps.limits.firstBytesTimeoutMs);
@@ -540,9 +548,14 @@ export class EgressProxyServer {
     try {
       socket.on("error", destroyThis);
       socket.pause(); // nothing more is read from the agent before the destination has switched protocols
-      if (!isWebSocketUpgrade(req)) return this.answerAndClose(socket, NOT_IMPLEMENTED);
       const client = peer(req.socket);
       const target = requestTarget(req);
+      if (!isWebSocketUpgrade(req)) {
+        // h2c and other upgrades are not relayed: refused, and audited like every decision
+        const what = String(req.headers.upgrade ?? "").slice(0, 40);
+        this.deny(target.via, client, "bad_request", target.ok ? target.port : 0, target.ok ? target.host : undefined, `${String(req.method).slice(0, 16)} upgrade to ${JSON.stringify(what)} is not supported (only a GET upgrade to websocket)`);
+        return this.answerAndClose(socket, NOT_IMPLEMENTED);
+      }
       if (!target.ok || head.length > 0) {
         // RFC 6455 §4.1: a client sends nothing after its handshake before the server's answer
         this.deny(target.via, client, "bad_request", 0, undefined, target.ok ? "bytes after the handshake before its answer" : target.detail);
