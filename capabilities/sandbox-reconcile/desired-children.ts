@@ -93,6 +93,8 @@ export const NON_PUBLIC_V6 = ["fc00::/7", "fe80::/10", "::1/128", "64:ff9b::/96"
 export function desiredNetworkPolicy(sb: KarsSandbox): V1NetworkPolicy {
   const ports = new Set<number>([443]);
   for (const e of sb.spec.networkPolicy?.allowedEndpoints ?? []) ports.add(e.port ?? 443);
+  // Learn lets the router's proxy forward plain HTTP to any public host on its standard port (router/src/egress/decision.ts)
+  if ((sb.spec.networkPolicy?.egressMode ?? "Learn") === "Learn") ports.add(80);
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",

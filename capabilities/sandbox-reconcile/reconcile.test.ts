@@ -50,8 +50,17 @@ describe("desiredChildren", () => {
     expect(desiredChildren(s, cfg).deployment.spec!.template.spec!.containers[0]!.image).toBe(image);
   });
 
+  it.each<[string, "Strict" | "Learn" | undefined, number[]]>([
+    ["Strict: 443 and the ports endpoints name", "Strict", [443, 8443]],
+    ["Learn: plain HTTP on 80 too, which the proxy forwards to any public host in Learn", "Learn", [80, 443, 8443]],
+    ["no mode is Learn", undefined, [80, 443, 8443]],
+  ])("network policy ports, %s", (_t, egressMode, ports) => {
+    const np = desiredChildren(sb({ networkPolicy: { ...(egressMode ? { egressMode } : {}), allowedEndpoints: [{ host: "a.example", port: 8443 }] } }), cfg).networkPolicy.spec!;
+    expect(np.egress![1]!.ports!.map(p => p.port)).toEqual(ports);
+  });
+
   it("network policy: default deny, DNS, public 443 except private ranges, extra endpoint ports", () => {
-    const np = desiredChildren(sb({ networkPolicy: { allowedEndpoints: [{ host: "a.example", port: 8443 }] } }), cfg).networkPolicy.spec!;
+    const np = desiredChildren(sb({ networkPolicy: { egressMode: "Strict", allowedEndpoints: [{ host: "a.example", port: 8443 }] } }), cfg).networkPolicy.spec!;
     expect(np.policyTypes).toEqual(["Ingress", "Egress"]);
     expect(np.ingress).toEqual([]);
     expect(np.egress![0]!.ports).toEqual([{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }]);
