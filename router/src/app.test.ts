@@ -68,7 +68,7 @@ interface Harness {
   ledger: BudgetLedger;
 }
 
-function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; fetch?: UpstreamFetch; opsToken?: string | null; logLines?: string[] } = {}): Harness {
+function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer?: (s: Seen) => Answer; fetch?: UpstreamFetch; opsToken?: string | null; logLines?: string[]; logLevel?: string } = {}): Harness {
   const profile = parseProfile(JSON.stringify({ ...baseProfile, ...opts.profile }));
   const config: ConfigSource = {
     config: () => ({ profile: profile.profile, profileDigest: profile.digest, toolPolicy: opts.toolPolicy ? parsePolicyProfile(opts.toolPolicy) : null }),
@@ -85,7 +85,7 @@ function harness(opts: { profile?: Partial<Profile>; toolPolicy?: string; answer
     fetch: opts.fetch ?? fakeUpstream(opts.answer ?? (() => ({ status: 200, body: completion("hi") })), seen),
     auth: async () => ({ authorization: "Bearer upstream-key" }),
     now: () => NOW,
-    logger: opts.logLines ? pino({ level: "warn" }, { write: (line: string) => void opts.logLines!.push(line) }) : pino({ level: "silent" }),
+    logger: opts.logLines ? pino({ level: opts.logLevel ?? "warn" }, { write: (line: string) => void opts.logLines!.push(line) }) : pino({ level: "silent" }),
   });
   opened.push(apps);
   return { apps, seen, audit, ledger };
@@ -206,6 +206,30 @@ describe("router API", () => {
     for (let i = 0; i < 100 && (h.audit.at(-1) as { decision?: string } | undefined)?.decision !== "allowed"; i++) await new Promise(r => setTimeout(r, 10));
     expect(h.audit.at(-1)).toMatchObject({ decision: "allowed", usedTokens: 8 });
     expect(h.ledger.used("sandbox:demo", "hourly", NOW)).toBe(8);
+  });
+
+  it("logs a flood of refusals line by line only up to a rate, then sums them up (the audit log has each)", async () => {
+    jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask"] });
+    try {
+      const logLines: string[] = [];
+      const h = harness({ logLines, logLevel: "info", profile: { rateLimits: { global: { rps: 1e6, burst: 1e6 }, perAgent: { rps: 1e6, burst: 1e6 } } } });
+      for (let i = 0; i < 150; i++) {
+        const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ model: "not-allowed" }) });
+        expect(res.statusCode).toBe(403);
+      }
+      jest.advanceTimersByTime(1000);
+      const messages = logLines.map(l => JSON.parse(l) as { msg: string; suppressed?: number; byCode?: Record<string, number> });
+      const lines = messages.filter(m => m.msg === "inference refused").length;
+      const summary = messages.find(m => m.msg.startsWith("inference refusal lines left out"));
+      expect(lines).toBeGreaterThanOrEqual(100); // the burst
+      expect(lines).toBeLessThan(150);
+      expect(summary?.suppressed).toBe(150 - lines);
+      expect(summary?.byCode).toEqual({ policy_violation: 150 - lines });
+      expect(h.audit.filter(e => e.kind === "inference")).toHaveLength(150);
+      expect(messages.filter(m => m.msg === "request refused")).toEqual([]); // only at debug: the refusal line above says it
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it("reserves, per image part, the largest image allowance among the upstreams the request may fall back to", async () => {

@@ -223,6 +223,7 @@ function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): Fast
   const e = asRouterError(err);
   const out = toErrorReply(e);
   if (out.status >= 500) req.log.error({ reqId: req.id, err: e.cause ?? e, code: e.code }, "request failed");
-  else req.log.info({ reqId: req.id, code: e.code, status: out.status }, "request refused");
+  // the refusal is logged (throttled) and audited by the inference service; this line only ties it to the request id
+  else req.log.debug({ reqId: req.id, code: e.code, status: out.status }, "request refused");
   return reply.code(out.status).headers(out.headers).type("application/json").send(out.body);
 }

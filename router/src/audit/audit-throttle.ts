@@ -5,6 +5,7 @@
 // in minutes. Such events are recorded one by one up to a rate and counted together beyond it;
 // inference calls that reserved tokens are never held back.
 
+import { SimpleBucket } from "../ratelimit/simple-bucket";
 import type { AuditEvent, AuditSink } from "./audit-log";
 
 /** Rate limits of AuditThrottle: records per second, burst (records), and how often a count is written (ms). */
@@ -61,8 +62,7 @@ function countKeys(event: Exclude<AuditEvent, { kind: "suppressed" }>): [string,
  * refusal reaches the caller (fail closed). Throws what the inner sink throws.
  */
 export class AuditThrottle implements AuditSink {
-  private tokens: number;
-  private refilledAt: number;
+  private readonly bucket: SimpleBucket;
   private pending: { sandbox: string; tenant: string; count: number; counts: Map<string, number>; fromMs: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
 
@@ -70,20 +70,14 @@ export class AuditThrottle implements AuditSink {
     private readonly inner: AuditSink,
     private readonly options: AuditThrottleOptions = AUDIT_THROTTLE_DEFAULTS,
   ) {
-    this.tokens = options.burst;
-    this.refilledAt = options.now();
+    this.bucket = new SimpleBucket(options.perSecond, options.burst, options.now());
   }
 
   record(event: AuditEvent): void {
     // while the log cannot be written every event goes to it, so that the caller's write fails (fail closed), counted or not
     if (!isThrottled(event) || this.inner.healthy?.() === false) return this.inner.record(event);
     const now = this.options.now();
-    this.tokens = Math.min(this.options.burst, this.tokens + ((now - this.refilledAt) / 1000) * this.options.perSecond);
-    this.refilledAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return this.inner.record(event);
-    }
+    if (this.bucket.take(now)) return this.inner.record(event);
     this.suppress(event as Exclude<AuditEvent, { kind: "suppressed" }>, now);
   }
 

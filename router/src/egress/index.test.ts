@@ -59,3 +59,28 @@ it("warns and counts in kars_egress_learned_hosts_dropped when Learn mode's list
   expect(warnings).toHaveLength(1); // once, not per host
   expect(warnings[0]).toMatchObject({ host: "c.test", dropped: 1, recorded: 2 });
 });
+
+it("logs a flood of denials line by line only up to a rate, sums up the rest on close, and audits every one", async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "kars-egress-index-"));
+  mkdirSync(path.join(dir, "config"));
+  writeFileSync(path.join(dir, "config", "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [] }));
+  const lines: string[] = [];
+  let audited = 0;
+  proxy = await startEgressProxy({
+    configDir: path.join(dir, "config"),
+    stateDir: path.join(dir, "state"),
+    port: 0,
+    logger: pino({ level: "info" }, { write: (l: string) => void lines.push(l) }),
+    audit: () => void audited++,
+    resolve: async () => ["127.0.0.1"],
+  });
+  const denials = 130;
+  for (let i = 0; i < denials; i++) expect(await connectTo(`n${i}.test:443`)).toMatch(/ 403 /);
+  await proxy.close();
+  const logged = lines.map((l) => JSON.parse(l));
+  const written = logged.filter((l) => l.msg === "egress deny").length;
+  const summed = logged.filter((l) => l.msg.startsWith("egress deny lines left out")).reduce((n, l) => n + l.suppressed, 0);
+  expect(written).toBeLessThan(denials); // a burst of 100 and 20 a second
+  expect(written + summed).toBe(denials);
+  expect(audited).toBe(denials);
+});

@@ -12,6 +12,7 @@ import { LearnedHosts } from "./learned-hosts";
 import { limitLookups } from "./lookup-limit";
 import { createEgressMetrics, EgressHotCounters } from "./metrics";
 import { DEFAULT_LIMITS, EgressProxyServer, type EgressDecisionEvent, type EgressLimits } from "./proxy-server";
+import { LogThrottle } from "../log-throttle";
 
 export type { EgressDecisionEvent, EgressLimits } from "./proxy-server";
 export type { EgressConfigStatus } from "./config-store";
@@ -90,6 +91,8 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   await learned.load();
   metrics.learnedHosts.set(learned.size);
 
+  // a flood of denials (an agent can make thousands a second) is summed up in the log, not written line by line
+  const denyLines = new LogThrottle((counts, total) => logger.info({ suppressed: total, byReason: counts }, "egress deny lines left out (every decision is in the audit log)"));
   const onDecision = (event: EgressDecisionEvent): void => {
     const d = event.decision;
     hot.countDecision(d.allow, d.reason, event.via);
@@ -105,7 +108,9 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     }
     // Every decision is in the audit log; the operator's log gets denials at info, allows at debug
     // (one line per tunnel at info costs about a tenth of the proxy's CPU per tunnel).
-    if (!d.allow) logger.info({ egress: { via: event.via, client: event.client, ...d } }, "egress deny");
+    if (!d.allow) {
+      if (denyLines.admit(d.reason)) logger.info({ egress: { via: event.via, client: event.client, ...d } }, "egress deny");
+    }
     else if (logger.isLevelEnabled("debug")) logger.debug({ egress: { via: event.via, client: event.client, ...d } }, "egress allow");
     opts.audit?.(event);
   };
@@ -143,6 +148,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     status: () => config.status(),
     async close() {
       await server.close();
+      denyLines.flush();
       await config.stop();
       await learned.flush().catch((err) => logger.warn({ err }, "egress learned hosts write failed"));
     },

@@ -10,6 +10,7 @@ import { hasContentSafetyFloor, verifyContentSafety } from "../policy/content-sa
 import { inferenceAction, selectUpstreams, type InferenceApi } from "../policy/model-selection";
 import { evaluateAction, verifyActionAllowed } from "../policy/policy-engine";
 import { verifyRequestFeatures } from "../policy/request-features";
+import { LogThrottle } from "../log-throttle";
 import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
@@ -65,11 +66,15 @@ interface Admitted {
  */
 export class InferenceService {
   private readonly policyCalls = new Map<string, number[]>();
+  /** Refusal lines of the log, bounded under a flood (the audit log has every decision). */
+  private readonly refusalLines: LogThrottle;
 
   constructor(
     private readonly config: () => RuntimeConfig,
     private readonly deps: InferenceDeps,
-  ) {}
+  ) {
+    this.refusalLines = new LogThrottle((counts, total) => deps.log.info({ suppressed: total, byCode: counts }, "inference refusal lines left out (every decision is in the audit log)"));
+  }
 
   async handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
     const config = this.config();
@@ -352,7 +357,7 @@ export class InferenceService {
     }
     // the audit log has every decision; the log shows refusals at info, allowed calls at debug (as the egress proxy does)
     if (event.decision === "allowed") this.deps.log.debug({ audit: event }, "inference allowed");
-    else this.deps.log.info({ audit: event }, "inference refused");
+    else if (this.refusalLines.admit(event.code ?? "refused")) this.deps.log.info({ audit: event }, "inference refused");
   }
 }
 
