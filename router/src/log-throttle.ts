@@ -4,7 +4,7 @@
 // one line each costs CPU in the pod and drowns the lines that matter. Lines are written one by one up
 // to a rate; beyond it they are counted per key and summed up in one line a second.
 
-import { SimpleBucket } from "./ratelimit/simple-bucket";
+import { quietTimer, SimpleBucket } from "./ratelimit/simple-bucket";
 
 /** Rate of a LogThrottle: lines per second, burst (lines), how often a count is written (ms), the clock (ms). */
 export interface LogThrottleOptions {
@@ -46,16 +46,7 @@ export class LogThrottle {
     const k = this.counts.has(key) || this.counts.size < MAX_KEYS ? key : "other";
     this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
     this.total++;
-    if (!this.timer) {
-      this.timer = setTimeout(() => {
-        try {
-          this.flush();
-        } catch {
-          // the log's own failure: nothing left to tell
-        }
-      }, this.options.summaryMs);
-      this.timer.unref();
-    }
+    this.timer ??= quietTimer(() => this.flush(), this.options.summaryMs);
     return false;
   }
 

@@ -5,7 +5,7 @@
 // in minutes. Such events are recorded one by one up to a rate and counted together beyond it;
 // inference calls that reserved tokens are never held back.
 
-import { SimpleBucket } from "../ratelimit/simple-bucket";
+import { quietTimer, SimpleBucket } from "../ratelimit/simple-bucket";
 import type { AuditEvent, AuditSink } from "./audit-log";
 
 /** Rate limits of AuditThrottle: records per second, burst (records), and how often a count is written (ms). */
@@ -109,15 +109,6 @@ export class AuditThrottle implements AuditSink {
     // the coarse keys (one per way in, decision and reason) are few: they may go past maxKeys
     const key = keepsHost || p.counts.has(fine) || p.counts.size < this.options.maxKeys ? fine : coarse;
     p.counts.set(key, (p.counts.get(key) ?? 0) + 1);
-    if (!this.timer) {
-      this.timer = setTimeout(() => {
-        try {
-          this.flush();
-        } catch {
-          // the audit log's own write path reports its failures (audit-log.ts); a timer must not throw
-        }
-      }, this.options.summaryMs);
-      this.timer.unref();
-    }
+    this.timer ??= quietTimer(() => this.flush(), this.options.summaryMs);
   }
 }

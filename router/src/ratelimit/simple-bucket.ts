@@ -25,3 +25,20 @@ export class SimpleBucket {
     return true;
   }
 }
+
+/**
+ * An unref'd timer that calls `flush` once after `ms`, swallowing what it throws: a throttle's
+ * periodic count must never crash the process from a timer (the sink it writes to reports its own
+ * failures).
+ */
+export function quietTimer(flush: () => void, ms: number): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    try {
+      flush();
+    } catch {
+      // reported by the sink itself, or nothing left to tell
+    }
+  }, ms);
+  timer.unref();
+  return timer;
+}
