@@ -17,6 +17,11 @@ describe("estimatePromptTokens", () => {
     expect(estimatePromptTokens("chat", body)).toBeGreaterThanOrEqual(IMAGE_PART_TOKENS);
   });
 
+  it("counts an image part whose keys a server would read without case (IMAGE_URL, TYPE)", () => {
+    const body = { messages: [{ role: "user", content: [{ IMAGE_URL: { url: "data:image/png;base64,AAAA" } }, { TYPE: "Input_Image", image: "x" }] }] };
+    expect(estimatePromptTokens("chat", body)).toBe(Buffer.byteLength(JSON.stringify(body)) + 2 * IMAGE_PART_TOKENS);
+  });
+
   it.each<[string, number | undefined, number]>([
     ["the default allowance", undefined, IMAGE_PART_TOKENS],
     ["an upstream's own allowance (gpt-4o-mini at high detail)", 48_169, 48_169],

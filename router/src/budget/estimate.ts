@@ -9,6 +9,8 @@
  * The request body is attacker-controlled; these functions only read it.
  */
 
+import { foldKey } from "../policy/field-names";
+
 /**
  * Tokens reserved per image part: at least what one image costs on OpenAI's documented vision models —
  * tile-based (gpt-4o: 85 + 170 × at most 8 tiles = 1,445; gpt-4o-mini with detail low: 2,833) and
@@ -69,16 +71,33 @@ export const COMPLETION_LENGTH_FIELDS: Readonly<Record<EstimateKind, readonly st
   embeddings: [],
 };
 
-/** Image parts inside `value` (see estimatePromptTokens); throws TypeError when it nests deeper than MAX_PROMPT_DEPTH. */
+/**
+ * Image parts inside `value` (see estimatePromptTokens): typed image parts, and any object carrying an
+ * image_url (servers such as vLLM take those as images whatever their type), its keys read as a server
+ * that matches names without case would (field-names.ts foldKey: `IMAGE_URL`). Throws TypeError when
+ * it nests deeper than MAX_PROMPT_DEPTH.
+ */
 function countImageParts(value: unknown, depth: number, field: string): number {
   if (value === null || typeof value !== "object") return 0;
   if (depth >= MAX_PROMPT_DEPTH) throw new TypeError(`${field.slice(0, 64)} is nested deeper than ${MAX_PROMPT_DEPTH} levels`);
-  if (Array.isArray(value)) return value.reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
-  const o = value as Record<string, unknown>;
-  // typed image parts, and any part carrying an image_url (servers such as vLLM take those as images whatever their type)
-  const own = o.type === "image_url" || o.type === "input_image" || (o.image_url !== undefined && o.image_url !== null) ? 1 : 0;
-  return own + Object.values(o).reduce((n: number, v) => n + countImageParts(v, depth + 1, field), 0);
+  let n = 0;
+  if (Array.isArray(value)) {
+    for (const v of value) n += countImageParts(v, depth + 1, field);
+    return n;
+  }
+  let image = false;
+  for (const [key, v] of Object.entries(value)) {
+    if (!image && v !== undefined && v !== null) {
+      const k = foldKey(key);
+      image = k === "image_url" || (k === "type" && typeof v === "string" && IMAGE_TYPES.has(v.trim().toLowerCase()));
+    }
+    n += countImageParts(v, depth + 1, field);
+  }
+  return image ? n + 1 : n;
 }
+
+/** Content part types that carry an image. */
+const IMAGE_TYPES = new Set(["image_url", "input_image"]);
 
 /**
  * How many completions the request asks for (chat `n`, default 1): each may use the full completion

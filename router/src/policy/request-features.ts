@@ -8,6 +8,7 @@
 
 import { COMPLETION_LENGTH_FIELDS } from "../budget/estimate";
 import { RouterError } from "../errors/router-error";
+import { foldKey, PLAIN_KEY } from "./field-names";
 import type { InferenceApi } from "./model-selection";
 
 /** One refused feature: where it is in the request body (a field path) and why it is refused. */
@@ -64,6 +65,12 @@ const CONTENT_FIELDS: Record<InferenceApi, string[]> = { chat: ["messages"], res
 /** Keys of a content part that make the provider fetch a URL (vLLM, OpenAI, Mistral shapes), with or without a `type`. */
 const URL_KEY = /_url$/i;
 
+/** `tool_choice` given as a string: a mode, not a tool (any other string names a hosted tool). */
+const TOOL_CHOICE_MODES = new Set(["none", "auto", "required"]);
+
+/** Normalised names of fields a server may read as a number of completions (OpenAI `n` and `best_of`, llama.cpp `n_cmpl`, TGI `num_return_sequences`…): only chat's `n` is counted. */
+const COUNT_LIKE = /^(?:n|ncmpl|nchoices|ncompletions?|numcompletions?|numchoices|bestof|numreturnsequences|nsamples|numsamples|numgenerations)$/;
+
 /** `tool_choice` types that name a tool the agent runs (or a choice among declared tools). */
 const CLIENT_TOOL_CHOICES = new Set(["function", "custom", "allowed_tools"]);
 
@@ -78,6 +85,10 @@ const MAX_NAMED = 10;
  *   state the provider expands into input), `background` (billed after the request), `chat_template`
  *   (a template the server renders the prompt from); another spelling of `tools`; a completion length
  *   other than those the API reads (chat: max_completion_tokens, max_tokens; Responses: max_output_tokens);
+ *   a number of completions other than chat's `n` (`n_cmpl`, `best_of`…); `chat_template` inside
+ *   `chat_template_kwargs`; any other field name that is not lower-case ASCII (servers matching names
+ *   without case, or with Go's Unicode folding, would read `MODEL` or `max_tokenſ` as another field);
+ *   `tools` that is not an array, a `tool_choice` string other than none/auto/required;
  * - `tools[i]`, `tool_choice` and its `allowed_tools` of any type but `function` / `custom` (hosted
  *   tools: web and file search, MCP servers, code interpreter, image generation, computer use…);
  * - anywhere in `messages` / `input` / `instructions` (partViolation): files, `file_id`s, item
@@ -88,11 +99,21 @@ export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>
   const out: FeatureViolation[] = [];
   for (const [key, v] of Object.entries(body)) {
     const norm = normaliseKey(key);
+    const path = key.slice(0, 64);
     const refused = REFUSED_BY_NORMALISED.get(norm);
-    if (refused !== undefined && v !== undefined && v !== null && v !== false) out.push({ path: key.slice(0, 64), why: refused });
-    else if (norm === "tools" && key !== "tools") out.push({ path: key.slice(0, 64), why: "another spelling of tools (only `tools` is read and checked)" });
-    else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS[api].has(key)) out.push({ path: key.slice(0, 64), why: lengthWhy(api) });
+    if (refused !== undefined && v !== undefined && v !== null && v !== false) out.push({ path, why: refused });
+    else if (norm === "tools" && key !== "tools") out.push({ path, why: "another spelling of tools (only `tools` is read and checked)" });
+    else if (norm === "toolchoice" && key !== "tool_choice") out.push({ path, why: "another spelling of tool_choice (only `tool_choice` is read and checked)" });
+    else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS[api].has(key)) out.push({ path, why: lengthWhy(api) });
+    else if (COUNT_LIKE.test(norm) && !(api === "chat" && key === "n")) out.push({ path, why: `a number of completions the reservation does not count${api === "chat" ? " (it counts `n`)" : ""}` });
+    else if (!PLAIN_KEY.test(key)) out.push({ path, why: "a field name that is not lower-case ASCII: a server that matches names without case, or with Unicode folding, would read it as another field" });
+    else if (norm === "chattemplatekwargs" && v && typeof v === "object") {
+      // older vLLM let these arguments replace the template itself (GHSA-6fvq-23cw-5628)
+      for (const k of Object.keys(v)) if (normaliseKey(k) === "chattemplate") out.push({ path: `${path}.${k.slice(0, 64)}`, why: REFUSED_BY_NORMALISED.get("chattemplate") as string });
+    }
   }
+  if (body.tools !== undefined && body.tools !== null && !Array.isArray(body.tools)) out.push({ path: "tools", why: "tools must be an array (only its function and custom tools are allowed)" });
+  if (typeof body.tool_choice === "string" && !TOOL_CHOICE_MODES.has(body.tool_choice)) out.push({ path: "tool_choice", why: hostedTool(body.tool_choice.trim().toLowerCase()) });
   if (Array.isArray(body.tools)) {
     body.tools.forEach((t: unknown, i) => {
       const type = normaliseType((t as { type?: unknown } | null)?.type);
@@ -120,7 +141,7 @@ export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>
     // API; `{"type": "reasoning", "id": "rs_…"}`) is a stored item the provider expands: one violation for it
     value.forEach((item: unknown, i) => {
       const it = item as Record<string, unknown> | null;
-      if (it && typeof it === "object" && typeof it.id === "string" && !ITEM_PAYLOAD_KEYS.some(k => it[k] !== undefined && it[k] !== null)) {
+      if (it && typeof it === "object" && typeof it.id === "string" && !ITEM_PAYLOAD_KEYS.some(k => hasPayload(it[k]))) {
         out.push({ path: `${field}[${i}]`, why: "an item referenced by id without its own content, which the provider looks up and expands (uncounted input; send the item's content, or a reasoning item's encrypted_content)" });
       } else walkParts(item, `${field}[${i}]`, out);
     });
@@ -128,14 +149,21 @@ export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>
   return out;
 }
 
-/** A key compared without case, `_` or `-` (`dataSources` = `data_sources`). */
+/** A key compared without case (foldKey), `_` or `-` (`dataSources` = `data_sources`, `max_tokenſ` = `max_tokens`). */
 function normaliseKey(key: string): string {
-  return key.toLowerCase().replace(/[_-]/g, "");
+  return foldKey(key).replace(/[_-]/g, "");
 }
 
 /** A `type` value compared without case or surrounding spaces; null when it is not a string. */
 function normaliseType(type: unknown): string | null {
   return typeof type === "string" ? type.trim().toLowerCase() : null;
+}
+
+/** Whether an item's payload field carries something: not absent, null, "", [] or {}. */
+function hasPayload(v: unknown): boolean {
+  if (v === undefined || v === null || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  return typeof v !== "object" || Object.keys(v).length > 0;
 }
 
 /** Why a length field is refused on `api`: which ones it reads instead. */
@@ -185,20 +213,32 @@ function walkParts(value: unknown, path: string, out: FeatureViolation[]): void 
  *   as a string or as `{url}`: fetched by the provider.
  */
 function partViolation(part: Record<string, unknown>): string | null {
-  const type = normaliseType(part.type);
-  if (type === "file" || type === "input_file" || (part.file_id !== undefined && part.file_id !== null)) {
-    return "a file input or file_id, billed per page as text and images rather than by its bytes, or expanded by the provider (send its text instead)";
-  }
-  if (type === "item_reference") return "an item referenced by id, which the provider expands (uncounted input)";
-  const audio = part.audio as { id?: unknown } | null | undefined;
-  if (audio && typeof audio === "object" && audio.id !== undefined && audio.id !== null) return "an audio answer referenced by id, which the provider expands (uncounted input)";
-  if (type === "video_url" || type === "input_video" || (part.video_url !== undefined && part.video_url !== null)) return "a video, billed per frame rather than by its bytes";
+  // keys as a server that matches them without case or with Unicode folding reads them (Go's encoding/json: `FILE_ID`, `image_urſ`)
   for (const [key, v] of Object.entries(part)) {
-    if (!URL_KEY.test(key) || v === undefined || v === null) continue;
-    const url = typeof v === "object" && !Array.isArray(v) ? (v as { url?: unknown }).url : v;
-    if (isRemote(url)) return `${key.slice(0, 40)} names a URL the provider would fetch (send it as a data: URL)`;
+    if (v === undefined || v === null) continue;
+    const k = foldKey(key);
+    if (k === "type") {
+      const type = normaliseType(v);
+      if (type === "file" || type === "input_file") return FILE_WHY;
+      if (type === "item_reference") return "an item referenced by id, which the provider expands (uncounted input)";
+      if (type === "video_url" || type === "input_video") return VIDEO_WHY;
+    } else if (k === "file_id") return FILE_WHY;
+    else if (k === "video_url") return VIDEO_WHY;
+    else if (k === "audio" && typeof v === "object" && valuesOf(v, "id").length > 0) return "an audio answer referenced by id, which the provider expands (uncounted input)";
+    if (URL_KEY.test(k)) {
+      const urls = typeof v === "object" && !Array.isArray(v) ? valuesOf(v, "url") : [v];
+      if (urls.some(isRemote)) return `${key.slice(0, 40)} names a URL the provider would fetch (send it as a data: URL)`;
+    }
   }
   return null;
+}
+
+const FILE_WHY = "a file input or file_id, billed per page as text and images rather than by its bytes, or expanded by the provider (send its text instead)";
+const VIDEO_WHY = "a video, billed per frame rather than by its bytes";
+
+/** The non-null values of `o` under every key that folds to `name` (foldKey): a server may read any of them. */
+function valuesOf(o: object, name: string): unknown[] {
+  return Object.entries(o).filter(([k, v]) => v !== undefined && v !== null && foldKey(k) === name).map(([, v]) => v);
 }
 
 /** Whether a URL field names something the provider would fetch: anything but a data: URL (absent is nothing). */

@@ -44,6 +44,13 @@ describe("upstreamTarget", () => {
     expect(body).toEqual({ model: "m", stream: true, stream_options: { foo: 1 }, messages: [] });
   });
 
+  it("writes the fields it sets last, after any key of the agent's a server might read as the same one", () => {
+    const body = { model: "m", max_tokens: 5, MAX_TOKENS: 100000, messages: [], Model: "other" };
+    const keys = Object.keys(upstreamTarget(compat, "chat", body, 5).body);
+    expect(keys.slice(-3)).toEqual(["model", "max_completion_tokens", "max_tokens"]);
+    expect(JSON.stringify(upstreamTarget(azure, "responses", { input: "hi", model: "x" }, 7).body)).toBe('{"input":"hi","model":"prod-4o","max_output_tokens":7}');
+  });
+
   // completionLimit is what was reserved per choice: the agent's own cap when it named one (the largest), the default otherwise
   it.each<[string, UpstreamSpec, "chat" | "responses", Record<string, unknown>, Record<string, unknown>]>([
     ["azure chat without a cap gets max_completion_tokens", azure, "chat", {}, { max_completion_tokens: 100 }],

@@ -39,17 +39,21 @@ export interface UpstreamTarget {
  * `body` is the agent's (attacker-controlled) JSON object; it is copied, never mutated.
  */
 export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: Record<string, unknown>, completionLimit?: number): UpstreamTarget {
-  const out: Record<string, unknown> = { ...body };
+  // the fields the router sets are written last: a server that takes the last of two keys it reads as one
+  // (Go's encoding/json folds case) then reads the router's value (request-features.ts refuses such keys too)
   const deployment = upstream.deployment ?? upstream.name;
-  out.model = deployment;
+  const { model: _agentModel, ...rest } = body; // spread copies as data properties: a "__proto__" key stays a key
+  const out: Record<string, unknown> = { ...rest, model: deployment };
   if (api === "chat" && out.stream === true) {
     const opts = out.stream_options && typeof out.stream_options === "object" ? (out.stream_options as Record<string, unknown>) : {};
-    out.stream_options = { ...opts, include_usage: true };
+    setLast(out, "stream_options", { ...opts, include_usage: true });
   }
   if (completionLimit !== undefined) {
-    if (api === "chat" && upstream.provider === "openai-compatible") out.max_completion_tokens = out.max_tokens = completionLimit;
-    else if (api === "chat" && isUnset(out.max_completion_tokens) && isUnset(out.max_tokens)) out.max_completion_tokens = completionLimit;
-    if (api === "responses" && isUnset(out.max_output_tokens)) out.max_output_tokens = completionLimit;
+    if (api === "chat" && upstream.provider === "openai-compatible") {
+      setLast(out, "max_completion_tokens", completionLimit);
+      setLast(out, "max_tokens", completionLimit);
+    } else if (api === "chat" && isUnset(out.max_completion_tokens) && isUnset(out.max_tokens)) setLast(out, "max_completion_tokens", completionLimit);
+    if (api === "responses" && isUnset(out.max_output_tokens)) setLast(out, "max_output_tokens", completionLimit);
   }
   const base = upstream.endpoint.replace(/\/+$/, "");
   switch (upstream.provider) {
@@ -71,6 +75,12 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
     case "openai-compatible":
       return { url: `${base}/${PATH[api]}`, body: out };
   }
+}
+
+/** Sets `o[key]` as its last key (JSON.stringify writes keys in insertion order). */
+function setLast(o: Record<string, unknown>, key: string, value: unknown): void {
+  delete o[key];
+  o[key] = value;
 }
 
 /** Whether a body field is absent (undefined or null: an upstream reads null as "no limit"). */
