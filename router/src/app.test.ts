@@ -431,6 +431,23 @@ describe("router API", () => {
     expect(res.body).not.toMatch(/pstream-\\u006bey/);
   });
 
+  it.each<[string, boolean, number, string | null]>([
+    ["under a floor, a stream event whose data is not JSON is refused, never passed on unjudged", true, 502, "upstream_error"],
+    ["without a floor it is passed on", false, 200, null],
+  ])("%s", async (_t, floor, status, code) => {
+    const unreadable = '{"choices":[{"index":0,"delta":{"content":"unjudged"}}],"x":NaN}';
+    const h = harness({
+      profile: floor ? {} : { inferencePolicy: { ...baseProfile.inferencePolicy, contentSafety: undefined } },
+      answer: () => ({ status: 200, sse: [unreadable, { choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }, "[DONE]"] }),
+    });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
+    expect(res.statusCode).toBe(status);
+    if (code) {
+      expect(res.json().error.code).toBe(code);
+      expect(res.body).not.toContain("unjudged");
+    } else expect(res.body).toContain("unjudged");
+  });
+
   it("a prompt refused in the first stream chunk is a plain 403", async () => {
     const h = harness({ answer: () => ({ status: 200, sse: [{ choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: true, severity: "high" } } }] }] }) });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });

@@ -15,7 +15,7 @@ import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
-import { eventData, SseSplitter } from "./sse";
+import { eventData, eventHasData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 import { readUpstreamBody, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
 
@@ -243,7 +243,8 @@ export class InferenceService {
     const out = new PassThrough();
     const clientWantsUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const contentSafety = this.config().profile.inferencePolicy.contentSafety;
-    const held = !hasContentSafetyFloor(contentSafety) ? undefined : api === "responses" ? new HeldOutput() : api === "chat" && ASYNC_FILTER_PROVIDERS.has(f.upstream.provider) ? new HeldOutput(isJudgedOrOutputFreeChatChunk) : undefined;
+    const floor = hasContentSafetyFloor(contentSafety);
+    const held = !floor ? undefined : api === "responses" ? new HeldOutput() : api === "chat" && ASYNC_FILTER_PROVIDERS.has(f.upstream.provider) ? new HeldOutput(isJudgedOrOutputFreeChatChunk) : undefined;
     let started = false;
     return new Promise<InferenceResult>((resolve, reject) => {
       const begin = () => {
@@ -262,6 +263,8 @@ export class InferenceService {
         /** Reads one event's usage, judges it, and sends or holds it; throws the refusal. */
         const pass = (event: string) => {
           const data = eventData(event);
+          // what cannot be read cannot be judged: under a floor it is refused, never passed on unjudged
+          if (data === undefined && floor && eventHasData(event)) throw new RouterError("upstream_error", "the upstream sent a stream event whose data is not JSON; under the content-safety floor it cannot be judged");
           const reported = reportedTotalTokens(data);
           if (reported !== undefined) used = reported;
           verifyContentSafety(contentSafety, data);

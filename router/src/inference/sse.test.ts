@@ -1,4 +1,4 @@
-import { eventData, SseSplitter } from "./sse";
+import { eventData, eventHasData, MAX_EVENT_CHARS, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 
 describe("SseSplitter", () => {
@@ -11,6 +11,42 @@ describe("SseSplitter", () => {
     expect(events.map(eventData)).toEqual([{ a: "é" }, { b: 1 }, "[DONE]"]);
     expect(events.join("")).toBe(text);
     expect(s.flush()).toBe("");
+  });
+
+  it.each<[string, string]>([
+    ["LF", 'data: {"a":1}\n\ndata: {"b":2}\n\n'],
+    ["CRLF", 'data: {"a":1}\r\n\r\ndata: {"b":2}\r\n\r\n'],
+    ["bare CR (valid SSE: a server using it must not slip events past the router unread)", 'data: {"a":1}\r\rdata: {"b":2}\r\r'],
+    ["mixed, with event: and comment lines", 'event: x\r: c\ndata: {"a":1}\r\n\ndata: {"b":2}\n\r'],
+  ])("splits %s framing, byte by byte too", (_t, text) => {
+    for (const step of [text.length, 1]) {
+      const s = new SseSplitter();
+      const events: string[] = [];
+      const bytes = Buffer.from(text);
+      for (let i = 0; i < bytes.length; i += step) events.push(...s.push(bytes.subarray(i, i + step)));
+      events.push(s.flush());
+      expect(events.filter(e => e !== "").map(eventData)).toEqual([{ a: 1 }, { b: 2 }]);
+      expect(events.join("")).toBe(text);
+    }
+  });
+
+  it("refuses an event longer than MAX_EVENT_CHARS rather than buffering it", () => {
+    const s = new SseSplitter();
+    const piece = Buffer.from("x".repeat(16 * 1024));
+    s.push(Buffer.from("data: "));
+    let thrown: unknown;
+    try {
+      for (let i = 0; i <= MAX_EVENT_CHARS / piece.length; i++) s.push(piece);
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as Error).message).toBe(`upstream stream event longer than ${MAX_EVENT_CHARS} characters`);
+  });
+
+  it("tells an event without data from one whose data is not JSON", () => {
+    expect([eventData(": comment\n\n"), eventHasData(": comment\n\n")]).toEqual([undefined, false]);
+    expect([eventData("data: {NaN}\n\n"), eventHasData("data: {NaN}\n\n")]).toEqual([undefined, true]);
+    expect([eventData("data:[DONE]\n\n"), eventHasData("data:[DONE]\n\n")]).toEqual(["[DONE]", true]);
   });
 
   it("keeps an unterminated tail for flush", () => {

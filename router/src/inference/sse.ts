@@ -1,23 +1,45 @@
 /**
  * Incremental Server-Sent Events splitter for upstream streams (chat completions and responses).
  * Feeds bytes, yields whole events (text up to and including the blank line) so the router can look
- * at each one (usage, filter results) and pass it on unchanged. Handles \n and \r\n line ends.
+ * at each one (usage, filter results) and pass it on unchanged. Lines end with CRLF, LF or a bare CR
+ * (WHATWG HTML "Server-sent events", the event stream format); an event ends at an empty line.
  */
+
+/** Longest event accepted (UTF-16 code units of its text, about bytes); a longer one is an error, not a growing buffer. */
+export const MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
+/** Two line ends in a row: the end of an event. */
+const EVENT_END = /(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)/g; // a CR before an LF is one line end with it, never a line end of its own
+
+/** Any line end. */
+const LINE_END = /\r\n|\r|\n/;
+
 export class SseSplitter {
   private buffer = "";
+  /** Where the next search for an event end starts (the text before holds none but the last 3 characters' worth). */
+  private scanFrom = 0;
   private readonly decoder = new TextDecoder();
 
-  /** Adds bytes; returns the complete events now available, each with its trailing blank line. */
+  /**
+   * Adds bytes; returns the complete events now available, each with its trailing blank line. Each
+   * byte is searched about once, whatever the size of an event and however it is cut into chunks.
+   * Throws Error when an event grows past MAX_EVENT_CHARS (the caller ends the stream: fail closed).
+   */
   push(bytes: Uint8Array): string[] {
     this.buffer += this.decoder.decode(bytes, { stream: true });
     const events: string[] = [];
-    for (;;) {
-      const m = /\r?\n\r?\n/.exec(this.buffer);
-      if (!m) break;
+    let start = 0;
+    EVENT_END.lastIndex = this.scanFrom;
+    for (let m = EVENT_END.exec(this.buffer); m !== null; m = EVENT_END.exec(this.buffer)) {
       const end = m.index + m[0].length;
-      events.push(this.buffer.slice(0, end));
-      this.buffer = this.buffer.slice(end);
+      // a CR last in the buffer may be the first half of a CRLF: decide once the next byte is known
+      if (end === this.buffer.length && m[0].endsWith("\r")) break;
+      events.push(this.buffer.slice(start, end));
+      start = end;
     }
+    if (start > 0) this.buffer = this.buffer.slice(start);
+    if (this.buffer.length > MAX_EVENT_CHARS) throw new Error(`upstream stream event longer than ${MAX_EVENT_CHARS} characters`);
+    this.scanFrom = Math.max(0, this.buffer.length - 3);
     return events;
   }
 
@@ -25,22 +47,36 @@ export class SseSplitter {
   flush(): string {
     const rest = this.buffer + this.decoder.decode();
     this.buffer = "";
+    this.scanFrom = 0;
     return rest;
   }
 }
 
-/** The JSON payload of an event's `data:` lines, `"[DONE]"`, or undefined when absent or not JSON. */
+/** The `data:` lines' payload of an event, joined by LF (SSE), or null when it has none. */
+function dataOf(event: string): string | null {
+  let data: string | null = null;
+  for (const line of event.split(LINE_END)) {
+    if (!line.startsWith("data:")) continue;
+    const value = line.charCodeAt(5) === 0x20 ? line.slice(6) : line.slice(5);
+    data = data === null ? value : `${data}\n${value}`;
+  }
+  return data;
+}
+
+/** The JSON payload of an event's `data:` lines, `"[DONE]"`, or undefined when absent or not JSON (see eventHasData). */
 export function eventData(event: string): unknown {
-  const data = event
-    .split(/\r?\n/)
-    .filter(l => l.startsWith("data:"))
-    .map(l => l.slice(5).replace(/^ /, ""))
-    .join("\n");
-  if (data === "") return undefined;
+  const data = dataOf(event);
+  if (data === null || data === "") return undefined;
   if (data === "[DONE]") return "[DONE]";
   try {
     return JSON.parse(data);
   } catch {
     return undefined;
   }
+}
+
+/** Whether an event has a non-empty `data:` payload (so eventData's undefined means it is not JSON). */
+export function eventHasData(event: string): boolean {
+  const data = dataOf(event);
+  return data !== null && data !== "";
 }
