@@ -31,6 +31,11 @@ async function run(argv: string[]): Promise<number> {
     else console.error(name ? `kars: unknown command ${name}\n${usage}` : usage);
     return help ? 0 : 2;
   }
+  // `--help` never runs a command (`cluster up --help` must not start a control plane); router has its own help
+  if (name !== "router" && rest.some(a => a === "--help" || a === "-h")) {
+    console.log(`usage: kars ${usage.split("\n").filter(l => l.startsWith(`  ${name} `)).map(l => l.trim()).join("\n       kars ")}`);
+    return 0;
+  }
   return (await load())(rest);
 }
 
