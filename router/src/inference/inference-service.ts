@@ -159,7 +159,8 @@ export class InferenceService {
     let admitted: Admitted;
     try {
       // the reservation must cover whichever candidate serves the request: the largest image allowance among them
-      const imageTokens = Math.max(...candidates.map(u => u.imageTokens ?? IMAGE_PART_TOKENS));
+      let imageTokens = 0;
+      for (const u of candidates) imageTokens = Math.max(imageTokens, u.imageTokens ?? IMAGE_PART_TOKENS);
       const prompt = estimatePromptTokens(api, body, imageTokens);
       admitted = { body, stream: body.stream === true, candidates, scopes: budgetScopes(profile), prompt, requested: requestedCompletionTokens(api, body), choices: requestedChoices(api, body) };
     } catch (err) {

@@ -40,17 +40,6 @@ const REFUSED_FIELDS: [string, string][] = [
 const REFUSED_BY_NORMALISED = new Map(REFUSED_FIELDS.map(([field, why]) => [normaliseKey(field), why]));
 
 /**
- * The completion-length fields each API reads (estimate.ts COMPLETION_LENGTH_FIELDS): any other
- * spelling of a length is refused, the other API's too (`max_output_tokens` in a chat request, which a
- * lenient upstream ignores: the request would run uncapped while the reservation counted it as the cap).
- */
-const LENGTH_FIELDS: Record<InferenceApi, ReadonlySet<string>> = {
-  chat: new Set(COMPLETION_LENGTH_FIELDS.chat),
-  responses: new Set(COMPLETION_LENGTH_FIELDS.responses),
-  embeddings: new Set(COMPLETION_LENGTH_FIELDS.embeddings),
-};
-
-/**
  * Keys that make a Responses input item carry its own payload; an item with an `id` and none of them
  * (`{"type":"reasoning","id":"rs_…","summary":[]}`) is a stored item the provider looks up and expands.
  */
@@ -104,7 +93,8 @@ export function refusedFeatures(api: InferenceApi, body: Record<string, unknown>
     if (refused !== undefined && v !== undefined && v !== null && v !== false) out.push({ path, why: refused });
     else if (norm === "tools" && key !== "tools") out.push({ path, why: "another spelling of tools (only `tools` is read and checked)" });
     else if (norm === "toolchoice" && key !== "tool_choice") out.push({ path, why: "another spelling of tool_choice (only `tool_choice` is read and checked)" });
-    else if (LENGTH_LIKE.test(norm) && !LENGTH_FIELDS[api].has(key)) out.push({ path, why: lengthWhy(api) });
+    // only the API's own length fields (estimate.ts COMPLETION_LENGTH_FIELDS): the other API's a lenient server would ignore, running uncapped
+    else if (LENGTH_LIKE.test(norm) && !COMPLETION_LENGTH_FIELDS[api].includes(key)) out.push({ path, why: lengthWhy(api) });
     else if (COUNT_LIKE.test(norm) && !(api === "chat" && key === "n")) out.push({ path, why: `a number of completions the reservation does not count${api === "chat" ? " (it counts `n`)" : ""}` });
     else if (!PLAIN_KEY.test(key)) out.push({ path, why: "a field name that is not lower-case ASCII: a server that matches names without case, or with Unicode folding, would read it as another field" });
     else if (norm === "chattemplatekwargs" && v && typeof v === "object") {
