@@ -30,6 +30,15 @@ describe("ConfigDirectory", () => {
     expect([c.config().profile.sandbox, c.apiKey("m"), c.opsBearerToken(), c.readiness()]).toEqual(["one", "sk-test", "tok", { ready: true, reasons: [] }]);
   });
 
+  it("starts, ready, on a profile with no upstream, and warns that inference is refused", () => {
+    fs.writeFileSync(path.join(dir, "profile.json"), JSON.stringify({ ...JSON.parse(profile("one")), upstreams: [] }));
+    const warned: string[] = [];
+    const warn = (...args: unknown[]) => void warned.push(String(args[1]));
+    const c = new ConfigDirectory(dir, { ...silent, warn });
+    expect([c.config().profile.upstreams, c.readiness().ready]).toEqual([[], true]);
+    expect(warned).toEqual([expect.stringMatching(/names no model upstream.*503 upstream_unavailable/)]);
+  });
+
   it("refuses to start without a profile", () => {
     fs.rmSync(path.join(dir, "profile.json"));
     expect(() => new ConfigDirectory(dir, silent)).toThrow(/profile\.json: missing/);

@@ -43,7 +43,14 @@ export class ConfigDirectory {
     const loaded = parseProfile(text);
     this.digests.set(CONFIG_FILES.profile, digestOf(text));
     this.current = { profile: loaded.profile, profileDigest: loaded.digest, toolPolicy: null };
+    this.warnIfNoUpstream(loaded.profile);
     this.reload();
+  }
+
+  /** A profile without upstreams is valid (the router runs its egress proxy) but refuses all inference: say so. */
+  private warnIfNoUpstream(profile: RuntimeConfig["profile"]): void {
+    if (profile.upstreams.length > 0) return;
+    this.log.warn({ file: CONFIG_FILES.profile }, "profile.json names no model upstream (the controller has no KARS_UPSTREAMS): every inference request is refused with 503 upstream_unavailable; egress is unaffected");
   }
 
   /** The current (last good) configuration. */
@@ -73,6 +80,7 @@ export class ConfigDirectory {
       if (text === null) throw new Error("missing (required); keeping the last good profile");
       const loaded = parseProfile(text);
       this.current = { ...this.current, profile: loaded.profile, profileDigest: loaded.digest };
+      this.warnIfNoUpstream(loaded.profile);
     }) || changed;
     changed = this.apply(CONFIG_FILES.toolPolicy, this.read(CONFIG_FILES.toolPolicy), text => {
       const toolPolicy: PolicyProfile | null = text === null ? null : parsePolicyProfile(text);

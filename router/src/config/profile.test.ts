@@ -51,6 +51,10 @@ describe("parseProfile", () => {
     expect(problemsOf(patch).some(p => expected.test(p))).toBe(true);
   });
 
+  it("accepts no upstreams at all, with the InferencePolicy's model preference left unchecked (inference is refused)", () => {
+    expect(problemsOf(p => (p.upstreams = []))).toEqual([]);
+  });
+
   it("rejects text that is not JSON", () => {
     expect(() => parseProfile("{")).toThrow(/not JSON/);
   });

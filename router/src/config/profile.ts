@@ -101,7 +101,8 @@ function crossFieldProblems(p: Profile): string[] {
     }
   });
   const pref = p.inferencePolicy.modelPreference;
-  if (pref) {
+  // with no upstream at all every inference request is refused (selectUpstreams), so the names are moot
+  if (pref && p.upstreams.length > 0) {
     [pref.primary, ...(pref.fallback ?? [])].forEach((m, i) => {
       const path = i === 0 ? "inferencePolicy.modelPreference.primary" : `inferencePolicy.modelPreference.fallback[${i - 1}]`;
       if (!names.has(m)) problems.push(`${path}: names no upstream (${JSON.stringify(m)})`);

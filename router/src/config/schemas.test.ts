@@ -23,8 +23,14 @@ describe.each<[string, object, unknown[], unknown[]]>([
   [
     "profile.json",
     profileSchema,
-    [{ sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {}, upstreams: [{ name: "m", provider: "github-models", endpoint: "https://models.github.ai/inference", apiKeyFile: "gh" }] }],
-    [{ sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {}, upstreams: [] }],
+    [
+      { sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {}, upstreams: [{ name: "m", provider: "github-models", endpoint: "https://models.github.ai/inference", apiKeyFile: "gh" }] },
+      { sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {}, upstreams: [] }, // no model configured: inference refused, egress works
+    ],
+    [
+      { sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {} },
+      { sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {}, upstreams: {} },
+    ],
   ],
 ])("%s schema", (_name, schema, good, bad) => {
   const validate = ajv.compile(schema);

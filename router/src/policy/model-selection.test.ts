@@ -19,6 +19,8 @@ describe("selectUpstreams", () => {
     ["a model outside the preference is a policy violation", profile(), "d", "policy_violation"],
     ["without a preference every upstream is allowed", { ...profile(), inferencePolicy: {} }, "d", ["d", "a", "b", "c"]],
     ["an action outside appliesTo is a policy violation", profile({ appliesTo: { action: "embeddings" } }), "a", "policy_violation"],
+    ["no upstream configured is upstream_unavailable", { ...profile(), upstreams: [] }, undefined, "upstream_unavailable"],
+    ["no upstream configured, with a preference, is upstream_unavailable", { ...profile(), upstreams: [] }, "a", "upstream_unavailable"],
   ])("%s", (_t, p, model, expected) => {
     let result: string[] | string;
     try {

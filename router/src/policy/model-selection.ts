@@ -17,8 +17,9 @@ export function inferenceAction(api: InferenceApi, model: string): string {
   return `inference:${ACTION_VERB[api]}:${model}`;
 }
 
-/** Model names an agent may ask for: modelPreference primary + fallback, or every upstream when none. */
+/** Model names an agent may ask for: modelPreference primary + fallback, or every upstream when none; none without upstreams. */
 export function allowedModels(profile: Profile): string[] {
+  if (profile.upstreams.length === 0) return [];
   const pref = profile.inferencePolicy.modelPreference;
   return pref ? [pref.primary, ...(pref.fallback ?? [])] : profile.upstreams.map(u => u.name);
 }
@@ -27,12 +28,17 @@ export function allowedModels(profile: Profile): string[] {
  * The upstreams to try, in order, for a request naming `model` (DESIGN §3 modelPreference): the named
  * model first, then the remaining preferences in their order (fallback on 429/5xx). A missing `model`
  * means the primary. Throws RouterError `policy_violation` (403) when the model is not allowed or the
- * InferencePolicy's `appliesTo.action` does not cover this API.
+ * InferencePolicy's `appliesTo.action` does not cover this API, and `upstream_unavailable` (503) when
+ * the profile has no upstream at all (the controller was given no KARS_UPSTREAMS): fail closed, the
+ * never-empty list it returns otherwise is what the checks after it rely on.
  */
 export function selectUpstreams(profile: Profile, api: InferenceApi, model: string | undefined): UpstreamSpec[] {
   const action = profile.inferencePolicy.appliesTo?.action;
   if (action !== undefined && action !== "*" && action !== api) {
     throw new RouterError("policy_violation", `the inference policy allows only ${action} requests, not ${api}`);
+  }
+  if (profile.upstreams.length === 0) {
+    throw new RouterError("upstream_unavailable", "no model upstream is configured for this sandbox (profile.json upstreams is empty: the kars controller was started without KARS_UPSTREAMS)");
   }
   const allowed = allowedModels(profile);
   const first = model ?? allowed[0];
