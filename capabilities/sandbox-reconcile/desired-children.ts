@@ -122,14 +122,18 @@ export function desiredNetworkPolicy(sb: KarsSandbox): V1NetworkPolicy {
 
 /**
  * The router profile (`profile.json`, DESIGN §6), projected into the router at /etc/kars.
- * `inferencePolicy` and `tenantTokenBudget` (tokens per UTC window) come from `inference`.
+ * `inferencePolicy` and `tenantTokenBudget` (tokens per UTC window) come from `inference`;
+ * `encryptedClientHello` (kars extension) is the sandbox's, or its egress mode's default.
  */
 export function routerProfile(sb: KarsSandbox, cfg: ReconcileConfig, inference: InferenceProjection): Record<string, unknown> {
+  const egressMode = sb.spec.networkPolicy?.egressMode ?? "Learn";
   const profile: Record<string, unknown> = {
     sandbox: sb.metadata.name,
     tenant: sb.metadata.namespace,
-    egressMode: sb.spec.networkPolicy?.egressMode ?? "Learn",
+    egressMode,
     allowedEndpoints: (sb.spec.networkPolicy?.allowedEndpoints ?? []).map(e => ({ host: e.host, port: e.port ?? 443 })),
+    // written out resolved, so that the profile says what the proxy does (the mode's default when unset)
+    encryptedClientHello: sb.spec.networkPolicy?.encryptedClientHello ?? (egressMode === "Strict" ? "Refuse" : "Allow"),
     inferencePolicy: inference.inferencePolicy,
     upstreams: cfg.upstreams.map(u => ({ ...u })),
   };

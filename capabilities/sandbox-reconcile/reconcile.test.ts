@@ -92,6 +92,18 @@ describe("desiredChildren", () => {
     expect(profile).toMatchObject({ sandbox: "demo", tenant: "team-a", egressMode: "Strict", allowedEndpoints: [{ host: "github.com", port: 443 }] });
   });
 
+  it.each([
+    ["Strict, unset: refused (fail closed)", { egressMode: "Strict" as const }, "Refuse"],
+    ["Learn, unset: allowed", { egressMode: "Learn" as const }, "Allow"],
+    ["no networkPolicy (Learn): allowed", undefined, "Allow"],
+    ["Strict, set to Allow", { egressMode: "Strict" as const, encryptedClientHello: "Allow" as const }, "Allow"],
+  ])("writes the Encrypted Client Hello policy resolved: %s", (_t, networkPolicy, expected) => {
+    const s = sb(networkPolicy ? { networkPolicy } : {});
+    const profile = routerProfile(s, withUpstream, inferenceProjection(s, [research], [s], withUpstream.upstreams));
+    expect(validate(profile) ? [] : validate.errors).toEqual([]);
+    expect(profile.encryptedClientHello).toBe(expected);
+  });
+
   it("projects the InferencePolicy's spec and the sandbox's tenant share into profile.json", () => {
     const profile = JSON.parse(desiredChildrenWith(sb(), withUpstream, inferenceProjection(sb(), [research], [sb(), other], withUpstream.upstreams)).routerProfile.data!["profile.json"]!);
     expect(profile.inferencePolicy).toEqual({

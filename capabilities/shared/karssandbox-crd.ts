@@ -144,6 +144,12 @@ const networkPolicy: Schema = {
     defaultDeny: { type: "boolean", default: true },
     egressMode: { type: "string", enum: ["Strict", "Learn"], default: "Learn" },
     allowedEndpoints: { type: "array", maxItems: 256, items: endpoint },
+    encryptedClientHello: {
+      type: "string",
+      enum: ["Refuse", "Allow"],
+      description:
+        "kars extension: what the router's egress proxy does with TLS that uses Encrypted Client Hello, whose real destination is hidden from its SNI check (a tunnel to an allowed host on a CDN could reach any site behind it). Refuse closes such connections; Allow relays them and counts them. Unset: Refuse in Strict mode, Allow in Learn mode. Chromium-based agents send ECH (GREASE) on every TLS 1.3 connection: Allow, or start them with --disable-features=EncryptedClientHello.",
+    },
     allowlistRef: {
       type: "object",
       required: ["registry", "repository"],

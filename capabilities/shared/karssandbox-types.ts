@@ -47,6 +47,8 @@ export interface KarsSandboxSpec {
     defaultDeny?: boolean;
     egressMode?: "Strict" | "Learn";
     allowedEndpoints?: AllowedEndpoint[];
+    /** Unset: Refuse in Strict mode, Allow in Learn mode (router/src/egress/config.ts). */
+    encryptedClientHello?: "Refuse" | "Allow";
     allowlistRef?: { registry: string; repository: string; digest?: string; artifactType?: string };
   };
   inferenceRef: { name: string };

@@ -148,6 +148,30 @@ describe("Strict mode", () => {
     expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "sni_mismatch", host: "allowed.test", detail })).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_mismatch", host: "allowed.test", detail }));
   });
 
+  it("closes a tunnel whose ClientHello hides its real name (Encrypted Client Hello) in Strict mode, and relays it where the profile allows ECH", async () => {
+    const refused = await bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:443", "status", "ech-hello:allowed.test", "closed:3000");
+    expect(refused).toMatchObject({ ok: true, statuses: ["200"], received: "HTTP/1.1 200 Connection Established\r\n\r\n".length });
+    expect(refused.ended || refused.closed).toBe(true);
+    expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "encrypted_client_hello" })).toContainEqual(
+      expect.objectContaining({ allow: false, reason: "encrypted_client_hello", host: "allowed.test", port: 443, detail: expect.stringMatching(/Encrypted Client Hello.*networkPolicy\.encryptedClientHello/) }),
+    );
+    // redirected TLS (no CONNECT) is judged the same
+    const redirected = await bed.probe(AGENT_UID, "script", `${WEB_V4}:443`, "ech-hello:allowed.test", "closed:3000");
+    expect([redirected.received, redirected.ended || redirected.closed]).toEqual([0, true]);
+    expect(await decisionsContaining(bed, { via: "tls", allow: false, reason: "encrypted_client_hello", host: "allowed.test" })).toBeDefined();
+    // relayed, the destination's TLS server answers the stub hello with a 7-byte alert after the proxy's 200
+    const established = "HTTP/1.1 200 Connection Established\r\n\r\n".length;
+    const echTunnel = () => bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:443", "status", "ech-hello:allowed.test", "closed:3000");
+    try {
+      await reconfigure({ ...STRICT, encryptedClientHello: "Allow" }, async () => Number((await echTunnel()).received) > established);
+      const allowed = await echTunnel();
+      expect(allowed).toMatchObject({ ok: true, statuses: ["200"] });
+      expect(allowed.received).toBe(established + 7);
+    } finally {
+      await reconfigure(STRICT, async () => Number((await echTunnel()).received) === established);
+    }
+  });
+
   it("closes a tunnel to 443 whose ClientHello has no SNI", async () => {
     expect(await connect("allowed.test:443", "-")).toMatchObject({ ok: false, status: 200 });
     expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "sni_missing" })).toContainEqual(expect.objectContaining({ via: "connect", allow: false, reason: "sni_missing" }));

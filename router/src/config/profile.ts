@@ -48,6 +48,8 @@ export interface Profile {
   tenant: string;
   egressMode: "Strict" | "Learn";
   allowedEndpoints: { host: string; port?: number }[];
+  /** kars extension: the egress proxy's Encrypted Client Hello policy (egress/config.ts); absent = Refuse in Strict, Allow in Learn. */
+  encryptedClientHello?: "Refuse" | "Allow";
   inferencePolicy: InferencePolicySpec;
   upstreams: UpstreamSpec[];
   listen?: { api?: string; egress?: string; ops?: string };

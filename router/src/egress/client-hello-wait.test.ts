@@ -32,7 +32,7 @@ describe("readClientHello", () => {
 
   it("answers at once, with the caller's context, when the bytes already read hold the ClientHello", async () => {
     const w = wait(hello);
-    expect(await w.result).toEqual({ data: hello, result: { kind: "ok", serverName: "allowed.example", bytes: hello.length }, context: "ctx" });
+    expect(await w.result).toEqual({ data: hello, result: { kind: "ok", serverName: "allowed.example", bytes: hello.length, encryptedClientHello: false }, context: "ctx" });
     expect(w.socket.listenerCount("data") + w.socket.listenerCount("end") + w.socket.listenerCount("close")).toBe(0);
   });
 

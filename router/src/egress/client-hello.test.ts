@@ -58,7 +58,7 @@ function records(message: number[], fragment = 16384): Buffer {
 describe("parseClientHello", () => {
   it("reads the SNI from a real ClientHello", async () => {
     const hello = await realClientHello("allowed.example");
-    expect(parseClientHello(hello)).toEqual({ kind: "ok", serverName: "allowed.example", bytes: hello.length });
+    expect(parseClientHello(hello)).toEqual({ kind: "ok", serverName: "allowed.example", bytes: hello.length, encryptedClientHello: false });
   });
 
   it("reports no SNI when a real client sends none", async () => {
@@ -101,6 +101,33 @@ describe("parseClientHello", () => {
   it("refuses bytes of another message after the ClientHello in the same record", () => {
     const message = clientHelloMessage([sniExtension([0, "a.example"])]);
     expect(parseClientHello(records([...message, 0x14, 0, 0, 0]))).toEqual({ kind: "malformed", why: "data after clienthello in its records" });
+  });
+
+  /** An extension of `type` with `length` opaque bytes (an ECH payload's content is never read). */
+  const opaqueExtension = (type: number, length = 40): number[] => [...u16(type), ...u16(length), ...new Array<number>(length).fill(0xab)];
+
+  it.each<[string, number[][], boolean]>([
+    ["an outer ClientHello with encrypted_client_hello (0xfe0d)", [sniExtension([0, "public.example"]), opaqueExtension(0xfe0d)], true],
+    ["ECH before the SNI", [opaqueExtension(0xfe0d), sniExtension([0, "public.example"])], true],
+    ["an earlier ECH draft's type (0xfe0a)", [sniExtension([0, "public.example"]), opaqueExtension(0xfe0a)], true],
+    ["ESNI (0xffce), with no SNI at all", [opaqueExtension(0xffce)], true],
+    ["a neighbouring type that is not ECH (0xfe0e)", [sniExtension([0, "public.example"]), opaqueExtension(0xfe0e)], false],
+    ["no ECH", [sniExtension([0, "public.example"])], false],
+  ])("flags %s", (_title, extensions, encrypted) => {
+    expect(parseClientHello(records(clientHelloMessage(extensions)))).toMatchObject({ kind: "ok", encryptedClientHello: encrypted });
+    // fragmented across records the answer is the same (the one-record fast path agrees with reassembly)
+    expect(parseClientHello(records(clientHelloMessage(extensions), 7))).toMatchObject({ kind: "ok", encryptedClientHello: encrypted });
+  });
+
+  it("forgets an ECH extension of one ClientHello before the next", () => {
+    parseClientHello(records(clientHelloMessage([sniExtension([0, "a.example"]), opaqueExtension(0xfe0d)])));
+    expect(parseClientHello(records(clientHelloMessage([sniExtension([0, "a.example"])])))).toMatchObject({ encryptedClientHello: false });
+    parseClientHello(records(clientHelloMessage([sniExtension([0, "a.example"]), opaqueExtension(0xfe0d)])));
+    expect(parseClientHello(records(clientHelloMessage([], { suites: 2 })))).toMatchObject({ encryptedClientHello: false });
+  });
+
+  it("a real client without ECH is not flagged", async () => {
+    expect(parseClientHello(await realClientHello("allowed.example"))).toMatchObject({ kind: "ok", encryptedClientHello: false });
   });
 
   it("keeps the SNI raw: normalisation (and its refusals) happen in the decision", () => {

@@ -19,8 +19,22 @@ export type ClientHelloResult =
   | { kind: "not_tls" }
   /** TLS, but not a well-formed ClientHello; `why` is a short lower-case description. */
   | { kind: "malformed"; why: string }
-  /** A complete ClientHello. `serverName` is the raw host_name (not normalised), or null if absent. */
-  | { kind: "ok"; serverName: string | null; bytes: number };
+  /**
+   * A complete ClientHello. `serverName` is the raw host_name (not normalised), or null if absent.
+   * `encryptedClientHello` is true when it carries an extension that hides the real server name
+   * (ENCRYPTED_CLIENT_HELLO_TYPES): `serverName` is then only the outer, public name.
+   */
+  | { kind: "ok"; serverName: string | null; bytes: number; encryptedClientHello: boolean };
+
+/**
+ * Extension types that carry an encrypted server name, so that the SNI a proxy reads is not the
+ * destination: `encrypted_client_hello` 0xfe0d (TLS Encrypted Client Hello, draft-ietf-tls-esni-13
+ * and later, as deployed by Chromium, Firefox and Cloudflare; Chromium's GREASE ECH uses the same
+ * type and cannot be told apart on the wire, by design) and the earlier drafts' 0xfe08–0xfe0c, and
+ * `encrypted_server_name` 0xffce (ESNI, draft-ietf-tls-esni-01..06, as Firefox once sent it).
+ */
+export const ENCRYPTED_CLIENT_HELLO_TYPES: readonly number[] = [0xfe08, 0xfe09, 0xfe0a, 0xfe0b, 0xfe0c, 0xfe0d, 0xffce];
+const isEncryptedHelloType = (type: number): boolean => (type >= 0xfe08 && type <= 0xfe0d) || type === 0xffce;
 
 /**
  * Parses the ClientHello at the start of `data` (the client's first bytes on a TLS connection),
@@ -71,8 +85,11 @@ export function parseClientHello(data: Uint8Array): ClientHelloResult {
 
 function bodyResult(serverName: string | null | Malformed, bytes: number): ClientHelloResult {
   if (typeof serverName === "object" && serverName !== null) return serverName;
-  return { kind: "ok", serverName, bytes };
+  return { kind: "ok", serverName, bytes, encryptedClientHello: encryptedSeen };
 }
+
+/** Whether the ClientHello parseClientHelloBody last parsed carried an encrypted-name extension (read at once by bodyResult; parsing is synchronous). */
+let encryptedSeen = false;
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array {
   const out = new Uint8Array(length);
@@ -119,12 +136,14 @@ function parseClientHelloBody(b: Uint8Array, start: number, end: number): string
   const compressionLength = b[p++];
   if (compressionLength < 1 || end - p < compressionLength) return malformed("bad compression methods");
   p += compressionLength;
+  encryptedSeen = false;
   if (end === p) return null; // no extensions at all (pre-TLS-1.2 style): no SNI
   if (end - p < 2) return malformed("truncated extensions");
   const extensionsLength = (b[p] << 8) | b[p + 1];
   p += 2;
   if (extensionsLength !== end - p) return malformed("extensions length mismatch");
   let seen = 0;
+  encryptedSeen = false;
   try {
     let serverName: string | null = null;
     while (end > p) {
@@ -141,7 +160,7 @@ function parseClientHelloBody(b: Uint8Array, start: number, end: number): string
         const parsed = parseServerNameExtension(b, p, p + length);
         if (typeof parsed !== "string") return parsed;
         serverName = parsed;
-      }
+      } else if (isEncryptedHelloType(type)) encryptedSeen = true;
       p += length;
     }
     return serverName;

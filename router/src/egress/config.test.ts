@@ -10,6 +10,7 @@ describe("parseEgressProfile", () => {
     });
     expect(parseEgressProfile(text)).toEqual({
       egressMode: "Strict",
+      encryptedClientHello: "Refuse",
       allowedEndpoints: [
         { host: "api.github.com", port: 443 },
         { host: "*.blob.core.windows.net", port: 8443 },
@@ -19,7 +20,16 @@ describe("parseEgressProfile", () => {
   });
 
   it("defaults to Learn with no endpoints (KarsSandbox defaults)", () => {
-    expect(parseEgressProfile("{}")).toEqual({ egressMode: "Learn", allowedEndpoints: [] });
+    expect(parseEgressProfile("{}")).toEqual({ egressMode: "Learn", allowedEndpoints: [], encryptedClientHello: "Allow" });
+  });
+
+  it.each([
+    ["Strict refuses Encrypted Client Hello by default (fail closed)", { egressMode: "Strict" }, "Refuse"],
+    ["Learn allows it by default", { egressMode: "Learn" }, "Allow"],
+    ["Strict may allow it", { egressMode: "Strict", encryptedClientHello: "Allow" }, "Allow"],
+    ["Learn may refuse it", { egressMode: "Learn", encryptedClientHello: "Refuse" }, "Refuse"],
+  ])("%s", (_title, doc, expected) => {
+    expect(parseEgressProfile(JSON.stringify(doc)).encryptedClientHello).toBe(expected);
   });
 
   it.each([
@@ -32,6 +42,7 @@ describe("parseEgressProfile", () => {
     ["port 0", JSON.stringify({ allowedEndpoints: [{ host: "a.example", port: 0 }] }), "allowedEndpoints[0].port"],
     ["a string port", JSON.stringify({ allowedEndpoints: [{ host: "a.example", port: "443" }] }), "allowedEndpoints[0].port"],
     ["a wildcard IP", JSON.stringify({ allowedEndpoints: [{ host: "*.10.0.0.1" }] }), "allowedEndpoints[0].host"],
+    ["an unknown ECH policy", JSON.stringify({ encryptedClientHello: "refuse" }), "encryptedClientHello"],
   ])("rejects %s, naming the path", (_title, text, path) => {
     try {
       parseEgressProfile(text);

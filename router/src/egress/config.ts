@@ -17,10 +17,19 @@ export interface EgressEndpoint {
   readonly port: number;
 }
 
+/**
+ * What the proxy does with a TLS ClientHello that carries Encrypted Client Hello (client-hello.ts):
+ * its SNI is only the outer, public name, so the real destination cannot be checked. `Refuse` closes
+ * the connection (reason `encrypted_client_hello`); `Allow` relays it and counts it.
+ */
+export type EncryptedClientHelloPolicy = "Refuse" | "Allow";
+
 /** The egress fields of profile.json. */
 export interface EgressProfile {
   readonly egressMode: EgressMode;
   readonly allowedEndpoints: readonly EgressEndpoint[];
+  /** kars extension (KarsSandbox `spec.networkPolicy.encryptedClientHello`); absent: Refuse in Strict, Allow in Learn. */
+  readonly encryptedClientHello: EncryptedClientHelloPolicy;
 }
 
 /** One active EgressApproval as projected into approvals.json. `expiresAt` in ms since the epoch. */
@@ -84,8 +93,10 @@ function parseEndpoint(file: string, path: string, v: unknown, defaultPort: numb
 
 /**
  * Parses profile.json's egress fields. `egressMode` defaults to Learn and `allowedEndpoints` to []
- * (the KarsSandbox defaults, DESIGN §3); endpoint ports default to 443. Unknown fields are ignored.
- * Throws EgressConfigError on invalid JSON or an invalid egress field.
+ * (the KarsSandbox defaults, DESIGN §3); endpoint ports default to 443; `encryptedClientHello`
+ * defaults to Refuse in Strict mode (fail closed: an ECH tunnel could reach any site behind an
+ * allowlisted host's CDN) and Allow in Learn mode (everything is allowed there anyway). Unknown
+ * fields are ignored. Throws EgressConfigError on invalid JSON or an invalid egress field.
  */
 export function parseEgressProfile(text: string, file = "profile.json"): EgressProfile {
   const doc = parseJson(file, text);
@@ -97,7 +108,11 @@ export function parseEgressProfile(text: string, file = "profile.json"): EgressP
   const list = doc.allowedEndpoints ?? [];
   if (!Array.isArray(list)) throw new EgressConfigError(file, "allowedEndpoints", "must be an array");
   const allowedEndpoints = list.map((e, i) => parseEndpoint(file, `allowedEndpoints[${i}]`, e, 443));
-  return Object.freeze({ egressMode: mode, allowedEndpoints: Object.freeze(allowedEndpoints) });
+  const ech = doc.encryptedClientHello ?? (mode === "Strict" ? "Refuse" : "Allow");
+  if (ech !== "Refuse" && ech !== "Allow") {
+    throw new EgressConfigError(file, "encryptedClientHello", `must be "Refuse" or "Allow", found ${JSON.stringify(ech)}`);
+  }
+  return Object.freeze({ egressMode: mode, allowedEndpoints: Object.freeze(allowedEndpoints), encryptedClientHello: ech });
 }
 
 /**

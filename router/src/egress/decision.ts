@@ -33,6 +33,8 @@ export type DenyReason =
   | "non_public_address"
   | "sni_missing"
   | "sni_mismatch"
+  /** The ClientHello hides its real server name (Encrypted Client Hello) and the profile refuses that. */
+  | "encrypted_client_hello"
   | "not_tls"
   | "bad_request"
   | "tunnel_limit"

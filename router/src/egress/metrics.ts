@@ -20,6 +20,8 @@ export interface EgressMetrics {
   learnedHosts: Gauge;
   /** Hosts allowed in Learn mode but not recorded, the list being full (they are in the audit log). */
   learnedHostsDropped: Gauge;
+  /** TLS connections relayed with Encrypted Client Hello, the profile allowing it (their real destination is unknown). */
+  encryptedClientHellosAllowed: Counter;
 }
 
 /**
@@ -32,6 +34,8 @@ export class EgressHotCounters {
   activeTunnels = 0;
   /** Sockets the proxy holds open now: agents' connections and its own to destinations. */
   openSockets = 0;
+  /** TLS connections relayed whose ClientHello hid its real server name (Encrypted Client Hello), the profile allowing it. */
+  encryptedClientHellosAllowed = 0;
   /** Bytes relayed agent → destination, and back, by finished tunnels. */
   bytesUpstream = 0;
   bytesDownstream = 0;
@@ -136,5 +140,14 @@ export function createEgressMetrics(registry: Registry, stalenessSeconds: () => 
     }),
     learnedHosts: new Gauge({ name: "kars_egress_learned_hosts", help: "Distinct host:port pairs recorded in Learn mode.", registers }),
     learnedHostsDropped: new Gauge({ name: "kars_egress_learned_hosts_dropped", help: "Uses of host:port pairs allowed in Learn mode but not recorded since start, the learned list being full (they are in the audit log).", registers }),
+    encryptedClientHellosAllowed: new Counter({
+      name: "kars_egress_encrypted_client_hellos_allowed_total",
+      help: "TLS connections relayed whose ClientHello hid its real server name (Encrypted Client Hello), allowed by networkPolicy.encryptedClientHello: Allow.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(hot.encryptedClientHellosAllowed);
+      },
+    }),
   };
 }

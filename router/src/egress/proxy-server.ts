@@ -406,6 +406,11 @@ export class EgressProxyServer {
         this.deny("tls", client, "sni_missing", 443);
         return void socket.destroy();
       }
+      const hidden = this.encryptedHelloProblem(result);
+      if (hidden) {
+        this.deny("tls", client, hidden.reason, 443, result.serverName.slice(0, 253), hidden.detail);
+        return void socket.destroy();
+      }
       if (!this.acquire("tls", client, 443)) return void socket.destroy();
       this.tunnelTransparentTls(socket, client, result.serverName, data).catch((err: unknown) => this.failed(socket, err));
     });
@@ -516,13 +521,27 @@ export class EgressProxyServer {
     if (upstream.destroyed || socket.destroyed) return this.abandon(p);
     // off 443, a tunnel whose first byte is not a TLS handshake record carries another protocol the endpoint allows
     const raw = p.port !== 443 && result.kind === "not_tls";
-    const problem = raw ? undefined : frontingProblem(result, p.host);
+    const problem = raw ? undefined : (frontingProblem(result, p.host) ?? this.encryptedHelloProblem(result));
     if (problem) {
       this.deny("connect", p.client, problem.reason, p.port, p.host, problem.detail);
       return this.abandon(p);
     }
     upstream.write(data);
     this.relay(socket, upstream, p);
+  }
+
+  /**
+   * Why a well-formed ClientHello that hides its real server name (Encrypted Client Hello) is refused,
+   * or undefined when it does not hide it or the profile allows it (then it is counted). With no valid
+   * profile it is refused: fail closed.
+   */
+  private encryptedHelloProblem(result: ClientHelloResult): { reason: DenyReason; detail: string } | undefined {
+    if (result.kind !== "ok" || !result.encryptedClientHello) return undefined;
+    if (this.deps.snapshot().profile?.encryptedClientHello === "Allow") {
+      this.deps.hot.encryptedClientHellosAllowed++;
+      return undefined;
+    }
+    return { reason: "encrypted_client_hello", detail: ECH_REFUSED_DETAIL };
   }
 
   /** A CONNECT tunnel given up after its ClientHello wait: both sockets closed, the slot released. */
@@ -769,6 +788,10 @@ interface PendingConnect {
   /** 'close' listener on upstream while waiting: the client is closed with it. */
   upstreamGone: () => void;
 }
+
+/** The audit detail of an `encrypted_client_hello` refusal: what was seen, and the ways out. */
+export const ECH_REFUSED_DETAIL =
+  "the ClientHello carries Encrypted Client Hello, which hides its real destination from the SNI check; refused by networkPolicy.encryptedClientHello (Refuse, the Strict default). Chromium sends it too: --disable-features=EncryptedClientHello";
 
 /** The peer address of a client connection, read (getpeername(2)) on first use only, then kept. */
 function peer(socket: { remoteAddress?: string }): () => string {

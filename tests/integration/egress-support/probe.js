@@ -16,6 +16,8 @@
 //       connect:AUTH      write a CONNECT head for AUTH
 //       get:URL           write an absolute-form GET for URL (keep-alive)
 //       hello:SNI[:N]     write a TLS ClientHello naming SNI (only its first N bytes with N)
+//       ech-hello:SNI     write a TLS ClientHello naming SNI with an encrypted_client_hello extension
+//                         (0xfe0d, opaque bytes: an outer ClientHello hiding its real name)
 //       status            wait (up to 3 s) for a response head; its status joins "statuses"
 //       sleep:MS          wait
 //       pause             stop reading (backpressure)
@@ -146,10 +148,11 @@ if (cmd === "tcp") {
 }
 
 /** A TLS 1.2-style ClientHello record with one server_name extension (RFC 8446 §4.1.2, RFC 6066 §3). */
-function clientHello(sni) {
+function clientHello(sni, ech = false) {
   const name = Buffer.from(sni, "ascii");
   const u16 = (n) => [n >> 8, n & 0xff];
   const ext = [0, 0, ...u16(name.length + 5), ...u16(name.length + 3), 0, ...u16(name.length), ...name];
+  if (ech) ext.push(0xfe, 0x0d, ...u16(48), ...new Array(48).fill(0xab));
   const body = [3, 3, ...new Array(32).fill(7), 0, ...u16(2), 0x13, 0x01, 1, 0, ...u16(ext.length), ...ext];
   const handshake = [1, 0, ...u16(body.length), ...body];
   return Buffer.from([0x16, 3, 1, ...u16(handshake.length), ...handshake]);
@@ -209,7 +212,8 @@ function runScript(target, steps) {
         const [sni, n] = arg.split(":");
         const hello = clientHello(sni);
         s.write(n === undefined ? hello : hello.subarray(0, Number(n)));
-      } else if (op === "status") result.statuses.push(await head());
+      } else if (op === "ech-hello") s.write(clientHello(arg, true));
+      else if (op === "status") result.statuses.push(await head());
       else if (op === "sleep") await wait(Number(arg));
       else if (op === "pause") s.pause();
       else if (op === "fin") s.end();

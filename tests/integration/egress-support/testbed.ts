@@ -130,6 +130,8 @@ export interface TestConfig {
   approvals?: { name: string; hosts: { host: string; port: number }[]; expiresAt: string }[];
   blocklist?: Record<string, string>;
   blocklistSources?: unknown;
+  /** profile.json's kars extension; absent = the mode's default (Refuse in Strict). */
+  encryptedClientHello?: "Refuse" | "Allow";
 }
 
 /** The two namespaces, their servers, and the proxy. */
@@ -285,7 +287,8 @@ export class EgressTestbed {
       // rename = atomic swap, as the kubelet does for projected volumes
       renameSync(`${file}.tmp`, file);
     };
-    write("profile.json", JSON.stringify({ sandbox: "t", tenant: "t", egressMode: cfg.egressMode, allowedEndpoints: cfg.allowedEndpoints }));
+    const ech = cfg.encryptedClientHello === undefined ? {} : { encryptedClientHello: cfg.encryptedClientHello };
+    write("profile.json", JSON.stringify({ sandbox: "t", tenant: "t", egressMode: cfg.egressMode, allowedEndpoints: cfg.allowedEndpoints, ...ech }));
     write("approvals.json", JSON.stringify(cfg.approvals ?? []));
     if (cfg.blocklistSources !== undefined) write("blocklist-sources.json", JSON.stringify(cfg.blocklistSources));
     if (cfg.blocklist) {
