@@ -35,11 +35,11 @@ function write(name: string, content: string): void {
   writeFileSync(path.join(dir, "config", name), content);
 }
 
-function makeStore(now: () => number = Date.now): { store: EgressConfigStore; registry: Registry } {
+function makeStore(now: () => number = Date.now, logLines?: string[]): { store: EgressConfigStore; registry: Registry } {
   const registry = new Registry();
   const holder: { store?: EgressConfigStore } = {};
   const metrics = createEgressMetrics(registry, () => holder.store?.stalenessSeconds() ?? 0, new EgressHotCounters());
-  const store = new EgressConfigStore({ configDir: path.join(dir, "config"), stateDir: path.join(dir, "state"), logger: pino({ level: "silent" }), metrics, reloadIntervalMs: 3_600_000, now });
+  const store = new EgressConfigStore({ configDir: path.join(dir, "config"), stateDir: path.join(dir, "state"), logger: logLines ? pino({ level: "info" }, { write: (l: string) => void logLines.push(l) }) : pino({ level: "silent" }), metrics, reloadIntervalMs: 3_600_000, now });
   holder.store = store;
   return { store, registry };
 }
@@ -92,6 +92,22 @@ describe("EgressConfigStore", () => {
     expect(store.snapshot().blocklist.has("worse.example")).toBe(true);
     expect(await metric(registry, "kars_egress_blocklist_entries")).toBe(2);
     expect(await metric(registry, "kars_egress_blocklist_unparsed_lines")).toBe(1);
+    await store.stop();
+  });
+
+  it.each([
+    ["seed lists only", false],
+    ["seed lists and a source", true],
+  ])("says once at start that the blocklist is loaded (%s)", async (_title, withSource) => {
+    write("profile.json", "{}");
+    write("blocklist/oisd.txt", "*.ads.example\n");
+    serve = { status: 200, body: "127.0.0.1 remote.example\n" };
+    if (withSource) write("blocklist-sources.json", JSON.stringify({ sources: [`${base}/hosts`], periodSeconds: 3600 }));
+    const lines: string[] = [];
+    const { store } = makeStore(Date.now, lines);
+    await store.start();
+    expect(lines.filter(l => l.includes("egress blocklist loaded")).map(l => JSON.parse(l).lists)).toEqual([withSource ? 2 : 1]);
+    expect(store.snapshot().blocklist.has("remote.example")).toBe(withSource);
     await store.stop();
   });
 

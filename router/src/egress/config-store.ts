@@ -136,7 +136,8 @@ export class EgressConfigStore {
         this.seedInfo = lists.map((l, i) => info(l, parsed[i]));
         this.seedSig = sig;
         this.blocklistError = undefined;
-        this.rebuildBlocklist();
+        // in force at once; its log line waits for the sources' refresh below, which rebuilds it again
+        this.rebuildBlocklist(!sourcesChanged);
       } catch (err) {
         this.blocklistError = `${CONFIG_FILES.blocklistDir}/: ${(err as Error).message} (keeping the previous lists)`;
         this.opts.logger.warn({ err }, "egress blocklist seed read failed");
@@ -228,7 +229,8 @@ export class EgressConfigStore {
     }
   }
 
-  private rebuildBlocklist(): void {
+  /** Makes the blocklist from the seed and remote lists, in force at once; `log`: say so (one line per change). */
+  private rebuildBlocklist(log = true): void {
     const remote = [...this.remote.values()];
     const lists = [...this.seedLists, ...remote.map((r) => r.hashed)];
     const infos = [...this.seedInfo, ...remote.map((r) => r.info)];
@@ -236,7 +238,7 @@ export class EgressConfigStore {
     const unparsed = infos.reduce((n, l) => n + l.unparsedLines, 0);
     this.opts.metrics.blocklistEntries.set(this.blocklist.size);
     this.opts.metrics.blocklistUnparsedLines.set(unparsed);
-    this.opts.logger.info({ entries: this.blocklist.size, unparsedLines: unparsed, lists: lists.length }, "egress blocklist loaded");
+    if (log) this.opts.logger.info({ entries: this.blocklist.size, unparsedLines: unparsed, lists: lists.length }, "egress blocklist loaded");
   }
 }
 
