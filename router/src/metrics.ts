@@ -14,7 +14,7 @@ export interface RouterMetrics {
 /**
  * Creates the registry: `kars_router_requests_total{api,code}`, `kars_router_request_duration_seconds{api}`,
  * `kars_router_budget_remaining_tokens{scope,window}` (scope ∈ sandbox|tenant, collected on scrape),
- * `kars_router_config_ready` (1/0), plus Node process metrics. Label values are bounded.
+ * `kars_router_config_ready` (1/0). No Node process metrics (the kubelet reports the container's CPU and memory). Label values are bounded.
  */
 export function createMetrics(config: () => RuntimeConfig, ledger: BudgetLedger, readiness: () => ConfigReadiness, now: () => number): RouterMetrics {
   const registry = new Registry();

@@ -72,7 +72,7 @@ describe("ConfigDirectory", () => {
     const c = new ConfigDirectory(dir, silent);
     fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "policies: 1\n");
     c.reload();
-    expect(c.readiness().reasons).toEqual(["toolpolicy.yaml: toolpolicy.yaml: version: required"]);
+    expect(c.readiness().reasons).toEqual(["toolpolicy.yaml: toolpolicy.yaml: (root): must have required property 'version'; policies: must be array"]);
     fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: '1'\npolicies: []\n");
     c.reload();
     expect([c.config().toolPolicy?.version, c.readiness().ready]).toEqual(["1", true]);

@@ -85,7 +85,7 @@ export function parseProfile(text: string): LoadedProfile {
   } catch (err) {
     throw new ProfileError([`(root): not JSON: ${(err as Error).message}`]);
   }
-  if (!validate(data)) throw new ProfileError((validate.errors ?? []).map(describe));
+  if (!validate(data)) throw new ProfileError((validate.errors ?? []).map(describeSchemaError));
   const problems = crossFieldProblems(data);
   if (problems.length > 0) throw new ProfileError(problems);
   return { profile: deepFreeze(data), digest: `sha256:${createHash("sha256").update(text).digest("hex")}` };
@@ -120,7 +120,11 @@ function crossFieldProblems(p: Profile): string[] {
   return problems;
 }
 
-function describe(e: ErrorObject): string {
+/**
+ * One `<json path>: <message>` line for an ajv error (paths as `a.b[2].c`, `(root)` for the document),
+ * naming the unknown field or the allowed values where ajv knows them. Shared with toolpolicy.yaml's check.
+ */
+export function describeSchemaError(e: ErrorObject): string {
   const path = e.instancePath === "" ? "(root)" : e.instancePath.slice(1).replace(/\/(\d+)(?=\/|$)/g, "[$1]").replace(/\//g, ".");
   const extra = e.keyword === "additionalProperties" ? ` (${String((e.params as { additionalProperty: string }).additionalProperty)})` : "";
   const allowed = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";

@@ -2,6 +2,7 @@ import Ajv from "ajv";
 import approvalsSchema from "../../schemas/approvals.schema.json";
 import blocklistSourcesSchema from "../../schemas/blocklist-sources.schema.json";
 import profileSchema from "../../schemas/profile.schema.json";
+import toolPolicySchema from "../../schemas/toolpolicy.schema.json";
 
 // The schemas are shared with the reconciler (which writes these files): each must compile and accept
 // what DESIGN §6 describes, and refuse the mistakes a writer is most likely to make.
@@ -30,6 +31,20 @@ describe.each<[string, object, unknown[], unknown[]]>([
     [
       { sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {} },
       { sandbox: "s", tenant: "t", egressMode: "Learn", allowedEndpoints: [], inferencePolicy: {}, upstreams: {} },
+    ],
+  ],
+  [
+    "toolpolicy.yaml (parsed)",
+    toolPolicySchema,
+    [
+      { version: "1.0", policies: [] },
+      { version: 1, agent: "a", policies: [{ name: "a", type: "capability", denied_actions: ["shell:*"], priority: 10 }, { name: "b", type: "approval", actions: ["spawn:*"] }, { name: "c", type: "rate_limit", actions: ["fetch:*"], max_calls: 5, window: 60 }] },
+    ],
+    [
+      { policies: [] },
+      { version: 1, policies: [{ name: "a", type: "capability", denied_action: ["x"] }] },
+      { version: 1, policies: [{ name: "c", type: "rate_limit", actions: ["fetch:*"] }] },
+      { version: 1, policies: [{ name: "c", type: "approval", actions: ["x"], allowed_actions: ["y"] }] },
     ],
   ],
 ])("%s schema", (_name, schema, good, bad) => {

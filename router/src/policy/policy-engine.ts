@@ -1,5 +1,8 @@
+import Ajv, { type ErrorObject } from "ajv";
 import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
+import toolPolicySchema from "../../schemas/toolpolicy.schema.json";
+import { describeSchemaError } from "../config/profile";
 import { RouterError } from "../errors/router-error";
 
 /** One PolicyEngine rule (DESIGN §6 toolpolicy.yaml). Action patterns may end in `*` (prefix match). */
@@ -30,44 +33,56 @@ export interface PolicyDecision {
   reason: string;
 }
 
+const validate = new Ajv({ allErrors: true, strict: false }).compile<ToolPolicyDocument>(toolPolicySchema);
+
+/** toolpolicy.yaml as router/schemas/toolpolicy.schema.json accepts it. */
+interface ToolPolicyDocument {
+  version: string | number;
+  agent?: string;
+  policies: (Omit<PolicyRule, "priority"> & { priority?: number })[];
+}
+
 /**
  * Parses toolpolicy.yaml (`version`, `agent`, `policies[{name, type, allowed_actions | denied_actions |
- * actions, priority, max_calls, window}]`). Throws Error naming the bad field by path.
+ * actions, priority, max_calls, window}]`) against router/schemas/toolpolicy.schema.json: unknown or
+ * misspelt fields, values of the wrong type, a rule without the fields its type needs (capability:
+ * allowed_actions or denied_actions; approval: actions; rate_limit: actions and max_calls) or with
+ * another type's, and two rules of one name are errors — each would otherwise quietly allow what the
+ * author meant to deny or limit. Throws Error naming every bad field by path
+ * (`toolpolicy.yaml: policies[1].denied_action: …`).
  */
 export function parsePolicyProfile(text: string): PolicyProfile {
-  const doc = parseYaml(text) as unknown;
-  if (!doc || typeof doc !== "object") throw new Error("toolpolicy.yaml: (root): must be a mapping");
-  const d = doc as Record<string, unknown>;
-  if (typeof d.version !== "string" && typeof d.version !== "number") throw new Error("toolpolicy.yaml: version: required");
-  if (!Array.isArray(d.policies)) throw new Error("toolpolicy.yaml: policies: must be a list");
-  const policies = d.policies.map((p: unknown, i: number) => parseRule(p, `policies[${i}]`));
+  let doc: unknown;
+  try {
+    doc = parseYaml(text) as unknown;
+  } catch (err) {
+    throw new Error(`toolpolicy.yaml: (root): not YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (!validate(doc)) throw new Error(`toolpolicy.yaml: ${[...new Set((validate.errors ?? []).flatMap(ruleProblem))].join("; ")}`);
+  const seen = new Set<string>();
+  const duplicates = doc.policies.flatMap((r, i) => (seen.has(r.name) ? [`policies[${i}].name: duplicate rule name ${JSON.stringify(r.name)}`] : (seen.add(r.name), [])));
+  if (duplicates.length > 0) throw new Error(`toolpolicy.yaml: ${duplicates.join("; ")}`);
+  const policies: PolicyRule[] = doc.policies.map(r => ({ ...r, priority: r.priority ?? 0 }));
   policies.sort((a, b) => b.priority - a.priority);
   return Object.freeze({
-    version: String(d.version),
-    agent: typeof d.agent === "string" ? d.agent : undefined,
+    version: String(doc.version),
+    agent: doc.agent,
     policies: Object.freeze(policies),
     digest: `sha256:${createHash("sha256").update(text).digest("hex")}`,
   });
 }
 
-function parseRule(p: unknown, path: string): PolicyRule {
-  if (!p || typeof p !== "object") throw new Error(`toolpolicy.yaml: ${path}: must be a mapping`);
-  const r = p as Record<string, unknown>;
-  if (typeof r.name !== "string") throw new Error(`toolpolicy.yaml: ${path}.name: required string`);
-  if (r.type !== "capability" && r.type !== "approval" && r.type !== "rate_limit") throw new Error(`toolpolicy.yaml: ${path}.type: must be capability, approval or rate_limit`);
-  for (const f of ["allowed_actions", "denied_actions", "actions"]) {
-    if (r[f] !== undefined && !(Array.isArray(r[f]) && (r[f] as unknown[]).every(a => typeof a === "string"))) throw new Error(`toolpolicy.yaml: ${path}.${f}: must be a list of strings`);
-  }
-  return {
-    name: r.name,
-    type: r.type,
-    allowed_actions: r.allowed_actions as string[] | undefined,
-    denied_actions: r.denied_actions as string[] | undefined,
-    actions: r.actions as string[] | undefined,
-    priority: typeof r.priority === "number" ? r.priority : 0,
-    max_calls: typeof r.max_calls === "number" ? r.max_calls : undefined,
-    window: typeof r.window === "number" ? r.window : undefined,
-  };
+/** The fields each rule type takes besides name, type and priority (toolpolicy.schema.json's allOf). */
+const RULE_FIELDS = "capability: allowed_actions and/or denied_actions; approval: actions; rate_limit: actions, max_calls, window";
+
+/** A schema error as the author should read it: the rule-type conditions in words, the rest as ajv says. */
+function ruleProblem(e: ErrorObject): string[] {
+  if (e.keyword === "if") return [];
+  const at = describeSchemaError(e).split(": ")[0];
+  if (e.keyword === "not") return [`${at}: has a field its type does not take (${RULE_FIELDS})`];
+  if (e.keyword === "anyOf") return [`${at}: a capability rule needs allowed_actions or denied_actions`];
+  if (e.keyword === "required" && /^policies\[\d+\]$/.test(at) && ["allowed_actions", "denied_actions"].includes(String((e.params as { missingProperty?: string }).missingProperty))) return [];
+  return [describeSchemaError(e)];
 }
 
 /** Whether an action (`inference:chat_completions:gpt-4o`) matches a pattern (`inference:*`, exact, or `*`). */
