@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { evaluateAction } from "../policy/policy-engine";
 import { ConfigDirectory } from "./config-dir";
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -76,6 +77,21 @@ describe("ConfigDirectory", () => {
     fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: '1'\npolicies: []\n");
     c.reload();
     expect([c.config().toolPolicy?.version, c.readiness().ready]).toEqual(["1", true]);
+  });
+
+  it("starting on a bad toolpolicy.yaml denies every action until a good one parses (fail closed: no last good version to keep)", () => {
+    fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: 1\npolicies: [{name: a, type: capability, denied_action: ['shell:*']}]\n");
+    const c = new ConfigDirectory(dir, silent);
+    expect(c.readiness().ready).toBe(false);
+    const denied = evaluateAction(c.config().toolPolicy, "inference:chat_completions:gpt-4o", 0, new Map());
+    expect(denied).toMatchObject({ allowed: false, reason: expect.stringMatching(/^denied by no valid toolpolicy\.yaml yet \(toolpolicy\.yaml: .*denied_action/) });
+    fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: '2'\npolicies: [{name: a, type: capability, denied_actions: ['shell:*']}]\n");
+    c.reload();
+    expect([c.config().toolPolicy?.version, c.readiness().ready, evaluateAction(c.config().toolPolicy, "inference:chat_completions:gpt-4o", 0, new Map()).allowed]).toEqual(["2", true, true]);
+    // a later bad version keeps that good one
+    fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: [\n");
+    c.reload();
+    expect([c.config().toolPolicy?.version, c.readiness().ready]).toEqual(["2", false]);
   });
 
   it("an unreadable API key file marks not ready without naming its content", () => {

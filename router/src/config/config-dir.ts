@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Logger } from "pino";
-import { parsePolicyProfile, type PolicyProfile } from "../policy/policy-engine";
+import { denyAllPolicyProfile, parsePolicyProfile, type PolicyProfile } from "../policy/policy-engine";
 import type { RuntimeConfig } from "../inference/runtime-config";
 import { parseProfile } from "./profile";
 
@@ -19,7 +19,8 @@ export interface ConfigReadiness {
  * The router configuration directory (DESIGN §6, in a pod the projected `/etc/kars`), read at start
  * and re-read when a file changes (polled by content digest, which also catches the atomic `..data`
  * symlink swap of projected volumes). A file that fails to parse keeps the last good version and makes
- * readiness false with the reason, until a good version appears. API key files named by upstreams are
+ * readiness false with the reason, until a good version appears; a toolpolicy.yaml with no good
+ * version yet denies every action meanwhile (fail closed). API key files named by upstreams are
  * read here too, so a rotated Secret is picked up the same way. Never logs file contents.
  */
 export class ConfigDirectory {
@@ -29,6 +30,8 @@ export class ConfigDirectory {
   private readonly digests = new Map<string, string>();
   private readonly problems = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
+  /** A toolpolicy.yaml (or its absence) has been applied at least once: a later bad version keeps it. */
+  private toolPolicyApplied = false;
 
   /**
    * Loads the directory. Throws Error when profile.json is missing or invalid at start: a router
@@ -85,7 +88,14 @@ export class ConfigDirectory {
     changed = this.apply(CONFIG_FILES.toolPolicy, this.read(CONFIG_FILES.toolPolicy), text => {
       const toolPolicy: PolicyProfile | null = text === null ? null : parsePolicyProfile(text);
       this.current = { ...this.current, toolPolicy };
+      this.toolPolicyApplied = true;
     }) || changed;
+    // a toolpolicy.yaml that has never parsed is not an empty policy: until one does, every action is denied
+    const toolPolicyProblem = this.problems.get(CONFIG_FILES.toolPolicy);
+    if (toolPolicyProblem !== undefined && !this.toolPolicyApplied && this.current.toolPolicy === null) {
+      this.current = { ...this.current, toolPolicy: denyAllPolicyProfile(toolPolicyProblem) };
+      changed = true;
+    }
     const token = this.read(CONFIG_FILES.opsToken);
     this.opsToken = token === null || token.trim() === "" ? null : token.trim();
     this.loadSecrets();

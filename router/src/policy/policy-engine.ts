@@ -72,6 +72,16 @@ export function parsePolicyProfile(text: string): PolicyProfile {
   });
 }
 
+/**
+ * A profile that denies every action, with `reason` in its one rule's name (so in every denial's
+ * message): what the router enforces while toolpolicy.yaml exists but no version of it has parsed
+ * (config-dir.ts). Fail closed: a policy that cannot be read is not an empty one. Digest `invalid`.
+ */
+export function denyAllPolicyProfile(reason: string): PolicyProfile {
+  const rule: PolicyRule = { name: `no valid toolpolicy.yaml yet (${reason.slice(0, 300)})`, type: "capability", denied_actions: ["*"], priority: Number.MAX_SAFE_INTEGER };
+  return Object.freeze({ version: "invalid", policies: Object.freeze([rule]), digest: "invalid" });
+}
+
 /** The fields each rule type takes besides name, type and priority (toolpolicy.schema.json's allOf). */
 const RULE_FIELDS = "capability: allowed_actions and/or denied_actions; approval: actions; rate_limit: actions, max_calls, window";
 
