@@ -1,7 +1,7 @@
 // The configuration store against a real directory and a loopback HTTP server standing in for the
 // blocklist sources (PITFALLS: real lists cannot be downloaded here, so they are generated).
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -108,6 +108,20 @@ describe("EgressConfigStore", () => {
     await store.start();
     expect(lines.filter(l => l.includes("egress blocklist loaded")).map(l => JSON.parse(l).lists)).toEqual([withSource ? 2 : 1]);
     expect(store.snapshot().blocklist.has("remote.example")).toBe(withSource);
+    await store.stop();
+  });
+
+  it("decides nothing while the seed lists have never been read (fail closed), until they are", async () => {
+    write("profile.json", JSON.stringify({ egressMode: "Learn" }));
+    write("blocklist/oisd.txt", "*.ads.example\n");
+    symlinkSync("/nonexistent-kars-list", path.join(dir, "config", "blocklist", "broken.txt")); // stat fails: the directory cannot be read whole
+    const { store } = makeStore();
+    await store.start();
+    expect(store.snapshot().profile).toBeUndefined();
+    expect(store.status()).toMatchObject({ ready: false, reasons: [expect.stringMatching(/^blocklist\/: .*ENOENT.*keeping the previous lists/)] });
+    rmSync(path.join(dir, "config", "blocklist", "broken.txt"));
+    await store.poll();
+    expect([store.snapshot().profile?.egressMode, store.snapshot().blocklist.has("x.ads.example"), store.status().ready]).toEqual(["Learn", true, true]);
     await store.stop();
   });
 

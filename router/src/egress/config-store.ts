@@ -63,6 +63,8 @@ export class EgressConfigStore {
   // Lists are kept fingerprinted (no strings), so a rebuild after one source changes is cheap.
   private readonly remote = new Map<string, { hashed: HashedHosts; info: BlocklistSourceInfo; fetchedAt: number }>();
   private blocklistError: string | undefined;
+  /** The seed lists have been read once: until then a decision has no blocklist to apply. */
+  private seedsLoaded = false;
   private blocklist = Blocklist.empty();
   private pollTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -98,9 +100,13 @@ export class EgressConfigStore {
     await this.polling;
   }
 
-  /** The configuration a decision should use now. */
+  /**
+   * The configuration a decision should use now. While the seed lists of `blocklist/` have never been
+   * read (an I/O error at start), it has no profile, so every decision is `no_config`: fail closed, as
+   * an unread blocklist is not an empty one (a later read error keeps the lists read before).
+   */
   snapshot(): EgressPolicySnapshot {
-    return { profile: this.profile.value, approvals: this.approvals.value ?? [], blocklist: this.blocklist };
+    return { profile: this.seedsLoaded ? this.profile.value : undefined, approvals: this.approvals.value ?? [], blocklist: this.blocklist };
   }
 
   /** Readiness and the reasons it is not ready. */
@@ -136,6 +142,7 @@ export class EgressConfigStore {
         this.seedInfo = lists.map((l, i) => info(l, parsed[i]));
         this.seedSig = sig;
         this.blocklistError = undefined;
+        this.seedsLoaded = true;
         // in force at once; its log line waits for the sources' refresh below, which rebuilds it again
         this.rebuildBlocklist(!sourcesChanged);
       } catch (err) {

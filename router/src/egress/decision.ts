@@ -94,7 +94,7 @@ export function endpointMatches(endpoint: EgressEndpoint, host: string, port: nu
  */
 export function decideByPolicy(req: EgressRequest, snapshot: EgressPolicySnapshot, now: number): PolicyDecision {
   const { port } = req;
-  if (!snapshot.profile) return { allow: false, reason: "no_config", port, detail: "no valid profile.json loaded" };
+  if (!snapshot.profile) return { allow: false, reason: "no_config", port, detail: "no usable egress configuration yet: profile.json not loaded, or the blocklist never read (see /readyz)" };
   const normalised = normaliseHost(req.host);
   if (!normalised.ok) return { allow: false, reason: "invalid_host", port, detail: normalised.reason };
   const host = normalised.host;
