@@ -1,6 +1,7 @@
 /**
- * The main job as a user runs it (DESIGN §0): `kars demo --keep` shows sandboxes, the admitted pod
- * and a refused pod, prints KUBECONFIG=<path> once ready, and stops everything on SIGTERM.
+ * The main job as a user runs it (DESIGN §0, README): `npm run demo -- --keep` shows sandboxes, the
+ * admitted pod and a refused pod, prints KUBECONFIG=<path> once ready, and stops everything when npm
+ * gets SIGTERM (npm passes it to its script's shell: the script `exec`s kars, so kars receives it).
  * (Local provider only: against kind or a kubeconfig the demo shares the cluster under test.)
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -14,10 +15,10 @@ const local = stack.cluster.provider === "local";
 const repo = join(__dirname, "..", "..");
 
 (local ? describe : describe.skip)("kars demo --keep", () => {
-  it("shows what a user wants to see, stays up with a working KUBECONFIG, and leaves nothing running after SIGTERM", async () => {
+  it("shows what a user wants to see, stays up with a working KUBECONFIG, and leaves nothing running after SIGTERM to npm", async () => {
     const env = { ...process.env };
     delete env.KUBECONFIG;
-    const child = spawn(process.execPath, [join(repo, "bin", "kars.js"), "demo", "--keep"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("npm", ["run", "demo", "--", "--keep"], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
