@@ -159,6 +159,11 @@ describe("Strict mode", () => {
     const redirected = await bed.probe(AGENT_UID, "script", `${WEB_V4}:443`, "ech-hello:allowed.test", "closed:3000");
     expect([redirected.received, redirected.ended || redirected.closed]).toEqual([0, true]);
     expect(await decisionsContaining(bed, { via: "tls", allow: false, reason: "encrypted_client_hello", host: "allowed.test" })).toBeDefined();
+    // a TLS alert record first does not make the tunnel "not TLS" on another allowed port (relayed unchecked, a server
+    // that skips the alert would get the ECH hello behind it: helper-20's red-team finding)
+    const alertFirst = await bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:8080", "status", `w:${JSON.stringify("\u0015\u0003\u0001\u0000\u0002\u0001Z")}`, "ech-hello:allowed.test", "closed:3000");
+    expect(alertFirst).toMatchObject({ ok: true, statuses: ["200"], received: "HTTP/1.1 200 Connection Established\r\n\r\n".length });
+    expect(await decisionsContaining(bed, { via: "connect", allow: false, reason: "bad_request", port: 8080, detail: "another tls record before the clienthello" })).toBeDefined();
     // relayed, the destination's TLS server answers the stub hello with a 7-byte alert after the proxy's 200
     const established = "HTTP/1.1 200 Connection Established\r\n\r\n".length;
     const echTunnel = () => bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:443", "status", "ech-hello:allowed.test", "closed:3000");

@@ -45,6 +45,22 @@ describe("readClientHello", () => {
     expect(got.data.subarray(0, hello.length)).toEqual(hello);
   });
 
+  it("parses a ClientHello sent a byte at a time once per record, not once per byte (no quadratic work), and keeps the bytes whole", async () => {
+    const big = clientHello(`${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.example`);
+    const parse = jest.spyOn(jest.requireActual<typeof import("./client-hello")>("./client-hello"), "parseClientHello");
+    const w = wait(Buffer.alloc(0));
+    for (let i = 0; i < big.length; i++) w.socket.write(big.subarray(i, i + 1));
+    const got = await w.result;
+    expect(got.result).toMatchObject({ kind: "ok", serverName: expect.stringMatching(/^a{60}\.b{60}\.c{60}\.example$/) });
+    expect(got.data).toEqual(big);
+    expect(parse).toHaveBeenCalledTimes(1);
+    parse.mockRestore();
+  });
+
+  it("an alert record before the ClientHello is malformed, not 'not TLS' (it would be relayed unchecked off 443)", async () => {
+    expect((await wait(Buffer.concat([Buffer.from([0x15, 3, 1, 0, 2, 1, 0x5a]), hello])).result).result).toEqual({ kind: "malformed", why: "another tls record before the clienthello" });
+  });
+
   it.each([
     ["a client that ends first", (s: PassThrough) => s.end(), "connection closed before clienthello"],
     ["a client that closes first", (s: PassThrough) => s.destroy(), "connection closed before clienthello"],

@@ -27,30 +27,63 @@ const EARLY_END: ClientHelloResult = Object.freeze({ kind: "malformed", why: "co
 const TIMED_OUT: ClientHelloResult = Object.freeze({ kind: "malformed", why: "timeout waiting for clienthello" });
 const TOO_LARGE: ClientHelloResult = Object.freeze({ kind: "malformed", why: "clienthello too large" });
 
+/** Most bytes kept while waiting: a ClientHello of MAX_CLIENT_HELLO_BYTES in records of 16 KiB, headers included, and some slack. */
+const MAX_WAIT_BYTES = MAX_CLIENT_HELLO_BYTES + 1024;
+
 class ClientHelloWait<C> implements Wait {
   private settled = false;
   private readonly timer: NodeJS.Timeout;
+  /** Bytes read so far are buf[0, length): the first chunk as it came, then a buffer grown by doubling (no copy of everything per chunk). */
+  private buf: Buffer;
+  private length: number;
+  /** `buf` was allocated here (else it is the socket's first chunk). */
+  private owned = false;
 
   constructor(
     private readonly socket: Waiting,
-    private data: Buffer,
+    initial: Buffer,
     private readonly context: C,
     private readonly done: ClientHelloDone<C>,
     timeoutMs: number,
   ) {
+    this.buf = initial;
+    this.length = initial.length;
     this.timer = setTimeout(timedOut, timeoutMs, this);
   }
 
-  /** Bytes arrived: keep them and look again. */
+  /** Bytes arrived: keep them and, once they end on a record boundary, look again. */
   add(chunk: Buffer): void {
-    this.data = this.data.length === 0 ? chunk : Buffer.concat([this.data, chunk]);
-    this.check();
+    if (this.length === 0) {
+      this.buf = chunk;
+      this.length = chunk.length;
+      this.owned = false;
+    } else {
+      if (!this.owned || this.length + chunk.length > this.buf.length) this.grow(this.length + chunk.length);
+      chunk.copy(this.buf, this.length);
+      this.length += chunk.length;
+    }
+    if (this.length > MAX_WAIT_BYTES) return this.finish(TOO_LARGE);
+    // a client sending its ClientHello a byte at a time gets one parse per record, not one per byte
+    if (endsOnRecordBoundary(this.buf, this.length)) this.check();
+  }
+
+  /** Moves the bytes into a buffer of our own with room for `need` bytes, doubling (a socket's chunk is never written into). */
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(need, Math.min(MAX_WAIT_BYTES + 1, Math.max(2 * this.buf.length, 4096))));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+    this.owned = true;
   }
 
   check(): void {
     const result = parseClientHello(this.data);
     if (result.kind !== "incomplete") return this.finish(result);
-    if (this.data.length > MAX_CLIENT_HELLO_BYTES + 1024) this.finish(TOO_LARGE);
+    if (this.length > MAX_WAIT_BYTES) this.finish(TOO_LARGE);
+  }
+
+  /** Every byte read so far. */
+  private get data(): Buffer {
+    return this.buf.subarray(0, this.length);
   }
 
   finish(result: ClientHelloResult): void {
@@ -68,6 +101,21 @@ class ClientHelloWait<C> implements Wait {
   get isSettled(): boolean {
     return this.settled;
   }
+}
+
+/**
+ * Whether buf[0, length) is a whole number of TLS records (RFC 8446 §5.1: 5-byte header, then its
+ * length), or does not start like one (the parser then answers at once). A ClientHello can only
+ * parse complete at such a point.
+ */
+function endsOnRecordBoundary(buf: Buffer, length: number): boolean {
+  let offset = 0;
+  while (offset < length) {
+    if (buf[offset] !== 0x16) return true; // not a handshake record: for the parser to judge
+    if (length - offset < 5) return false;
+    offset += 5 + ((buf[offset + 3] << 8) | buf[offset + 4]);
+  }
+  return offset === length;
 }
 
 function timedOut(wait: Wait): void {

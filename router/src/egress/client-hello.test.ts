@@ -71,6 +71,10 @@ describe("parseClientHello", () => {
     for (let n = 0; n < hello.length; n++) expect(parseClientHello(hello.subarray(0, n))).toEqual({ kind: "incomplete" });
   });
 
+  it("waits for the second byte when the first could start another TLS record", () => {
+    expect(parseClientHello(Buffer.from([0x15]))).toEqual({ kind: "incomplete" });
+  });
+
   it("reassembles a ClientHello fragmented across records (RFC 8446 §5.1)", () => {
     const message = clientHelloMessage([sniExtension([0, "frag.example"])]);
     for (const size of [1, 3, 4, 7, 50]) {
@@ -81,7 +85,11 @@ describe("parseClientHello", () => {
   it.each([
     ["plain HTTP", Buffer.from("GET / HTTP/1.1\r\n\r\n"), { kind: "not_tls" }],
     ["an SSH banner", Buffer.from("SSH-2.0-OpenSSH\r\n"), { kind: "not_tls" }],
-    ["an alert record", Buffer.from([0x15, 3, 3, 0, 2, 2, 40]), { kind: "not_tls" }],
+    ["an alert record first (a warning alert some servers skip)", Buffer.from([0x15, 3, 1, 0, 2, 1, 0x5a]), { kind: "malformed", why: "another tls record before the clienthello" }],
+    ["a change_cipher_spec record first", Buffer.from([0x14, 3, 3, 0, 1, 1]), { kind: "malformed", why: "another tls record before the clienthello" }],
+    ["an application_data record first", Buffer.from([0x17, 3, 3, 0, 1, 0]), { kind: "malformed", why: "another tls record before the clienthello" }],
+    ["a heartbeat record first", Buffer.from([0x18, 3, 3, 0, 1, 0]), { kind: "malformed", why: "another tls record before the clienthello" }],
+    ["a byte 0x15 that is not a record (no 3.x version)", Buffer.from([0x15, 0x41, 0x42]), { kind: "not_tls" }],
     ["a record version that is not 3.x", Buffer.from([0x16, 2, 0, 0, 4, 1, 0, 0, 0]), { kind: "malformed", why: "record version is not 3.x" }],
     ["a zero-length record", Buffer.from([0x16, 3, 1, 0, 0]), { kind: "malformed", why: "bad record length" }],
     ["a ServerHello instead", records([2, ...u24(4), 0, 0, 0, 0]), { kind: "malformed", why: "first handshake message is not a clienthello" }],

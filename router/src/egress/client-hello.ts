@@ -15,7 +15,7 @@ export const MAX_CLIENT_HELLO_BYTES = 16 * 1024;
 export type ClientHelloResult =
   /** More bytes are needed; call again with a longer buffer. */
   | { kind: "incomplete" }
-  /** The first byte is not a TLS handshake record: not TLS at all. */
+  /** The first bytes are not a TLS record: not TLS at all. */
   | { kind: "not_tls" }
   /** TLS, but not a well-formed ClientHello; `why` is a short lower-case description. */
   | { kind: "malformed"; why: string }
@@ -43,7 +43,16 @@ const isEncryptedHelloType = (type: number): boolean => (type >= 0xfe08 && type 
  */
 export function parseClientHello(data: Uint8Array): ClientHelloResult {
   if (data.length === 0) return { kind: "incomplete" };
-  if (data[0] !== TLS_HANDSHAKE_RECORD) return { kind: "not_tls" };
+  if (data[0] !== TLS_HANDSHAKE_RECORD) {
+    // another TLS record first (change_cipher_spec, alert, application_data, heartbeat: RFC 8446 §5.1
+    // content types 20-24, version 3.x) is TLS all the same: some servers skip a warning alert before
+    // the handshake, so letting it pass as "not TLS" would relay the ClientHello behind it unchecked
+    if (data[0] >= 0x14 && data[0] <= 0x18) {
+      if (data.length < 2) return { kind: "incomplete" };
+      if (data[1] === 0x03) return { kind: "malformed", why: "another tls record before the clienthello" };
+    }
+    return { kind: "not_tls" };
+  }
 
   // The common case: one record holding exactly the ClientHello, parsed in place (no copy).
   if (data.length >= 9 && data[1] === 0x03 && data[5] === 0x01) {

@@ -406,26 +406,32 @@ export class EgressProxyServer {
         this.deny("tls", client, "sni_missing", 443);
         return void socket.destroy();
       }
-      const hidden = this.encryptedHelloProblem(result);
-      if (hidden) {
-        this.deny("tls", client, hidden.reason, 443, result.serverName.slice(0, 253), hidden.detail);
-        return void socket.destroy();
-      }
       if (!this.acquire("tls", client, 443)) return void socket.destroy();
-      this.tunnelTransparentTls(socket, client, result.serverName, data).catch((err: unknown) => this.failed(socket, err));
+      this.tunnelTransparentTls(socket, client, result.serverName, result.encryptedClientHello, data).catch((err: unknown) => this.failed(socket, err));
     });
   }
 
-  /** The decision and dial of a redirected TLS connection whose ClientHello named `serverName`. */
-  private async tunnelTransparentTls(socket: Socket, client: () => string, serverName: string, data: Buffer): Promise<void> {
+  /**
+   * The decision and dial of a redirected TLS connection whose ClientHello named `serverName` (and hid
+   * its real name, `encrypted`): decided as the name says, then refused before any dial if the name is
+   * only ECH's outer one and the profile refuses that.
+   */
+  private async tunnelTransparentTls(socket: Socket, client: () => string, serverName: string, encrypted: boolean, data: Buffer): Promise<void> {
     try {
       const decision = await this.decideAsync(serverName, 443, "tls", client, socket);
       if (!decision.allow || socket.destroyed) {
         this.release();
         return void socket.destroy();
       }
+      const hidden = encrypted ? this.encryptedHelloProblem() : undefined;
+      if (hidden) {
+        this.deny("tls", client, hidden.reason, 443, decision.host, hidden.detail);
+        this.release();
+        return void socket.destroy();
+      }
       const upstream = await this.dialAsync(decision.address, decision.port);
       upstream.write(data);
+      if (encrypted) this.deps.hot.encryptedClientHellosAllowed++;
       this.relay(socket, upstream, decision); // the relay owns the slot now
     } catch (err) {
       this.deps.logger.debug({ err: (err as Error).message }, "egress transparent tls failed");
@@ -521,26 +527,23 @@ export class EgressProxyServer {
     if (upstream.destroyed || socket.destroyed) return this.abandon(p);
     // off 443, a tunnel whose first byte is not a TLS handshake record carries another protocol the endpoint allows
     const raw = p.port !== 443 && result.kind === "not_tls";
-    const problem = raw ? undefined : (frontingProblem(result, p.host) ?? this.encryptedHelloProblem(result));
+    const encrypted = result.kind === "ok" && result.encryptedClientHello;
+    const problem = raw ? undefined : (frontingProblem(result, p.host) ?? (encrypted ? this.encryptedHelloProblem() : undefined));
     if (problem) {
       this.deny("connect", p.client, problem.reason, p.port, p.host, problem.detail);
       return this.abandon(p);
     }
+    if (encrypted) this.deps.hot.encryptedClientHellosAllowed++;
     upstream.write(data);
     this.relay(socket, upstream, p);
   }
 
   /**
-   * Why a well-formed ClientHello that hides its real server name (Encrypted Client Hello) is refused,
-   * or undefined when it does not hide it or the profile allows it (then it is counted). With no valid
-   * profile it is refused: fail closed.
+   * Why a ClientHello that hides its real server name (Encrypted Client Hello) is refused, or undefined
+   * when the profile allows it. With no valid profile it is refused: fail closed.
    */
-  private encryptedHelloProblem(result: ClientHelloResult): { reason: DenyReason; detail: string } | undefined {
-    if (result.kind !== "ok" || !result.encryptedClientHello) return undefined;
-    if (this.deps.snapshot().profile?.encryptedClientHello === "Allow") {
-      this.deps.hot.encryptedClientHellosAllowed++;
-      return undefined;
-    }
+  private encryptedHelloProblem(): { reason: DenyReason; detail: string } | undefined {
+    if (this.deps.snapshot().profile?.encryptedClientHello === "Allow") return undefined;
     return { reason: "encrypted_client_hello", detail: ECH_REFUSED_DETAIL };
   }
 
