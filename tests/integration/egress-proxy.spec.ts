@@ -169,9 +169,14 @@ describe("Strict mode", () => {
     const echTunnel = () => bed.probe(AGENT_UID, "script", PROXY, "connect:allowed.test:443", "status", "ech-hello:allowed.test", "closed:3000");
     try {
       await reconfigure({ ...STRICT, encryptedClientHello: "Allow" }, async () => Number((await echTunnel()).received) > established);
+      const before = await bed.echAllowed();
       const allowed = await echTunnel();
       expect(allowed).toMatchObject({ ok: true, statuses: ["200"] });
       expect(allowed.received).toBe(established + 7);
+      // counted once relayed, and only then: an ECH hello to a host outside the allowlist is refused and not counted
+      const outside = await bed.probe(AGENT_UID, "script", `${WEB_V4}:443`, "ech-hello:other.test", "closed:3000");
+      expect(outside.received).toBe(0);
+      expect(await bed.echAllowed()).toBe(before + 1);
     } finally {
       await reconfigure(STRICT, async () => Number((await echTunnel()).received) === established);
     }

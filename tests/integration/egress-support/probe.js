@@ -8,7 +8,7 @@
 //   probe.js raw PROXY TEXT               -> sends TEXT (JSON-string-escaped) and reports the status line
 //   probe.js hold PROXY AUTHORITY N        -> opens N tunnels, keeping each open; reports the statuses
 //   probe.js wait-close PROXY AUTHORITY MS -> opens a tunnel; reports whether the proxy closes it in MS
-//   probe.js metrics HOST:PORT             -> {"ok":true,"active":N,"sockets":N} from the proxy's metrics
+//   probe.js metrics HOST:PORT             -> {"ok":true,"active":N,"sockets":N,"echAllowed":N} from the proxy's metrics
 //   probe.js script TARGET STEP...         -> one connection to TARGET (host:port; the proxy, or any
 //                                             address for a redirected connection), half-open capable,
 //                                             driven step by step (a hostile client):
@@ -139,7 +139,7 @@ if (cmd === "tcp") {
   s.on("data", (d) => (text += d));
   s.on("end", () => {
     const gauge = (name) => Number((new RegExp(`^${name} (\\S+)$`, "m").exec(text) || [])[1]);
-    out({ ok: true, active: gauge("kars_egress_active_tunnels"), sockets: gauge("kars_egress_open_sockets") });
+    out({ ok: true, active: gauge("kars_egress_active_tunnels"), sockets: gauge("kars_egress_open_sockets"), echAllowed: gauge("kars_egress_encrypted_client_hellos_allowed_total") });
   });
 } else if (cmd === "script") {
   runScript(splitHostPort(a), process.argv.slice(4));

@@ -269,9 +269,19 @@ export class EgressTestbed {
 
   /** The proxy's open tunnels and open sockets (kars_egress_active_tunnels / kars_egress_open_sockets). */
   async gauges(): Promise<{ active: number; sockets: number }> {
+    const r = await this.metrics();
+    return { active: r.active as number, sockets: r.sockets as number };
+  }
+
+  /** Relayed connections whose ClientHello carried Encrypted Client Hello (kars_egress_encrypted_client_hellos_allowed_total). */
+  async echAllowed(): Promise<number> {
+    return (await this.metrics()).echAllowed as number;
+  }
+
+  private async metrics(): Promise<Record<string, unknown>> {
     const r = await this.probe(0, "metrics", `127.0.0.1:${METRICS_PORT}`);
     if (!r.ok) throw new Error(`proxy metrics unreadable: ${JSON.stringify(r)}`);
-    return { active: r.active as number, sockets: r.sockets as number };
+    return r;
   }
 
   /** curl in the pod namespace as `uid`; returns exit code, body and the -w output. */
