@@ -57,6 +57,17 @@ describe("readClientHello", () => {
     parse.mockRestore();
   });
 
+  it.each([
+    ["a record length over 16 KiB", [0x16, 3, 1, 0x40, 1]],
+    ["a zero record length", [0x16, 3, 1, 0, 0]],
+    ["a record version that is not 3.x", [0x16, 2, 0, 0, 4]],
+  ])("answers at once, before any more bytes, for %s (malformed)", async (_title, bytes) => {
+    const w = wait(Buffer.alloc(0), 5000);
+    w.socket.write(Buffer.from([0x16])); // a lone first byte: wait
+    w.socket.write(Buffer.from(bytes.slice(1)));
+    expect((await w.result).result).toMatchObject({ kind: "malformed" });
+  });
+
   it("an alert record before the ClientHello is malformed, not 'not TLS' (it would be relayed unchecked off 443)", async () => {
     expect((await wait(Buffer.concat([Buffer.from([0x15, 3, 1, 0, 2, 1, 0x5a]), hello])).result).result).toEqual({ kind: "malformed", why: "another tls record before the clienthello" });
   });

@@ -112,8 +112,12 @@ function endsOnRecordBoundary(buf: Buffer, length: number): boolean {
   let offset = 0;
   while (offset < length) {
     if (buf[offset] !== 0x16) return true; // not a handshake record: for the parser to judge
+    if (length - offset < 2) return false;
+    if (buf[offset + 1] !== 0x03) return true; // not a 3.x record: malformed at once
     if (length - offset < 5) return false;
-    offset += 5 + ((buf[offset + 3] << 8) | buf[offset + 4]);
+    const recordLength = (buf[offset + 3] << 8) | buf[offset + 4];
+    if (recordLength === 0 || recordLength > 16384) return true; // a bad record length: malformed at once
+    offset += 5 + recordLength;
   }
   return offset === length;
 }
