@@ -297,14 +297,16 @@ describe("router API", () => {
     expect([ok.statusCode, h.seen.length]).toEqual([200, 1]);
   });
 
-  it("with no upstream configured, refuses inference with 503 upstream_unavailable, audits it and lists no model", async () => {
-    const h = harness({ profile: { upstreams: [] } });
+  it("with no upstream configured, refuses inference with 503 upstream_unavailable, audits it and lists no model, without an error line per request", async () => {
+    const logLines: string[] = [];
+    const h = harness({ profile: { upstreams: [] }, logLines });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat() });
     expect([res.statusCode, res.json().error.code, h.seen.length]).toEqual([503, "upstream_unavailable", 0]);
     expect(res.json().error.message).toMatch(/no model upstream is configured.*KARS_UPSTREAMS/);
     expect(h.audit.at(-1)).toMatchObject({ decision: "refused", code: "upstream_unavailable", status: 503, reservedTokens: 0 });
     const models = await inject(h.apps.api, { method: "GET", url: "/v1/models" });
     expect(models.json()).toEqual({ object: "list", data: [] });
+    expect(logLines.filter(l => l.includes('"request failed"'))).toEqual([]);
   });
 
   it("lists the allowed models", async () => {

@@ -222,7 +222,8 @@ export function clientErrorAnswer(err: Error & { code?: string }): { status: num
 function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): FastifyReply {
   const e = asRouterError(err);
   const out = toErrorReply(e);
-  if (out.status >= 500) req.log.error({ reqId: req.id, err: e.cause ?? e, code: e.code }, "request failed");
+  // a 5xx the configuration makes on purpose (no upstream configured: warned about once, at load) is not a failure to log each time
+  if (out.status >= 500 && !e.details.configured) req.log.error({ reqId: req.id, err: e.cause ?? e, code: e.code }, "request failed");
   // the refusal is logged (throttled) and audited by the inference service; this line only ties it to the request id
   else req.log.debug({ reqId: req.id, code: e.code, status: out.status }, "request refused");
   return reply.code(out.status).headers(out.headers).type("application/json").send(out.body);

@@ -98,8 +98,8 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
       tokens ??= new TokenCache(azureCredential(env));
       return { authorization: `Bearer ${await tokens.get(COGNITIVE_SERVICES_SCOPE)}` };
     }
-    const key = config.apiKey(upstream.name);
-    if (key === undefined) throw new Error(`apiKeyFile of upstream ${upstream.name} is unreadable`);
+    const key = config.apiKey(upstream);
+    if (key === undefined) throw new Error(`no API key for upstream ${upstream.name} as this request was admitted (apiKeyFile unreadable, or the upstream changed in a reload since)`);
     return authHeaders(upstream, key);
   };
 

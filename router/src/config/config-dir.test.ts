@@ -28,7 +28,22 @@ describe("ConfigDirectory", () => {
   it("loads the profile, the API key files and the ops token", () => {
     fs.writeFileSync(path.join(dir, "ops-token"), "tok\n");
     const c = new ConfigDirectory(dir, silent);
-    expect([c.config().profile.sandbox, c.apiKey("m"), c.opsBearerToken(), c.readiness()]).toEqual(["one", "sk-test", "tok", { ready: true, reasons: [] }]);
+    expect([c.config().profile.sandbox, c.apiKey(c.config().profile.upstreams[0]), c.opsBearerToken(), c.readiness()]).toEqual(["one", "sk-test", "tok", { ready: true, reasons: [] }]);
+  });
+
+  it("never gives an upstream's new key for the spec a request was admitted with, once a reload moved it (helper-21)", () => {
+    const c = new ConfigDirectory(dir, silent);
+    const admitted = c.config().profile.upstreams[0];
+    fs.writeFileSync(path.join(dir, "secrets/other"), "sk-for-elsewhere\n");
+    const moved = { ...JSON.parse(profile("one")), upstreams: [{ name: "m", provider: "openai-compatible", endpoint: "http://127.0.0.2:1/v1", apiKeyFile: "secrets/other" }] };
+    fs.writeFileSync(path.join(dir, "profile.json"), JSON.stringify(moved));
+    c.reload();
+    expect(c.apiKey(admitted)).toBeUndefined();
+    expect(c.apiKey(c.config().profile.upstreams[0])).toBe("sk-for-elsewhere");
+    // the same key file at another endpoint is another spec too
+    fs.writeFileSync(path.join(dir, "profile.json"), JSON.stringify({ ...moved, upstreams: [{ ...moved.upstreams[0], apiKeyFile: "secrets/key" }] }));
+    c.reload();
+    expect([c.apiKey(admitted), c.apiKey(c.config().profile.upstreams[0])]).toEqual([undefined, "sk-test"]);
   });
 
   it("starts, ready, on a profile with no upstream, and warns that inference is refused", () => {
@@ -84,7 +99,8 @@ describe("ConfigDirectory", () => {
     const c = new ConfigDirectory(dir, silent);
     expect(c.readiness().ready).toBe(false);
     const denied = evaluateAction(c.config().toolPolicy, "inference:chat_completions:gpt-4o", 0, new Map());
-    expect(denied).toMatchObject({ allowed: false, reason: expect.stringMatching(/^denied by no valid toolpolicy\.yaml yet \(toolpolicy\.yaml: .*denied_action/) });
+    expect(denied).toMatchObject({ allowed: false, reason: "denied by no valid toolpolicy.yaml yet (the router's /readyz says why)" });
+    expect(c.readiness().reasons).toEqual([expect.stringMatching(/^toolpolicy\.yaml: .*denied_action/)]);
     fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: '2'\npolicies: [{name: a, type: capability, denied_actions: ['shell:*']}]\n");
     c.reload();
     expect([c.config().toolPolicy?.version, c.readiness().ready, evaluateAction(c.config().toolPolicy, "inference:chat_completions:gpt-4o", 0, new Map()).allowed]).toEqual(["2", true, true]);

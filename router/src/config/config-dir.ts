@@ -4,7 +4,7 @@ import * as path from "node:path";
 import type { Logger } from "pino";
 import { denyAllPolicyProfile, parsePolicyProfile, type PolicyProfile } from "../policy/policy-engine";
 import type { RuntimeConfig } from "../inference/runtime-config";
-import { parseProfile } from "./profile";
+import { parseProfile, type UpstreamSpec } from "./profile";
 
 /** File names in the router configuration directory (DESIGN §6). */
 export const CONFIG_FILES = { profile: "profile.json", toolPolicy: "toolpolicy.yaml", opsToken: "ops-token" } as const;
@@ -25,7 +25,8 @@ export interface ConfigReadiness {
  */
 export class ConfigDirectory {
   private current: RuntimeConfig;
-  private secrets = new Map<string, string>();
+  /** API keys by upstream name, with the spec fields they were read for. */
+  private secrets = new Map<string, { value: string; endpoint: string; provider: string; apiKeyFile: string }>();
   private opsToken: string | null = null;
   private readonly digests = new Map<string, string>();
   private readonly problems = new Map<string, string>();
@@ -61,9 +62,16 @@ export class ConfigDirectory {
     return this.current;
   }
 
-  /** API key for an upstream (from its apiKeyFile), or undefined. The value is a credential. */
-  apiKey(upstreamName: string): string | undefined {
-    return this.secrets.get(upstreamName);
+  /**
+   * API key for an upstream (from its apiKeyFile), or undefined. The value is a credential. `upstream`
+   * is the spec a request was admitted with: after a hot reload that moved that name to another
+   * endpoint, provider or key file, the new key is not given for the old spec (undefined: the attempt
+   * fails), so that a key is only ever sent to the endpoint it was configured for.
+   */
+  apiKey(upstream: Pick<UpstreamSpec, "name" | "endpoint" | "provider" | "apiKeyFile">): string | undefined {
+    const s = this.secrets.get(upstream.name);
+    if (!s || s.endpoint !== upstream.endpoint || s.provider !== upstream.provider || s.apiKeyFile !== upstream.apiKeyFile) return undefined;
+    return s.value;
   }
 
   /** The ops bearer token, or null when no `ops-token` file exists (internal endpoints then refuse). */
@@ -93,7 +101,7 @@ export class ConfigDirectory {
     // a toolpolicy.yaml that has never parsed is not an empty policy: until one does, every action is denied
     const toolPolicyProblem = this.problems.get(CONFIG_FILES.toolPolicy);
     if (toolPolicyProblem !== undefined && !this.toolPolicyApplied && this.current.toolPolicy === null) {
-      this.current = { ...this.current, toolPolicy: denyAllPolicyProfile(toolPolicyProblem) };
+      this.current = { ...this.current, toolPolicy: denyAllPolicyProfile() };
       changed = true;
     }
     const token = this.read(CONFIG_FILES.opsToken);
@@ -142,7 +150,7 @@ export class ConfigDirectory {
   }
 
   private loadSecrets(): void {
-    const secrets = new Map<string, string>();
+    const secrets = new Map<string, { value: string; endpoint: string; provider: string; apiKeyFile: string }>();
     for (const u of this.current.profile.upstreams) {
       if (!u.apiKeyFile) continue;
       const key = `apiKeyFile:${u.name}`;
@@ -150,7 +158,7 @@ export class ConfigDirectory {
       try {
         const value = fs.readFileSync(file, "utf8").trim();
         if (value === "") throw new Error("empty");
-        secrets.set(u.name, value);
+        secrets.set(u.name, { value, endpoint: u.endpoint, provider: u.provider, apiKeyFile: u.apiKeyFile });
         this.problems.delete(key);
       } catch (err) {
         this.problems.set(key, `upstreams[${u.name}].apiKeyFile ${u.apiKeyFile}: unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);

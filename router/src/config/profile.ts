@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject } from "ajv";
 import { createHash } from "node:crypto";
 import profileSchema from "../../schemas/profile.schema.json";
+import { canonicalEndpointHost } from "../egress/host";
 
 /** Severity levels of Azure AI content filtering, lowest first. */
 export const SEVERITIES = ["Safe", "Low", "Medium", "High"] as const;
@@ -91,9 +92,16 @@ export function parseProfile(text: string): LoadedProfile {
   return { profile: deepFreeze(data), digest: `sha256:${createHash("sha256").update(text).digest("hex")}` };
 }
 
-/** Rules JSON Schema cannot say: references between fields, budget ordering (as the CRD's CEL does). */
+/**
+ * Rules JSON Schema cannot say: allowlist hosts the egress proxy can use (egress/host.ts, the same rule
+ * it applies), references between fields, budget ordering (as the CRD's CEL does).
+ */
 function crossFieldProblems(p: Profile): string[] {
   const problems: string[] = [];
+  p.allowedEndpoints.forEach((e, i) => {
+    const c = canonicalEndpointHost(e.host);
+    if (!c.ok) problems.push(`allowedEndpoints[${i}].host: ${c.reason}`);
+  });
   const names = new Set<string>();
   p.upstreams.forEach((u, i) => {
     if (names.has(u.name)) problems.push(`upstreams[${i}].name: duplicate upstream name ${JSON.stringify(u.name)}`);

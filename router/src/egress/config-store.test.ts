@@ -8,6 +8,7 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import { EgressConfigStore } from "./config-store";
 import { createEgressMetrics, EgressHotCounters } from "./metrics";
+import { profileJson } from "../test-support/profile-json";
 
 let dir: string;
 let server: Server;
@@ -59,19 +60,19 @@ describe("EgressConfigStore", () => {
   });
 
   it("keeps the last good profile when a new version is invalid, and says why", async () => {
-    write("profile.json", JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "a.example" }] }));
+    write("profile.json", profileJson({ egressMode: "Strict", allowedEndpoints: [{ host: "a.example" }] }));
     const { store, registry } = makeStore();
     await store.start();
     expect(store.status().ready).toBe(true);
-    write("profile.json", JSON.stringify({ egressMode: "Wide open" }));
+    write("profile.json", profileJson({ egressMode: "Wide open" }));
     await store.poll();
     expect(store.snapshot().profile?.allowedEndpoints).toEqual([{ host: "a.example", port: 443 }]);
     expect(store.status()).toEqual({
       ready: false,
-      reasons: ['profile.json: egressMode: must be "Strict" or "Learn", found "Wide open" (keeping the last good version)'],
+      reasons: ["profile.json: egressMode: must be equal to one of the allowed values (Strict, Learn) (keeping the last good version)"],
     });
     expect((await registry.getSingleMetric("kars_egress_config_valid")?.get())?.values).toContainEqual(expect.objectContaining({ labels: { file: "profile.json" }, value: 0 }));
-    write("profile.json", JSON.stringify({ egressMode: "Learn" }));
+    write("profile.json", profileJson({ egressMode: "Learn" }));
     await store.poll();
     expect(store.snapshot().profile?.egressMode).toBe("Learn");
     expect(store.status().ready).toBe(true);
@@ -79,7 +80,7 @@ describe("EgressConfigStore", () => {
   });
 
   it("loads seed lists in any format from blocklist/ and picks up changes", async () => {
-    write("profile.json", "{}");
+    write("profile.json", profileJson());
     write("blocklist/oisd.txt", "# Version: 1\n*.ads.example\n");
     write("blocklist/urlhaus.txt", "127.0.0.1 bad.example\n");
     const { store, registry } = makeStore();
@@ -99,7 +100,7 @@ describe("EgressConfigStore", () => {
     ["seed lists only", false],
     ["seed lists and a source", true],
   ])("says once at start that the blocklist is loaded (%s)", async (_title, withSource) => {
-    write("profile.json", "{}");
+    write("profile.json", profileJson());
     write("blocklist/oisd.txt", "*.ads.example\n");
     serve = { status: 200, body: "127.0.0.1 remote.example\n" };
     if (withSource) write("blocklist-sources.json", JSON.stringify({ sources: [`${base}/hosts`], periodSeconds: 3600 }));
@@ -112,7 +113,7 @@ describe("EgressConfigStore", () => {
   });
 
   it("decides nothing while the seed lists have never been read (fail closed), until they are", async () => {
-    write("profile.json", JSON.stringify({ egressMode: "Learn" }));
+    write("profile.json", profileJson({ egressMode: "Learn" }));
     write("blocklist/oisd.txt", "*.ads.example\n");
     symlinkSync("/nonexistent-kars-list", path.join(dir, "config", "blocklist", "broken.txt")); // stat fails: the directory cannot be read whole
     const { store } = makeStore();
@@ -128,7 +129,7 @@ describe("EgressConfigStore", () => {
   it("refreshes sources, falls back to the last good copy (also across restarts), and reports staleness", async () => {
     let clock = Date.parse("2026-11-30T12:00:00Z");
     const now = (): number => clock;
-    write("profile.json", "{}");
+    write("profile.json", profileJson());
     write("blocklist-sources.json", JSON.stringify({ sources: [`${base}/oisd`], periodSeconds: 3600 }));
     serve = { status: 200, body: "*.refreshed.example\n" };
     const first = makeStore(now);
@@ -155,7 +156,7 @@ describe("EgressConfigStore", () => {
   });
 
   it("reports a bad blocklist-sources.json and keeps its previous sources", async () => {
-    write("profile.json", "{}");
+    write("profile.json", profileJson());
     write("blocklist-sources.json", JSON.stringify({ sources: ["ftp://x"] }));
     const { store } = makeStore();
     await store.start();

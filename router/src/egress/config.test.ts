@@ -1,10 +1,11 @@
+import { parseProfile, ProfileError } from "../config/profile";
+import { profileJson } from "../test-support/profile-json";
 import { EgressConfigError, parseApprovals, parseBlocklistSources, parseEgressProfile } from "./config";
 
 describe("parseEgressProfile", () => {
-  it("reads only the egress fields, canonicalising hosts and defaulting ports to 443", () => {
-    const text = JSON.stringify({
-      sandbox: "s",
-      upstreams: [{ name: "x", provider: "openai-compatible", endpoint: "http://u" }],
+  it("reads the egress fields, canonicalising hosts and defaulting ports to 443", () => {
+    const text = profileJson({
+      upstreams: [{ name: "x", provider: "openai-compatible", endpoint: "http://u", apiKeyFile: "k" }],
       egressMode: "Strict",
       allowedEndpoints: [{ host: "API.GitHub.com." }, { host: "*.Blob.Core.Windows.Net", port: 8443 }, { host: "0x7f.1" }],
     });
@@ -19,39 +20,58 @@ describe("parseEgressProfile", () => {
     });
   });
 
-  it("defaults to Learn with no endpoints (KarsSandbox defaults)", () => {
-    expect(parseEgressProfile("{}")).toEqual({ egressMode: "Learn", allowedEndpoints: [], encryptedClientHello: "Allow" });
-  });
-
   it.each([
     ["Strict refuses Encrypted Client Hello by default (fail closed)", { egressMode: "Strict" }, "Refuse"],
     ["Learn allows it by default", { egressMode: "Learn" }, "Allow"],
     ["Strict may allow it", { egressMode: "Strict", encryptedClientHello: "Allow" }, "Allow"],
     ["Learn may refuse it", { egressMode: "Learn", encryptedClientHello: "Refuse" }, "Refuse"],
   ])("%s", (_title, doc, expected) => {
-    expect(parseEgressProfile(JSON.stringify(doc)).encryptedClientHello).toBe(expected);
+    expect(parseEgressProfile(profileJson(doc)).encryptedClientHello).toBe(expected);
+  });
+
+  // Both readers of profile.json judge the whole file alike (helper-21's red-team round: a profile
+  // without egressMode, which the inference side rejected, turned a Strict proxy into a Learn one).
+  const { egressMode: _m, ...withoutMode } = JSON.parse(profileJson()) as Record<string, unknown>;
+  it.each<[string, string, RegExp]>([
+    ["not JSON", "{", /not JSON/],
+    ["an array", "[]", /\(root\): must be object/],
+    ["no egressMode (no Learn by default)", JSON.stringify(withoutMode), /must have required property 'egressMode'/],
+    ["a null egressMode", profileJson({ egressMode: null }), /egressMode: must be equal to one of the allowed values/],
+    ["an unknown mode", profileJson({ egressMode: "Open" }), /egressMode: must be equal to one of the allowed values \(Strict, Learn\)/],
+    ["no allowedEndpoints", JSON.stringify({ ...JSON.parse(profileJson()), allowedEndpoints: undefined }), /must have required property 'allowedEndpoints'/],
+    ["endpoints not a list", profileJson({ allowedEndpoints: {} }), /allowedEndpoints: must be array/],
+    ["an endpoint without host", profileJson({ allowedEndpoints: [{ port: 443 }] }), /allowedEndpoints\[0\]: must have required property 'host'/],
+    ["an endpoint with an unknown field", profileJson({ allowedEndpoints: [{ host: "a.example", prot: 80 }] }), /allowedEndpoints\[0\]: must NOT have additional properties \(prot\)/],
+    ["an invalid host", profileJson({ allowedEndpoints: [{ host: "ok.example" }, { host: "a b" }] }), /allowedEndpoints\[1\]\.host: not a valid host/],
+    ["a host with a port in it", profileJson({ allowedEndpoints: [{ host: "api.example.com:443" }] }), /allowedEndpoints\[0\]\.host: not a valid host/],
+    ["a URL as host", profileJson({ allowedEndpoints: [{ host: "https://api.example.com" }] }), /allowedEndpoints\[0\]\.host: /],
+    ["port 0", profileJson({ allowedEndpoints: [{ host: "a.example", port: 0 }] }), /allowedEndpoints\[0\]\.port: must be >= 1/],
+    ["a string port", profileJson({ allowedEndpoints: [{ host: "a.example", port: "443" }] }), /allowedEndpoints\[0\]\.port: must be integer/],
+    ["a wildcard IP", profileJson({ allowedEndpoints: [{ host: "*.10.0.0.1" }] }), /allowedEndpoints\[0\]\.host: a wildcard needs a domain name/],
+    ["an unknown ECH policy", profileJson({ encryptedClientHello: "refuse" }), /encryptedClientHello: must be equal to one of the allowed values/],
+    ["a null ECH policy", profileJson({ encryptedClientHello: null }), /encryptedClientHello: must be equal to one of the allowed values/],
+    ["a misspelt top-level field", profileJson({ encryptedClientHelo: "Allow" }), /must NOT have additional properties \(encryptedClientHelo\)/],
+    ["no tenant", JSON.stringify({ ...JSON.parse(profileJson()), tenant: undefined }), /must have required property 'tenant'/],
+  ])("rejects %s, as the inference side does", (_title, text, message) => {
+    let egress: unknown;
+    try {
+      parseEgressProfile(text);
+    } catch (err) {
+      egress = err;
+    }
+    expect(egress).toBeInstanceOf(EgressConfigError);
+    expect((egress as Error).message).toMatch(/^profile\.json: /);
+    expect((egress as Error).message).toMatch(message);
+    expect(() => parseProfile(text)).toThrow(ProfileError);
   });
 
   it.each([
-    ["not JSON", "{", ""],
-    ["an array", "[]", ""],
-    ["an unknown mode", JSON.stringify({ egressMode: "Open" }), "egressMode"],
-    ["endpoints not a list", JSON.stringify({ allowedEndpoints: {} }), "allowedEndpoints"],
-    ["an endpoint without host", JSON.stringify({ allowedEndpoints: [{ port: 443 }] }), "allowedEndpoints[0].host"],
-    ["an invalid host", JSON.stringify({ allowedEndpoints: [{ host: "ok.example" }, { host: "a b" }] }), "allowedEndpoints[1].host"],
-    ["port 0", JSON.stringify({ allowedEndpoints: [{ host: "a.example", port: 0 }] }), "allowedEndpoints[0].port"],
-    ["a string port", JSON.stringify({ allowedEndpoints: [{ host: "a.example", port: "443" }] }), "allowedEndpoints[0].port"],
-    ["a wildcard IP", JSON.stringify({ allowedEndpoints: [{ host: "*.10.0.0.1" }] }), "allowedEndpoints[0].host"],
-    ["an unknown ECH policy", JSON.stringify({ encryptedClientHello: "refuse" }), "encryptedClientHello"],
-  ])("rejects %s, naming the path", (_title, text, path) => {
-    try {
-      parseEgressProfile(text);
-      throw new Error("expected a rejection");
-    } catch (err) {
-      expect(err).toBeInstanceOf(EgressConfigError);
-      expect((err as EgressConfigError).path).toBe(path);
-      expect((err as Error).message).toMatch(/^profile\.json: /);
-    }
+    ["a minimal profile", profileJson()],
+    ["a wildcard and a port", profileJson({ egressMode: "Strict", allowedEndpoints: [{ host: "*.example.com", port: 8443 }] })],
+    ["an IDN host", profileJson({ allowedEndpoints: [{ host: "bücher.example" }] })],
+  ])("accepts %s, as the inference side does", (_title, text) => {
+    expect(() => parseEgressProfile(text)).not.toThrow();
+    expect(() => parseProfile(text)).not.toThrow();
   });
 });
 

@@ -3,7 +3,8 @@
 // to the inference router and is ignored here), approvals.json, blocklist-sources.json.
 // Pure: text in, frozen typed value out, or an EgressConfigError naming the JSON path that is wrong.
 
-import { normaliseHost } from "./host";
+import { parseProfile, ProfileError, type Profile } from "../config/profile";
+import { canonicalEndpointHost } from "./host";
 
 /** Egress mode of a sandbox (KarsSandbox `spec.networkPolicy.egressMode`). */
 export type EgressMode = "Strict" | "Learn";
@@ -79,39 +80,33 @@ function parseEndpoint(file: string, path: string, v: unknown, defaultPort: numb
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new EgressConfigError(file, `${path}.port`, `must be an integer 1..65535, found ${JSON.stringify(port)}`);
   }
-  let hostText = v.host;
-  let wildcard = false;
-  if (hostText.startsWith("*.")) {
-    wildcard = true;
-    hostText = hostText.slice(2);
-  }
-  const n = normaliseHost(hostText);
-  if (!n.ok) throw new EgressConfigError(file, `${path}.host`, `not a valid host (${n.reason}): ${JSON.stringify(v.host)}`);
-  if (wildcard && n.host.kind !== "name") throw new EgressConfigError(file, `${path}.host`, "a wildcard needs a domain name");
-  return Object.freeze({ host: wildcard ? `*.${n.host.name}` : n.host.name, port });
+  const c = canonicalEndpointHost(v.host);
+  if (!c.ok) throw new EgressConfigError(file, `${path}.host`, c.reason);
+  return Object.freeze({ host: c.host, port });
 }
 
 /**
- * Parses profile.json's egress fields. `egressMode` defaults to Learn and `allowedEndpoints` to []
- * (the KarsSandbox defaults, DESIGN §3); endpoint ports default to 443; `encryptedClientHello`
- * defaults to Refuse in Strict mode (fail closed: an ECH tunnel could reach any site behind an
- * allowlisted host's CDN) and Allow in Learn mode (everything is allowed there anyway). Unknown
- * fields are ignored. Throws EgressConfigError on invalid JSON or an invalid egress field.
+ * Parses profile.json for the egress proxy. The whole file is judged as the inference side judges it
+ * (config/profile.ts parseProfile: the JSON Schema shared with the reconciler, then the rules across
+ * fields, allowlist hosts included), so that the two readers of one file never apply different
+ * versions of it: a file one side rejects, both reject, and both keep their last good version (a
+ * profile.json missing `egressMode` must not turn a Strict proxy into a Learn one). Then: hosts made
+ * canonical, endpoint ports defaulted to 443, and `encryptedClientHello` resolved: Refuse in Strict
+ * mode when unset (fail closed: an ECH tunnel could reach any site behind an allowlisted host's CDN),
+ * Allow in Learn mode (everything is allowed there anyway).
+ * Throws EgressConfigError naming every bad field.
  */
 export function parseEgressProfile(text: string, file = "profile.json"): EgressProfile {
-  const doc = parseJson(file, text);
-  if (!isObject(doc)) throw new EgressConfigError(file, "", "must be a JSON object");
-  const mode = doc.egressMode ?? "Learn";
-  if (mode !== "Strict" && mode !== "Learn") {
-    throw new EgressConfigError(file, "egressMode", `must be "Strict" or "Learn", found ${JSON.stringify(mode)}`);
+  let profile: Profile;
+  try {
+    profile = parseProfile(text).profile;
+  } catch (err) {
+    if (err instanceof ProfileError) throw new EgressConfigError(file, "", err.problems.join("; "));
+    throw err;
   }
-  const list = doc.allowedEndpoints ?? [];
-  if (!Array.isArray(list)) throw new EgressConfigError(file, "allowedEndpoints", "must be an array");
-  const allowedEndpoints = list.map((e, i) => parseEndpoint(file, `allowedEndpoints[${i}]`, e, 443));
-  const ech = doc.encryptedClientHello ?? (mode === "Strict" ? "Refuse" : "Allow");
-  if (ech !== "Refuse" && ech !== "Allow") {
-    throw new EgressConfigError(file, "encryptedClientHello", `must be "Refuse" or "Allow", found ${JSON.stringify(ech)}`);
-  }
+  const mode = profile.egressMode;
+  const allowedEndpoints = profile.allowedEndpoints.map((e, i) => parseEndpoint(file, `allowedEndpoints[${i}]`, e, 443));
+  const ech = profile.encryptedClientHello ?? (mode === "Strict" ? "Refuse" : "Allow");
   return Object.freeze({ egressMode: mode, allowedEndpoints: Object.freeze(allowedEndpoints), encryptedClientHello: ech });
 }
 

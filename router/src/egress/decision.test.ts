@@ -3,6 +3,7 @@ import { Blocklist } from "./blocklist";
 import { parseBlocklistText } from "./blocklist-parse";
 import { parseApprovals, parseEgressProfile } from "./config";
 import { decideByPolicy, decideEgress, decideEgressNow, endpointMatches, type EgressPolicySnapshot, type Resolver } from "./decision";
+import { profileJson } from "../test-support/profile-json";
 
 const NOW = Date.parse("2026-11-30T12:00:00Z");
 const blocklist = new Blocklist([parseBlocklistText("*.blocked.example\n0.0.0.0 exact.example\n")]);
@@ -14,7 +15,7 @@ const approvals = parseApprovals(
 );
 const strict: EgressPolicySnapshot = {
   profile: parseEgressProfile(
-    JSON.stringify({
+    profileJson({
       egressMode: "Strict",
       allowedEndpoints: [{ host: "api.example" }, { host: "*.cdn.example" }, { host: "api.example", port: 8443 }, { host: "blocked.example" }, { host: "198.20.0.10" }, { host: "plain.example", port: 80 }],
     }),

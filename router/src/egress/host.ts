@@ -168,3 +168,17 @@ export function splitAuthority(authority: string, defaultPort?: number): { host:
   if (port === undefined || port < 1 || port > 65535) return undefined;
   return { host, port };
 }
+
+/**
+ * The canonical form of an allowlist entry's host (profile.json `allowedEndpoints[].host`, approvals):
+ * a host normaliseHost accepts, or `*.` + a domain name (every subdomain of it, not the name itself).
+ * Both readers of profile.json (the inference side's parseProfile and the egress proxy) judge entries
+ * with this one function, so that they accept exactly the same files. Never throws.
+ */
+export function canonicalEndpointHost(text: string): { ok: true; host: string } | { ok: false; reason: string } {
+  const wildcard = text.startsWith("*.");
+  const n = normaliseHost(wildcard ? text.slice(2) : text);
+  if (!n.ok) return { ok: false, reason: `not a valid host (${n.reason}): ${JSON.stringify(text)}` };
+  if (wildcard && n.host.kind !== "name") return { ok: false, reason: "a wildcard needs a domain name" };
+  return { ok: true, host: wildcard ? `*.${n.host.name}` : n.host.name };
+}

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { startEgressProxy, type EgressProxy } from "./index";
+import { profileJson } from "../test-support/profile-json";
 
 let dir: string;
 let proxy: EgressProxy;
@@ -38,7 +39,7 @@ function connectTo(authority: string): Promise<string> {
 it("warns and counts in kars_egress_learned_hosts_dropped when Learn mode's list is full (the hosts stay allowed and audited)", async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "kars-egress-index-"));
   mkdirSync(path.join(dir, "config"));
-  writeFileSync(path.join(dir, "config", "profile.json"), JSON.stringify({ egressMode: "Learn", allowedEndpoints: [] }));
+  writeFileSync(path.join(dir, "config", "profile.json"), profileJson({ egressMode: "Learn" }));
   const lines: string[] = [];
   const audited: string[] = [];
   proxy = await startEgressProxy({
@@ -63,7 +64,7 @@ it("warns and counts in kars_egress_learned_hosts_dropped when Learn mode's list
 it("logs a flood of denials line by line only up to a rate, sums up the rest on close, and audits every one", async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "kars-egress-index-"));
   mkdirSync(path.join(dir, "config"));
-  writeFileSync(path.join(dir, "config", "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [] }));
+  writeFileSync(path.join(dir, "config", "profile.json"), profileJson({ egressMode: "Strict" }));
   const lines: string[] = [];
   let audited = 0;
   proxy = await startEgressProxy({

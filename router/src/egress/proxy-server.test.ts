@@ -9,6 +9,7 @@ import pino from "pino";
 import type { IncomingMessage } from "node:http";
 import { startEgressProxy, type EgressDecisionEvent, type EgressProxy } from "./index";
 import { upgradeHead } from "./proxy-server";
+import { profileJson } from "../test-support/profile-json";
 
 let dir: string;
 let proxy: EgressProxy;
@@ -72,7 +73,7 @@ function halfOpenClient(bytes: string, waitMs: number): Promise<{ answer: string
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), "kars-egress-proxy-"));
   mkdirSync(path.join(dir, "config"));
-  writeFileSync(path.join(dir, "config", "profile.json"), JSON.stringify({ egressMode: "Strict", allowedEndpoints: [{ host: "private.example" }] }));
+  writeFileSync(path.join(dir, "config", "profile.json"), profileJson({ egressMode: "Strict", allowedEndpoints: [{ host: "private.example" }] }));
   writeFileSync(path.join(dir, "config", "approvals.json"), "[]");
   events = [];
 });

@@ -27,7 +27,8 @@ export class RouterError extends Error {
   constructor(
     readonly code: RouterErrorCode,
     message: string,
-    readonly details: { retryAfterSeconds?: number; param?: string; cause?: unknown } = {},
+    /** `configured`: the refusal is what the configuration says to do (logged once when loaded, not per request). */
+    readonly details: { retryAfterSeconds?: number; param?: string; cause?: unknown; configured?: boolean } = {},
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
   }

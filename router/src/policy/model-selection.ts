@@ -38,7 +38,7 @@ export function selectUpstreams(profile: Profile, api: InferenceApi, model: stri
     throw new RouterError("policy_violation", `the inference policy allows only ${action} requests, not ${api}`);
   }
   if (profile.upstreams.length === 0) {
-    throw new RouterError("upstream_unavailable", "no model upstream is configured for this sandbox (profile.json upstreams is empty: the kars controller was started without KARS_UPSTREAMS)");
+    throw new RouterError("upstream_unavailable", "no model upstream is configured for this sandbox (profile.json upstreams is empty: the kars controller was started without KARS_UPSTREAMS)", { configured: true });
   }
   const allowed = allowedModels(profile);
   const first = model ?? allowed[0];

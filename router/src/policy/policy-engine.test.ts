@@ -61,6 +61,13 @@ describe("evaluateAction", () => {
     ["an empty action", "version: 1\npolicies: [{name: a, type: capability, denied_actions: ['']}]", /policies\[0\]\.denied_actions\[0\]: must NOT have fewer than 1 characters/],
     ["two rules of one name (they would share call counts)", "version: 1\npolicies: [{name: a, type: capability, denied_actions: [x]}, {name: a, type: capability, allowed_actions: [y]}]", /policies\[1\]\.name: duplicate rule name "a"/],
     ["text that is not YAML", "version: [1\n", /\(root\): not YAML/],
+    ["a NaN priority (it would scramble the order; helper-21)", "version: 1\npolicies: [{name: a, type: capability, allowed_actions: ['*'], priority: .nan}]", /policies\[0\]\.priority: must be a finite number/],
+    ["an infinite window", "version: 1\npolicies: [{name: a, type: rate_limit, actions: ['x'], max_calls: 1, window: .inf}]", /policies\[0\]\.window: must be a finite number/],
+    ["a %YAML 1.1 directive (010 would read as 8)", "%YAML 1.1\n---\nversion: 1\npolicies: [{name: a, type: capability, allowed_actions: ['*'], priority: 010}]", /%YAML directives are not accepted/],
+    ["a duplicate key", "version: 1\nversion: 2\npolicies: []", /not YAML: Map keys must be unique/],
+    ["a * inside a pattern (it never matches)", "version: 1\npolicies: [{name: a, type: capability, denied_actions: ['inference:*:gpt-4o']}]", /policies\[0\]\.denied_actions\[0\]: an action pattern is exact, or a prefix ending in \*/],
+    ["a pattern with a trailing space", "version: 1\npolicies: [{name: a, type: capability, denied_actions: ['shell:rm ']}]", /policies\[0\]\.denied_actions\[0\]: an action pattern/],
+    ["a pattern with a newline", "version: 1\npolicies: [{name: a, type: capability, denied_actions: [\"shell:rm\\nx\"]}]", /policies\[0\]\.denied_actions\[0\]: an action pattern/],
   ])("rejects %s, naming the field", (_title, text, err) => {
     expect(() => parsePolicyProfile(text)).toThrow(err);
   });
@@ -69,6 +76,10 @@ describe("evaluateAction", () => {
     expect(() => parsePolicyProfile("version: 1\npolicies: [{name: a, type: capability, denied_action: [x]}, {name: b, type: rate_limit, actions: [y], max_calls: -1}]")).toThrow(
       /policies\[0\]: must NOT have additional properties \(denied_action\).*policies\[1\]\.max_calls: must be >= 0/,
     );
+  });
+
+  it.each(["*", "inference:*", "shell:rm *", "shell:ls -la", "inference:chat_completions:gpt-4o"])("accepts the action pattern %p", pattern => {
+    expect(() => parsePolicyProfile(`version: 1\npolicies: [{name: a, type: capability, denied_actions: [${JSON.stringify(pattern)}]}]`)).not.toThrow();
   });
 
   it("accepts a rule without priority (0) and keeps the written version", () => {

@@ -54,14 +54,20 @@ interface ToolPolicyDocument {
 export function parsePolicyProfile(text: string): PolicyProfile {
   let doc: unknown;
   try {
-    doc = parseYaml(text) as unknown;
+    doc = parseYaml(text, { uniqueKeys: true }) as unknown;
   } catch (err) {
     throw new Error(`toolpolicy.yaml: (root): not YAML: ${(err as Error).message.split("\n")[0]}`);
   }
+  // YAML 1.1 (a %YAML 1.1 directive) reads 010 as 8 and 1:00 as 60: a priority would not be what it says
+  if (/^%YAML/m.test(text)) throw new Error("toolpolicy.yaml: (root): %YAML directives are not accepted (YAML 1.2 only)");
   if (!validate(doc)) throw new Error(`toolpolicy.yaml: ${[...new Set((validate.errors ?? []).flatMap(ruleProblem))].join("; ")}`);
   const seen = new Set<string>();
-  const duplicates = doc.policies.flatMap((r, i) => (seen.has(r.name) ? [`policies[${i}].name: duplicate rule name ${JSON.stringify(r.name)}`] : (seen.add(r.name), [])));
-  if (duplicates.length > 0) throw new Error(`toolpolicy.yaml: ${duplicates.join("; ")}`);
+  const problems = doc.policies.flatMap((r, i) => [
+    ...(seen.has(r.name) ? [`policies[${i}].name: duplicate rule name ${JSON.stringify(r.name)}`] : (seen.add(r.name), [])),
+    // JSON Schema's "number" admits NaN and ±Infinity (YAML .nan, .inf): NaN would scramble the priority order
+    ...(["priority", "window"] as const).filter(f => r[f] !== undefined && !Number.isFinite(r[f])).map(f => `policies[${i}].${f}: must be a finite number`),
+  ]);
+  if (problems.length > 0) throw new Error(`toolpolicy.yaml: ${problems.join("; ")}`);
   const policies: PolicyRule[] = doc.policies.map(r => ({ ...r, priority: r.priority ?? 0 }));
   policies.sort((a, b) => b.priority - a.priority);
   return Object.freeze({
@@ -73,12 +79,13 @@ export function parsePolicyProfile(text: string): PolicyProfile {
 }
 
 /**
- * A profile that denies every action, with `reason` in its one rule's name (so in every denial's
- * message): what the router enforces while toolpolicy.yaml exists but no version of it has parsed
+ * A profile that denies every action, its one rule named for why (so every denial says it, without
+ * the parse error): what the router enforces while toolpolicy.yaml exists but no version of it has parsed
  * (config-dir.ts). Fail closed: a policy that cannot be read is not an empty one. Digest `invalid`.
  */
-export function denyAllPolicyProfile(reason: string): PolicyProfile {
-  const rule: PolicyRule = { name: `no valid toolpolicy.yaml yet (${reason.slice(0, 300)})`, type: "capability", denied_actions: ["*"], priority: Number.MAX_SAFE_INTEGER };
+export function denyAllPolicyProfile(): PolicyProfile {
+  // the parse error stays in /readyz and the log: it may quote the file, which is not the agent's to read
+  const rule: PolicyRule = { name: "no valid toolpolicy.yaml yet (the router's /readyz says why)", type: "capability", denied_actions: ["*"], priority: Number.MAX_SAFE_INTEGER };
   return Object.freeze({ version: "invalid", policies: Object.freeze([rule]), digest: "invalid" });
 }
 
@@ -91,6 +98,7 @@ function ruleProblem(e: ErrorObject): string[] {
   const at = describeSchemaError(e).split(": ")[0];
   if (e.keyword === "not") return [`${at}: has a field its type does not take (${RULE_FIELDS})`];
   if (e.keyword === "anyOf") return [`${at}: a capability rule needs allowed_actions or denied_actions`];
+  if (e.keyword === "pattern") return [`${at}: an action pattern is exact, or a prefix ending in * (no * elsewhere, no leading or trailing space, no control character)`];
   if (e.keyword === "required" && /^policies\[\d+\]$/.test(at) && ["allowed_actions", "denied_actions"].includes(String((e.params as { missingProperty?: string }).missingProperty))) return [];
   return [describeSchemaError(e)];
 }

@@ -298,7 +298,7 @@ export class EgressTestbed {
       renameSync(`${file}.tmp`, file);
     };
     const ech = cfg.encryptedClientHello === undefined ? {} : { encryptedClientHello: cfg.encryptedClientHello };
-    write("profile.json", JSON.stringify({ sandbox: "t", tenant: "t", egressMode: cfg.egressMode, allowedEndpoints: cfg.allowedEndpoints, ...ech }));
+    write("profile.json", JSON.stringify({ sandbox: "t", tenant: "t", egressMode: cfg.egressMode, allowedEndpoints: cfg.allowedEndpoints, ...ech, inferencePolicy: {}, upstreams: [] }));
     write("approvals.json", JSON.stringify(cfg.approvals ?? []));
     if (cfg.blocklistSources !== undefined) write("blocklist-sources.json", JSON.stringify(cfg.blocklistSources));
     if (cfg.blocklist) {
