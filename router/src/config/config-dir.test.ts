@@ -110,6 +110,36 @@ describe("ConfigDirectory", () => {
     expect([c.config().toolPolicy?.version, c.readiness().ready]).toEqual(["2", false]);
   });
 
+  it("a toolpolicy.yaml that turns into a directory keeps the last good policy, says why, and the other files are still re-read (helper-21)", () => {
+    fs.writeFileSync(path.join(dir, "toolpolicy.yaml"), "version: '1'\npolicies: [{name: a, type: capability, denied_actions: ['shell:*']}]\n");
+    fs.writeFileSync(path.join(dir, "ops-token"), "old\n");
+    const c = new ConfigDirectory(dir, silent);
+    fs.rmSync(path.join(dir, "toolpolicy.yaml"));
+    fs.mkdirSync(path.join(dir, "toolpolicy.yaml"));
+    fs.writeFileSync(path.join(dir, "ops-token"), "rotated\n");
+    c.reload();
+    expect([c.config().toolPolicy?.version, c.opsBearerToken(), c.readiness()]).toEqual(["1", "rotated", { ready: false, reasons: ["toolpolicy.yaml: unreadable (EISDIR); keeping the last good version"] }]);
+  });
+
+  it.each([
+    ["a directory", (file: string) => fs.mkdirSync(file)],
+    ["a dangling symlink (not the same as no file)", (file: string) => fs.symlinkSync(path.join(dir, "nowhere.yaml"), file)],
+  ])("starting on a toolpolicy.yaml that is %s denies every action", (_title, make) => {
+    make(path.join(dir, "toolpolicy.yaml"));
+    const c = new ConfigDirectory(dir, silent);
+    expect(evaluateAction(c.config().toolPolicy, "inference:chat_completions:m", 0, new Map()).allowed).toBe(false);
+    expect(c.readiness().ready).toBe(false);
+  });
+
+  it("an ops-token that cannot be read disables the internal endpoints (fail closed) and says why", () => {
+    fs.writeFileSync(path.join(dir, "ops-token"), "tok\n");
+    const c = new ConfigDirectory(dir, silent);
+    fs.rmSync(path.join(dir, "ops-token"));
+    fs.mkdirSync(path.join(dir, "ops-token"));
+    c.reload();
+    expect([c.opsBearerToken(), c.readiness().reasons]).toEqual([null, ["ops-token: unreadable (EISDIR); internal endpoints disabled"]]);
+  });
+
   it("an unreadable API key file marks not ready without naming its content", () => {
     fs.rmSync(path.join(dir, "secrets/key"));
     const c = new ConfigDirectory(dir, silent);

@@ -86,14 +86,13 @@ export class ConfigDirectory {
   /** Re-reads every file; applies the ones that changed and parse. Returns whether anything changed. */
   reload(): boolean {
     let changed = false;
-    const profileText = this.read(CONFIG_FILES.profile);
-    changed = this.apply(CONFIG_FILES.profile, profileText, text => {
+    changed = this.apply(CONFIG_FILES.profile, text => {
       if (text === null) throw new Error("missing (required); keeping the last good profile");
       const loaded = parseProfile(text);
       this.current = { ...this.current, profile: loaded.profile, profileDigest: loaded.digest };
       this.warnIfNoUpstream(loaded.profile);
     }) || changed;
-    changed = this.apply(CONFIG_FILES.toolPolicy, this.read(CONFIG_FILES.toolPolicy), text => {
+    changed = this.apply(CONFIG_FILES.toolPolicy, text => {
       const toolPolicy: PolicyProfile | null = text === null ? null : parsePolicyProfile(text);
       this.current = { ...this.current, toolPolicy };
       this.toolPolicyApplied = true;
@@ -104,8 +103,14 @@ export class ConfigDirectory {
       this.current = { ...this.current, toolPolicy: denyAllPolicyProfile() };
       changed = true;
     }
-    const token = this.read(CONFIG_FILES.opsToken);
-    this.opsToken = token === null || token.trim() === "" ? null : token.trim();
+    try {
+      const token = this.read(CONFIG_FILES.opsToken);
+      this.opsToken = token === null || token.trim() === "" ? null : token.trim();
+      this.problems.delete(CONFIG_FILES.opsToken);
+    } catch (err) {
+      this.opsToken = null; // fail closed: a token that cannot be read (a rotation gone wrong) opens nothing
+      this.problems.set(CONFIG_FILES.opsToken, `${CONFIG_FILES.opsToken}: ${unreadable(err)}; internal endpoints disabled`);
+    }
     this.loadSecrets();
     return changed;
   }
@@ -128,7 +133,21 @@ export class ConfigDirectory {
     this.timer = null;
   }
 
-  private apply(file: string, text: string | null, use: (text: string | null) => void): boolean {
+  /**
+   * Reads `file` and, when its content changed, applies it with `use`. A file that cannot be read (a
+   * directory, no permission, a dangling symlink) or that `use` refuses keeps the last good version
+   * and is a problem (readiness false, one warning per new reason); reading the other files goes on.
+   */
+  private apply(file: string, use: (text: string | null) => void): boolean {
+    let text: string | null;
+    try {
+      text = this.read(file);
+    } catch (err) {
+      const reason = `${file}: ${unreadable(err)}; keeping the last good version`;
+      if (this.problems.get(file) !== reason) this.log.warn({ file, reason }, "config file unreadable; keeping the last good version");
+      this.problems.set(file, reason);
+      return false;
+    }
     const digest = text === null ? "absent" : digestOf(text);
     if (this.digests.get(file) === digest) {
       // back to the version in use (e.g. a bad edit reverted): nothing to apply, but no longer a problem
@@ -170,14 +189,22 @@ export class ConfigDirectory {
     this.secrets = secrets;
   }
 
+  /** A file's text; null when there is no such file. Throws when it exists but cannot be read, a dangling symlink included (not "absent"). */
   private read(file: string): string | null {
+    const at = path.join(this.dir, file);
     try {
-      return fs.readFileSync(path.join(this.dir, file), "utf8");
+      return fs.readFileSync(at, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      if (fs.lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) throw Object.assign(new Error("a symlink to nothing"), { code: "dangling symlink" });
+      return null;
     }
   }
+}
+
+/** Why a file could not be read, for readiness and the log (its errno code; never its content). */
+function unreadable(err: unknown): string {
+  return `unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
 }
 
 function digestOf(text: string): string {

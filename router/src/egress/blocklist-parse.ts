@@ -40,6 +40,9 @@ const HEADER_FIELD = /^[#!]\s*(title|version|last modified|last updated|updated)
 /** Parses one list file's text. Never throws; see the module comment for the syntaxes. */
 export function parseBlocklistText(text: string): ParsedBlocklist {
   const out: ParsedBlocklist = { wildcard: [], exact: [], header: {}, unparsedLines: 0 };
+  // lines end at LF, CRLF (the CR is trimmed with the line) or a CR alone (old Mac line endings: such a
+  // file would otherwise be one long unparsed line), turned into LF first
+  if (/\r(?!\n)/.test(text)) text = text.replace(/\r\n?/g, "\n");
   let start = 0;
   const n = text.length;
   while (start < n) {
@@ -49,6 +52,16 @@ export function parseBlocklistText(text: string): ParsedBlocklist {
     start = end + 1;
   }
   return out;
+}
+
+/**
+ * Why a parsed list is no use: it has lines but not one entry could be read (another format, or a text
+ * encoding read wrongly), which would leave the blocklist quietly without it. Undefined when usable (a
+ * list of comments only is usable: it blocks nothing on purpose).
+ */
+export function unusableListReason(parsed: ParsedBlocklist): string | undefined {
+  if (parsed.exact.length + parsed.wildcard.length > 0 || parsed.unparsedLines === 0) return undefined;
+  return `no entry could be read from its ${parsed.unparsedLines} lines (not a supported list format or text encoding)`;
 }
 
 function parseLine(raw: string, out: ParsedBlocklist): void {

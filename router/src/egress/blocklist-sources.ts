@@ -18,6 +18,17 @@ export interface ListText {
 }
 
 /**
+ * A list file's bytes as text: UTF-16 (little or big endian) when it starts with that byte order mark
+ * (lists saved by Windows tools), else UTF-8 (its byte order mark dropped).
+ */
+export function decodeListBytes(bytes: Buffer): string {
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString("utf16le");
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) return Buffer.from(bytes.subarray(2)).swap16().toString("utf16le");
+  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.subarray(3).toString("utf8");
+  return bytes.toString("utf8");
+}
+
+/**
  * Reads every regular file (symlinks followed) directly in `dir`, skipping dot-names (Kubernetes
  * projected volumes keep `..data` and timestamped directories there). A missing directory is empty.
  * Throws on other I/O errors.
@@ -27,8 +38,10 @@ export async function readSeedLists(dir: string): Promise<ListText[]> {
   try {
     names = await fs.readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    // no directory is no seed list; a symlink to nothing is a projection gone wrong, not "no list"
+    if ((await fs.lstat(dir).catch(() => undefined))?.isSymbolicLink()) throw Object.assign(new Error(`${dir}: a symlink to nothing`), { code: "dangling symlink" });
+    return [];
   }
   const out: ListText[] = [];
   for (const name of names.sort()) {
@@ -36,7 +49,7 @@ export async function readSeedLists(dir: string): Promise<ListText[]> {
     const file = path.join(dir, name);
     const st = await fs.stat(file);
     if (!st.isFile()) continue;
-    out.push({ source: file, text: await fs.readFile(file, "utf8") });
+    out.push({ source: file, text: decodeListBytes(await fs.readFile(file)) });
   }
   return out;
 }
@@ -64,8 +77,8 @@ function cacheFile(cacheDir: string, url: string): string {
 export async function readCachedList(cacheDir: string, url: string): Promise<ListText | undefined> {
   const file = cacheFile(cacheDir, url);
   try {
-    const [text, st] = await Promise.all([fs.readFile(file, "utf8"), fs.stat(file)]);
-    return { source: url, text, fetchedAt: st.mtimeMs };
+    const [bytes, st] = await Promise.all([fs.readFile(file), fs.stat(file)]);
+    return { source: url, text: decodeListBytes(bytes), fetchedAt: st.mtimeMs };
   } catch {
     return undefined;
   }
@@ -73,10 +86,11 @@ export async function readCachedList(cacheDir: string, url: string): Promise<Lis
 
 /**
  * Fetches `url` (http/https, ≤ MAX_LIST_BYTES, within `timeoutMs`) and, on success, stores it as the
- * last good copy in `cacheDir`. Rejects on any failure (status ≠ 200, too large, timeout, I/O); the
- * caller keeps using the previous copy. URLs come from configuration, not from agents.
+ * last good copy in `cacheDir`. Rejects on any failure (status ≠ 200, too large, timeout, I/O, or
+ * `accept` throwing for its text); the caller keeps using the previous copy. URLs come from
+ * configuration, not from agents.
  */
-export async function fetchList(url: string, cacheDir: string, now: number, timeoutMs = 30_000): Promise<ListText> {
+export async function fetchList(url: string, cacheDir: string, now: number, timeoutMs = 30_000, accept: (text: string) => void = () => undefined): Promise<ListText> {
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow" });
   if (response.status !== 200 || !response.body) throw new Error(`status ${response.status}`);
   const chunks: Uint8Array[] = [];
@@ -86,7 +100,8 @@ export async function fetchList(url: string, cacheDir: string, now: number, time
     if (total > MAX_LIST_BYTES) throw new Error(`larger than ${MAX_LIST_BYTES} bytes`);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
+  const text = decodeListBytes(Buffer.concat(chunks));
+  accept(text); // throws for a list the caller cannot use: it must not replace the last good copy
   await fs.mkdir(cacheDir, { recursive: true });
   const file = cacheFile(cacheDir, url);
   const tmp = `${file}.${process.pid}.tmp`;

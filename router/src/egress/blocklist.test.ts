@@ -1,5 +1,6 @@
 import { Blocklist } from "./blocklist";
-import { parseBlocklistText } from "./blocklist-parse";
+import { parseBlocklistText, unusableListReason } from "./blocklist-parse";
+import { decodeListBytes } from "./blocklist-sources";
 
 describe("parseBlocklistText", () => {
   it("reads the OISD domainswild format: *.domain is the domain and its subdomains, header kept", () => {
@@ -68,6 +69,35 @@ describe("parseBlocklistText", () => {
     const parsed = parseBlocklistText("one.example\nTWO.example\nbad..example\n-x.example\n");
     expect(parsed.exact).toEqual(["one.example", "two.example"]);
     expect(parsed.unparsedLines).toBe(2);
+  });
+
+  it.each([
+    ["LF", "\n"],
+    ["CRLF", "\r\n"],
+    ["a CR alone (old Mac files; helper-21: one long unparsed line before)", "\r"],
+  ])("ends lines at %s", (_title, eol) => {
+    const parsed = parseBlocklistText(["# Title: t", "*.ads.example", "0.0.0.0 bad.example", ""].join(eol));
+    expect([parsed.wildcard, parsed.exact, parsed.unparsedLines, parsed.header.title]).toEqual([["ads.example"], ["bad.example"], 0, "t"]);
+  });
+
+  it.each<[string, Buffer]>([
+    ["UTF-8", Buffer.from("*.ads.example\r\nbad.example\r\n")],
+    ["UTF-8 with a byte order mark", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("*.ads.example\nbad.example\n")])],
+    ["UTF-16LE with a byte order mark (PowerShell Out-File)", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("*.ads.example\r\nbad.example\r\n", "utf16le")])],
+    ["UTF-16BE with a byte order mark", Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from("*.ads.example\nbad.example\n", "utf16le").swap16()])],
+  ])("decodes a list saved as %s", (_title, bytes) => {
+    const parsed = parseBlocklistText(decodeListBytes(bytes));
+    expect([parsed.wildcard, parsed.exact, parsed.unparsedLines]).toEqual([["ads.example"], ["bad.example"], 0]);
+  });
+
+  it.each<[string, string, boolean]>([
+    ["a list no line of which could be read", "<html>not found</html>\n<body>\n", true],
+    ["UTF-16 read as UTF-8 (no byte order mark)", Buffer.from("bad.example\n", "utf16le").toString("utf8"), true],
+    ["a list of comments only (blocks nothing, on purpose)", "# nothing yet\n", false],
+    ["an empty list", "", false],
+    ["a list with some bad lines", "good.example\nbad..example\n", false],
+  ])("judges %s unusable: %s", (_title, text, unusable) => {
+    expect(unusableListReason(parseBlocklistText(text)) !== undefined).toBe(unusable);
   });
 });
 

@@ -126,6 +126,40 @@ describe("EgressConfigStore", () => {
     await store.stop();
   });
 
+  it.each([
+    ["a seed list no line of which could be read", () => write("blocklist/oisd.txt", "<html>\n<body>not a list</body>\n")],
+    ["a blocklist/ that is a symlink to nothing (not the same as no directory)", () => {
+      rmSync(path.join(dir, "config", "blocklist"), { recursive: true });
+      symlinkSync("/nonexistent-kars-dir", path.join(dir, "config", "blocklist"));
+    }],
+  ])("decides nothing at start on %s (fail closed), and says why", async (_title, make) => {
+    write("profile.json", profileJson({ egressMode: "Learn" }));
+    make();
+    const { store } = makeStore();
+    await store.start();
+    expect(store.snapshot().profile).toBeUndefined();
+    expect(store.status()).toMatchObject({ ready: false, reasons: [expect.stringMatching(/^blocklist\/: .*(no entry could be read|symlink to nothing).*keeping the previous lists/)] });
+    await store.stop();
+  });
+
+  it("keeps the last good copy of a source that now serves a list no line of which could be read, in memory and in its cache", async () => {
+    write("profile.json", profileJson());
+    write("blocklist-sources.json", JSON.stringify({ sources: [`${base}/hosts`], periodSeconds: 3600 }));
+    serve = { status: 200, body: "127.0.0.1 remote.example\n" };
+    const first = makeStore();
+    await first.store.start();
+    expect(first.store.snapshot().blocklist.has("remote.example")).toBe(true);
+    serve = { status: 200, body: "<html>maintenance</html>\n" };
+    await first.store.refreshSources();
+    expect(first.store.snapshot().blocklist.has("remote.example")).toBe(true);
+    await first.store.stop();
+    serve = { status: 500, body: "" };
+    const restarted = makeStore(); // the source is down: the cached copy is the good one, not the maintenance page
+    await restarted.store.start();
+    expect(restarted.store.snapshot().blocklist.has("remote.example")).toBe(true);
+    await restarted.store.stop();
+  });
+
   it("refreshes sources, falls back to the last good copy (also across restarts), and reports staleness", async () => {
     let clock = Date.parse("2026-11-30T12:00:00Z");
     const now = (): number => clock;

@@ -7,7 +7,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { Blocklist, hashHosts, type BlocklistSourceInfo, type HashedHosts } from "./blocklist";
-import { parseBlocklistText, type ParsedBlocklist } from "./blocklist-parse";
+import { parseBlocklistText, unusableListReason, type ParsedBlocklist } from "./blocklist-parse";
 import { fetchList, readCachedList, readSeedLists, seedSignature, type ListText } from "./blocklist-sources";
 import {
   parseApprovals,
@@ -138,6 +138,10 @@ export class EgressConfigStore {
       try {
         const lists = await readSeedLists(seedDir);
         const parsed = lists.map((l) => parseBlocklistText(l.text));
+        parsed.forEach((p, i) => {
+          const why = unusableListReason(p);
+          if (why) throw new Error(`${path.basename(lists[i].source)}: ${why}`);
+        });
         this.seedLists = parsed.map(hashHosts);
         this.seedInfo = lists.map((l, i) => info(l, parsed[i]));
         this.seedSig = sig;
@@ -215,7 +219,10 @@ export class EgressConfigStore {
     for (const url of urls) {
       let list: ListText | undefined;
       try {
-        list = await fetchList(url, this.cacheDir, this.now());
+        list = await fetchList(url, this.cacheDir, this.now(), undefined, (text) => {
+          const why = unusableListReason(parseBlocklistText(text));
+          if (why) throw new Error(why);
+        });
         this.opts.metrics.blocklistRefreshes.inc({ result: "ok" });
       } catch (err) {
         this.opts.metrics.blocklistRefreshes.inc({ result: "error" });
