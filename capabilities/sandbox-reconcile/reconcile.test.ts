@@ -124,6 +124,19 @@ describe("desiredChildren", () => {
 
 describe("specProblem", () => {
   it.each([
+    ["a host with a port in it", "api.example.com:443", /^spec\.networkPolicy\.allowedEndpoints\[1\]\.host: not a valid host .*a port goes in port/],
+    ["a wildcard IP", "*.10.0.0.1", /^spec\.networkPolicy\.allowedEndpoints\[1\]\.host: a wildcard needs a domain name/],
+  ])("stalls a sandbox whose allowlist names %s (the router would refuse its profile)", (_t, host, message) => {
+    const problem = specProblem(sb({ networkPolicy: { egressMode: "Strict", allowedEndpoints: [{ host: "ok.example" }, { host }] } }), cfg);
+    expect(problem?.reason).toBe("InvalidSpec");
+    expect(problem?.message).toMatch(message);
+  });
+
+  it("accepts the allowlist hosts the router accepts", () => {
+    expect(specProblem(sb({ networkPolicy: { egressMode: "Strict", allowedEndpoints: [{ host: "*.Example.com" }, { host: "10.0.0.1", port: 8443 }, { host: "2001:db8::1" }, { host: "bücher.example" }] } }), cfg)).toBeUndefined();
+  });
+
+  it.each([
     ["BYO v1", { kind: "BYO", byo: { image: "x", contractVersion: "v1" } }, undefined],
     ["BYO v999 under strict mode", { kind: "BYO", byo: { image: "x", contractVersion: "v999" } }, "ByoContractUnsupported"],
     ["OpenClaw", { kind: "OpenClaw" }, undefined],
