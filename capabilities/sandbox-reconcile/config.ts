@@ -2,6 +2,7 @@
  * Reconciler settings, parsed once from the controller's environment into a frozen object.
  */
 import type { RuntimeKind } from "../shared/karssandbox-types";
+import { parseProfile, ProfileError } from "../../router/src/config/profile";
 
 /** One model upstream as the router profile names it (DESIGN §6 `upstreams[]`). */
 export interface UpstreamConfig {
@@ -40,7 +41,8 @@ export const DEFAULT_RUNTIME_IMAGES: ReconcileConfig["runtimeImages"] = Object.f
 
 /**
  * Reads `KARS_BYO_STRICT` (true|false, default true), `KARS_UPSTREAMS` (JSON array of
- * UpstreamConfig) and `KARS_RESYNC_SECONDS` (default 60). Throws naming the variable on bad input.
+ * UpstreamConfig, each judged as the router judges profile.json's `upstreams`) and
+ * `KARS_RESYNC_SECONDS` (default 60). Throws naming the variable and the bad field on bad input.
  */
 export function parseReconcileConfig(env: Record<string, string | undefined>): ReconcileConfig {
   const strict = env.KARS_BYO_STRICT ?? "true";
@@ -53,6 +55,13 @@ export function parseReconcileConfig(env: Record<string, string | undefined>): R
       throw new Error(`KARS_UPSTREAMS: must be a JSON array (${(e as Error).message})`);
     }
     if (!Array.isArray(upstreams)) throw new Error("KARS_UPSTREAMS: must be a JSON array");
+    // every router gets these upstreams: judged here as the router judges profile.json, or every new
+    // sandbox's router would refuse its profile at start (helper-22's red-team round)
+    try {
+      parseProfile(JSON.stringify({ sandbox: "check", tenant: "check", egressMode: "Strict", allowedEndpoints: [], inferencePolicy: {}, upstreams }));
+    } catch (e) {
+      throw new Error(`KARS_UPSTREAMS: ${e instanceof ProfileError ? e.problems.join("; ") : (e as Error).message} (router/schemas/profile.schema.json)`);
+    }
   }
   const resync = Number(env.KARS_RESYNC_SECONDS ?? "60");
   if (!Number.isFinite(resync) || resync <= 0) throw new Error(`KARS_RESYNC_SECONDS: must be a positive number, found ${env.KARS_RESYNC_SECONDS}`);

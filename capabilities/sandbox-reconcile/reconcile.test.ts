@@ -160,6 +160,29 @@ describe("parseReconcileConfig", () => {
   ])("refuses %j", (env, msg) => {
     expect(() => parseReconcileConfig(env)).toThrow(msg);
   });
+
+  // each of these would have been written into every sandbox's profile.json, which every router then refused at start (helper-22)
+  const up = (extra: Record<string, unknown>) => JSON.stringify([{ name: "m", provider: "openai-compatible", endpoint: "https://llm.example/v1", apiKeyFile: "key", ...extra }]);
+  it.each<[string, string, RegExp]>([
+    ["an API-key provider without apiKeyFile", JSON.stringify([{ name: "m", provider: "github-models", endpoint: "https://models.github.ai/inference" }]), /^KARS_UPSTREAMS: upstreams\[0\]\.apiKeyFile: required for provider github-models/],
+    ["an unknown provider", up({ provider: "openai" }), /^KARS_UPSTREAMS: upstreams\[0\]\.provider: must be equal to one of the allowed values/],
+    ["an endpoint without a scheme", up({ endpoint: "aoai.example.com" }), /^KARS_UPSTREAMS: upstreams\[0\]\.endpoint: must match pattern/],
+    ["a field the router does not know", up({ apiKey: "sk-inline" }), /^KARS_UPSTREAMS: upstreams\[0\]: must NOT have additional properties \(apiKey\)/],
+    ["two upstreams of one name", JSON.stringify([...JSON.parse(up({})), ...JSON.parse(up({}))]), /^KARS_UPSTREAMS: upstreams\[1\]\.name: duplicate upstream name/],
+    ["null", "[null]", /^KARS_UPSTREAMS: upstreams\[0\]: must be object/],
+    ["Azure OpenAI over plain http off this machine", JSON.stringify([{ name: "m", provider: "azure-openai", endpoint: "http://aoai.example.com" }]), /^KARS_UPSTREAMS: upstreams\[0\]\.endpoint: provider azure-openai sends Entra tokens or api-keys, so it needs https:\/\//],
+  ])("refuses KARS_UPSTREAMS with %s, naming the field (as the router would refuse the profile)", (_t, value, msg) => {
+    expect(() => parseReconcileConfig({ KARS_UPSTREAMS: value })).toThrow(msg);
+  });
+
+  it.each([
+    ["Azure OpenAI over https", [{ name: "m", provider: "azure-openai", endpoint: "https://aoai.example.com", deployment: "d" }]],
+    ["Azure OpenAI over http to loopback (tests, the demo)", [{ name: "m", provider: "azure-openai", endpoint: "http://127.0.0.1:8080", deployment: "d" }]],
+    ["an in-cluster OpenAI-compatible server over http", [{ name: "m", provider: "openai-compatible", endpoint: "http://vllm.models.svc:8000/v1", apiKeyFile: "key" }]],
+    ["none", []],
+  ])("accepts KARS_UPSTREAMS with %s", (_t, value) => {
+    expect(parseReconcileConfig({ KARS_UPSTREAMS: JSON.stringify(value) }).upstreams).toEqual(value);
+  });
 });
 
 describe("sandboxStatus", () => {

@@ -47,8 +47,13 @@ describe("parseProfile", () => {
     ["monthly must be at least daily", p => ((p.inferencePolicy as { tokenBudget: { monthlyTokens: number } }).tokenBudget.monthlyTokens = 1), /monthlyTokens: must be >= dailyTokens/],
     ["an API-key provider needs apiKeyFile", p => delete (p.upstreams as { apiKeyFile?: string }[])[1].apiKeyFile, /^upstreams\[1\]\.apiKeyFile: required/],
     ["a listen address needs a port", p => (p.listen = { api: "127.0.0.1" }), /^listen\.api/],
+    ["Azure OpenAI needs https off this machine (its Entra token would cross the network in clear)", p => ((p.upstreams as { endpoint: string }[])[0].endpoint = "http://x.openai.azure.com"), /^upstreams\[0\]\.endpoint: provider azure-openai sends Entra tokens or api-keys, so it needs https:\/\//],
   ])("%s", (_title, patch, expected) => {
     expect(problemsOf(patch).some(p => expected.test(p))).toBe(true);
+  });
+
+  it.each(["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"])("accepts Azure OpenAI over plain http to loopback %s (tests)", endpoint => {
+    expect(problemsOf(p => ((p.upstreams as { endpoint: string }[])[0].endpoint = endpoint))).toEqual([]);
   });
 
   it("accepts no upstreams at all, with the InferencePolicy's model preference left unchecked (inference is refused)", () => {

@@ -109,6 +109,10 @@ function crossFieldProblems(p: Profile): string[] {
     if ((u.provider === "github-models" || u.provider === "openai-compatible") && !u.apiKeyFile) {
       problems.push(`upstreams[${i}].apiKeyFile: required for provider ${u.provider}`);
     }
+    // an Entra token or Azure api-key goes only over TLS (plain http only to this machine, for tests)
+    if ((u.provider === "azure-openai" || u.provider === "foundry") && !/^https:\/\//i.test(u.endpoint) && !isLoopbackHttp(u.endpoint)) {
+      problems.push(`upstreams[${i}].endpoint: provider ${u.provider} sends Entra tokens or api-keys, so it needs https:// (http:// only to a loopback address)`);
+    }
   });
   const pref = p.inferencePolicy.modelPreference;
   // with no upstream at all every inference request is refused (selectUpstreams), so the names are moot
@@ -126,6 +130,16 @@ function crossFieldProblems(p: Profile): string[] {
       problems.push("inferencePolicy.tokenBudget.dailyTokens: must be >= hourlyTokens");
   }
   return problems;
+}
+
+/** Whether `url` is plain http to a loopback address (127.0.0.0/8, [::1], localhost). */
+function isLoopbackHttp(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" && (u.hostname === "localhost" || u.hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(u.hostname));
+  } catch {
+    return false;
+  }
 }
 
 /**
