@@ -68,6 +68,48 @@ describe("readClientHello", () => {
     expect((await w.result).result).toMatchObject({ kind: "malformed" });
   });
 
+  // helper-23's fuzzing of the wait: each case answers as parseClientHello does on the same bytes, at once
+  it.each<[string, Buffer[], ClientHelloResult["kind"]]>([
+    ["a ClientHello with the first byte of another record in the same read", [Buffer.concat([hello, Buffer.from([0x16])])], "ok"],
+    ["a ClientHello, then part of another record's header", [hello.subarray(0, 1), Buffer.concat([hello.subarray(1), Buffer.from([0x16, 3, 1, 0])])], "ok"],
+    ["a ClientHello in the same read as more than 17 KiB of other bytes", [Buffer.concat([hello, Buffer.alloc(17_500)])], "ok"],
+    ["17 KiB of bytes that are not TLS", [Buffer.alloc(17_500, 0x41)], "not_tls"],
+  ])("answers at once for %s", async (_title, chunks, kind) => {
+    const w = wait(Buffer.alloc(0), 5000);
+    for (const c of chunks) w.socket.write(c);
+    expect((await w.result).result.kind).toBe(kind);
+  });
+
+  it("a connection that ends with bytes that already say 'malformed' gets that reason, not 'closed before clienthello'", async () => {
+    const w = wait(Buffer.alloc(0), 5000);
+    w.socket.write(Buffer.from([0x16, 3, 1, 0, 4, 2, 0, 0, 0, 0x16, 3]));
+    w.socket.end();
+    expect((await w.result).result).toEqual({ kind: "malformed", why: "first handshake message is not a clienthello" });
+  });
+
+  it("parses a ClientHello split into a record per byte, sent a byte at a time, once (RFC 8446 §5.1 allows it; re-parsing per record was quadratic)", async () => {
+    const tiny = Buffer.concat([...hello.subarray(5)].map(b => Buffer.from([0x16, 3, 1, 0, 1, b])));
+    const parse = jest.spyOn(jest.requireActual<typeof import("./client-hello")>("./client-hello"), "parseClientHello");
+    const w = wait(Buffer.alloc(0), 5000);
+    for (let i = 0; i < tiny.length; i++) w.socket.write(tiny.subarray(i, i + 1));
+    const got = await w.result;
+    expect([got.result.kind, got.data]).toEqual(["ok", tiny]);
+    expect(parse).toHaveBeenCalledTimes(1);
+    parse.mockRestore();
+  });
+
+  it("reassembles a ClientHello split into a few records, sent a byte at a time", async () => {
+    const body = hello.subarray(5);
+    const records = Buffer.concat([0, 10, 20, 30].map((from, i, all) => {
+      const part = body.subarray(from, i + 1 < all.length ? all[i + 1] : body.length);
+      return Buffer.concat([Buffer.from([0x16, 3, 1, part.length >> 8, part.length & 255]), part]);
+    }));
+    const w = wait(Buffer.alloc(0), 5000);
+    for (let i = 0; i < records.length; i++) w.socket.write(records.subarray(i, i + 1));
+    const got = await w.result;
+    expect([got.result.kind, got.data]).toEqual(["ok", records]);
+  });
+
   it("an alert record before the ClientHello is malformed, not 'not TLS' (it would be relayed unchecked off 443)", async () => {
     expect((await wait(Buffer.concat([Buffer.from([0x15, 3, 1, 0, 2, 1, 0x5a]), hello])).result).result).toEqual({ kind: "malformed", why: "another tls record before the clienthello" });
   });

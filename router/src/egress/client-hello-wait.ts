@@ -4,7 +4,7 @@
 // that find it through a symbol on the socket, so a wait allocates no closures (the proxy's hot path).
 
 import type { Duplex } from "node:stream";
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from "./client-hello";
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, TLS_HANDSHAKE_RECORD, type ClientHelloResult } from "./client-hello";
 
 const kWait = Symbol("kars.egress.clientHelloWait");
 
@@ -12,6 +12,7 @@ const kWait = Symbol("kars.egress.clientHelloWait");
 interface Wait {
   add(chunk: Buffer): void;
   finish(result: ClientHelloResult): void;
+  giveUp(why: ClientHelloResult): void;
 }
 
 /** A socket whose ClientHello is awaited. */
@@ -38,6 +39,11 @@ class ClientHelloWait<C> implements Wait {
   private length: number;
   /** `buf` was allocated here (else it is the socket's first chunk). */
   private owned = false;
+  /** Where the first TLS record not yet whole starts (the ones before it are whole and never change). */
+  private wholeEnd = 0;
+  /** Payload bytes of the whole records so far, and the first 4 of them (the handshake header: type, length). */
+  private payload = 0;
+  private readonly head: number[] = [];
 
   constructor(
     private readonly socket: Waiting,
@@ -51,7 +57,12 @@ class ClientHelloWait<C> implements Wait {
     this.timer = setTimeout(timedOut, timeoutMs, this);
   }
 
-  /** Bytes arrived: keep them and, once they end on a record boundary, look again. */
+  /**
+   * Bytes arrived: keep them and look again when that can tell more: the whole records hold the
+   * handshake message the header announces, or the bytes are not (or no longer) well-formed (the
+   * parser judges those at once), or the size limit is passed. However the client splits its
+   * ClientHello (a byte per TCP segment, a byte per TLS record), it is parsed about once.
+   */
   add(chunk: Buffer): void {
     if (this.length === 0) {
       this.buf = chunk;
@@ -62,9 +73,34 @@ class ClientHelloWait<C> implements Wait {
       chunk.copy(this.buf, this.length);
       this.length += chunk.length;
     }
-    if (this.length > MAX_WAIT_BYTES) return this.finish(TOO_LARGE);
-    // a client sending its ClientHello a byte at a time gets one parse per record, not one per byte
-    if (endsOnRecordBoundary(this.buf, this.length)) this.check();
+    if (this.worthParsing() || this.length > MAX_WAIT_BYTES) this.check();
+  }
+
+  /**
+   * Walks the TLS records (RFC 8446 §5.1: a 5-byte header, then its length) that became whole since the
+   * last call, keeping the handshake header from their payload; true once the payload holds the whole
+   * handshake message it announces, or as soon as anything is off (not a handshake record, a bad record
+   * header, not a ClientHello, a message over the limit).
+   */
+  private worthParsing(): boolean {
+    const { buf, length, head } = this;
+    while (this.wholeEnd < length) {
+      const at = this.wholeEnd;
+      if (buf[at] !== TLS_HANDSHAKE_RECORD) return true;
+      if (length - at < 2) break;
+      if (buf[at + 1] !== 0x03) return true;
+      if (length - at < 5) break;
+      const recordLength = (buf[at + 3] << 8) | buf[at + 4];
+      if (recordLength === 0 || recordLength > 16384) return true;
+      if (length - at < 5 + recordLength) break;
+      for (let i = at + 5; head.length < 4 && i < at + 5 + recordLength; i++) head.push(buf[i]);
+      this.payload += recordLength;
+      this.wholeEnd = at + 5 + recordLength;
+    }
+    if (head.length > 0 && head[0] !== 0x01) return true;
+    if (head.length < 4) return false;
+    const need = 4 + ((head[1] << 16) | (head[2] << 8) | head[3]);
+    return need > MAX_CLIENT_HELLO_BYTES || this.payload >= need;
   }
 
   /** Moves the bytes into a buffer of our own with room for `need` bytes, doubling (a socket's chunk is never written into). */
@@ -79,6 +115,13 @@ class ClientHelloWait<C> implements Wait {
     const result = parseClientHello(this.data);
     if (result.kind !== "incomplete") return this.finish(result);
     if (this.length > MAX_WAIT_BYTES) this.finish(TOO_LARGE);
+  }
+
+  /** The wait ends without a verdict (timeout, end, close): the bytes' own verdict if they have one, else `why`. */
+  giveUp(why: ClientHelloResult): void {
+    if (this.settled) return;
+    const result = parseClientHello(this.data);
+    this.finish(result.kind !== "incomplete" ? result : why);
   }
 
   /** Every byte read so far. */
@@ -103,27 +146,8 @@ class ClientHelloWait<C> implements Wait {
   }
 }
 
-/**
- * Whether buf[0, length) is a whole number of TLS records (RFC 8446 §5.1: 5-byte header, then its
- * length), or does not start like one (the parser then answers at once). A ClientHello can only
- * parse complete at such a point.
- */
-function endsOnRecordBoundary(buf: Buffer, length: number): boolean {
-  let offset = 0;
-  while (offset < length) {
-    if (buf[offset] !== 0x16) return true; // not a handshake record: for the parser to judge
-    if (length - offset < 2) return false;
-    if (buf[offset + 1] !== 0x03) return true; // not a 3.x record: malformed at once
-    if (length - offset < 5) return false;
-    const recordLength = (buf[offset + 3] << 8) | buf[offset + 4];
-    if (recordLength === 0 || recordLength > 16384) return true; // a bad record length: malformed at once
-    offset += 5 + recordLength;
-  }
-  return offset === length;
-}
-
 function timedOut(wait: Wait): void {
-  wait.finish(TIMED_OUT);
+  wait.giveUp(TIMED_OUT);
 }
 
 function helloData(this: Waiting, chunk: Buffer): void {
@@ -131,7 +155,7 @@ function helloData(this: Waiting, chunk: Buffer): void {
 }
 
 function helloEnded(this: Waiting): void {
-  this[kWait]?.finish(EARLY_END);
+  this[kWait]?.giveUp(EARLY_END);
 }
 
 /**
@@ -150,6 +174,6 @@ export function readClientHello<C>(socket: Duplex, initial: Buffer, timeoutMs: n
   socket.on("close", helloEnded);
   if (initial.length > 0) wait.check();
   // a client that ended while the decision and the dial ran: its end event is past
-  if (!wait.isSettled && socket.readableEnded) wait.finish(EARLY_END);
+  if (!wait.isSettled && socket.readableEnded) wait.giveUp(EARLY_END);
   if (!wait.isSettled) socket.resume();
 }
