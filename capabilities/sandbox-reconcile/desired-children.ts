@@ -13,6 +13,7 @@ import { ANNOTATION_WRITABLE_PATHS } from "../sandbox-admission/config";
 import { ROUTER_PROFILE_CONFIGMAP } from "../sandbox-admission/injected-containers";
 import type { ReconcileConfig } from "./config";
 import type { InferenceProjection } from "./inference-policy-projection";
+import { defaultEncryptedClientHello } from "../../router/src/egress/config";
 
 /** Name of the agent Deployment, its container and its ServiceAccount in the sandbox namespace. */
 export const AGENT_NAME = "agent";
@@ -133,7 +134,7 @@ export function routerProfile(sb: KarsSandbox, cfg: ReconcileConfig, inference: 
     egressMode,
     allowedEndpoints: (sb.spec.networkPolicy?.allowedEndpoints ?? []).map(e => ({ host: e.host, port: e.port ?? 443 })),
     // written out resolved, so that the profile says what the proxy does (the mode's default when unset)
-    encryptedClientHello: sb.spec.networkPolicy?.encryptedClientHello ?? (egressMode === "Strict" ? "Refuse" : "Allow"),
+    encryptedClientHello: sb.spec.networkPolicy?.encryptedClientHello ?? defaultEncryptedClientHello(egressMode),
     inferencePolicy: inference.inferencePolicy,
     upstreams: cfg.upstreams.map(u => ({ ...u })),
   };

@@ -9,6 +9,14 @@ import { parseProfile, type UpstreamSpec } from "./profile";
 /** File names in the router configuration directory (DESIGN §6). */
 export const CONFIG_FILES = { profile: "profile.json", toolPolicy: "toolpolicy.yaml", opsToken: "ops-token" } as const;
 
+/** An upstream's API key (a credential) and the spec fields it was read for (ConfigDirectory.apiKey). */
+interface ApiKey {
+  value: string;
+  endpoint: string;
+  provider: string;
+  apiKeyFile: string;
+}
+
 /** Readiness of the configuration: not ready while any file failed to load (reason per file). */
 export interface ConfigReadiness {
   ready: boolean;
@@ -26,7 +34,7 @@ export interface ConfigReadiness {
 export class ConfigDirectory {
   private current: RuntimeConfig;
   /** API keys by upstream name, with the spec fields they were read for. */
-  private secrets = new Map<string, { value: string; endpoint: string; provider: string; apiKeyFile: string }>();
+  private secrets = new Map<string, ApiKey>();
   private opsToken: string | null = null;
   private readonly digests = new Map<string, string>();
   private readonly problems = new Map<string, string>();
@@ -169,7 +177,7 @@ export class ConfigDirectory {
   }
 
   private loadSecrets(): void {
-    const secrets = new Map<string, { value: string; endpoint: string; provider: string; apiKeyFile: string }>();
+    const secrets = new Map<string, ApiKey>();
     for (const u of this.current.profile.upstreams) {
       if (!u.apiKeyFile) continue;
       const key = `apiKeyFile:${u.name}`;

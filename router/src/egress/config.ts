@@ -1,6 +1,6 @@
 // Parsing of the egress parts of the router configuration directory (DESIGN §6 "Router configuration
-// directory"): profile.json (only `egressMode` and `allowedEndpoints`; the rest of the file belongs
-// to the inference router and is ignored here), approvals.json, blocklist-sources.json.
+// directory"): profile.json (judged whole, as the inference side judges it; the proxy uses
+// `egressMode`, `allowedEndpoints` and `encryptedClientHello`), approvals.json, blocklist-sources.json.
 // Pure: text in, frozen typed value out, or an EgressConfigError naming the JSON path that is wrong.
 
 import { parseProfile, ProfileError, type Profile } from "../config/profile";
@@ -24,6 +24,15 @@ export interface EgressEndpoint {
  * the connection (reason `encrypted_client_hello`); `Allow` relays it and counts it.
  */
 export type EncryptedClientHelloPolicy = "Refuse" | "Allow";
+
+/**
+ * The Encrypted Client Hello policy when profile.json sets none: Refuse in Strict mode (fail closed: an
+ * ECH tunnel could reach any site behind an allowlisted host's CDN), Allow in Learn mode (everything
+ * is allowed there anyway). The reconciler writes the same default into the profiles it projects.
+ */
+export function defaultEncryptedClientHello(mode: EgressMode): EncryptedClientHelloPolicy {
+  return mode === "Strict" ? "Refuse" : "Allow";
+}
 
 /** The egress fields of profile.json. */
 export interface EgressProfile {
@@ -91,9 +100,8 @@ function parseEndpoint(file: string, path: string, v: unknown, defaultPort: numb
  * fields, allowlist hosts included), so that the two readers of one file never apply different
  * versions of it: a file one side rejects, both reject, and both keep their last good version (a
  * profile.json missing `egressMode` must not turn a Strict proxy into a Learn one). Then: hosts made
- * canonical, endpoint ports defaulted to 443, and `encryptedClientHello` resolved: Refuse in Strict
- * mode when unset (fail closed: an ECH tunnel could reach any site behind an allowlisted host's CDN),
- * Allow in Learn mode (everything is allowed there anyway).
+ * canonical, endpoint ports defaulted to 443, and `encryptedClientHello` resolved when unset
+ * (defaultEncryptedClientHello).
  * Throws EgressConfigError naming every bad field.
  */
 export function parseEgressProfile(text: string, file = "profile.json"): EgressProfile {
@@ -106,7 +114,7 @@ export function parseEgressProfile(text: string, file = "profile.json"): EgressP
   }
   const mode = profile.egressMode;
   const allowedEndpoints = profile.allowedEndpoints.map((e, i) => parseEndpoint(file, `allowedEndpoints[${i}]`, e, 443));
-  const ech = profile.encryptedClientHello ?? (mode === "Strict" ? "Refuse" : "Allow");
+  const ech = profile.encryptedClientHello ?? defaultEncryptedClientHello(mode);
   return Object.freeze({ egressMode: mode, allowedEndpoints: Object.freeze(allowedEndpoints), encryptedClientHello: ech });
 }
 
