@@ -47,8 +47,10 @@ interface ToolPolicyDocument {
  * actions, priority, max_calls, window}]`) against router/schemas/toolpolicy.schema.json: unknown or
  * misspelt fields, values of the wrong type, a rule without the fields its type needs (capability:
  * allowed_actions or denied_actions; approval: actions; rate_limit: actions and max_calls) or with
- * another type's, and two rules of one name are errors — each would otherwise quietly allow what the
- * author meant to deny or limit. Throws Error naming every bad field by path
+ * another type's, two rules of one name, NaN or infinite numbers, action patterns that never match
+ * (a `*` not at the end, leading or trailing space, control characters), duplicate keys and `%YAML`
+ * directives (YAML 1.2 only) are errors — each would otherwise quietly allow what the author meant to
+ * deny or limit. Throws Error naming every bad field by path
  * (`toolpolicy.yaml: policies[1].denied_action: …`).
  */
 export function parsePolicyProfile(text: string): PolicyProfile {
