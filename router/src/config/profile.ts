@@ -1,7 +1,8 @@
 import Ajv, { type ErrorObject } from "ajv";
 import { createHash } from "node:crypto";
 import profileSchema from "../../schemas/profile.schema.json";
-import { canonicalEndpointHost } from "../egress/host";
+import { canonicalEndpointHost, normaliseHost } from "../egress/host";
+import { classifyAddress } from "../egress/ip-address";
 
 /** Severity levels of Azure AI content filtering, lowest first. */
 export const SEVERITIES = ["Safe", "Low", "Medium", "High"] as const;
@@ -132,11 +133,16 @@ function crossFieldProblems(p: Profile): string[] {
   return problems;
 }
 
-/** Whether `url` is plain http to a loopback address (127.0.0.0/8, [::1], localhost). */
+/** Whether `url` is plain http to `localhost` or an address the egress classifier calls loopback (127.0.0.0/8, ::1). */
 function isLoopbackHttp(url: string): boolean {
   try {
     const u = new URL(url);
-    return u.protocol === "http:" && (u.hostname === "localhost" || u.hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(u.hostname));
+    if (u.protocol !== "http:") return false;
+    if (u.hostname === "localhost") return true;
+    const n = normaliseHost(u.hostname);
+    if (!n.ok || n.host.kind === "name") return false;
+    const c = classifyAddress(n.host.name);
+    return !c.public && c.reason === "loopback";
   } catch {
     return false;
   }

@@ -22,18 +22,17 @@ export type ClientHelloResult =
   /**
    * A complete ClientHello. `serverName` is the raw host_name (not normalised), or null if absent.
    * `encryptedClientHello` is true when it carries an extension that hides the real server name
-   * (ENCRYPTED_CLIENT_HELLO_TYPES): `serverName` is then only the outer, public name.
+   * (isEncryptedHelloType): `serverName` is then only the outer, public name.
    */
   | { kind: "ok"; serverName: string | null; bytes: number; encryptedClientHello: boolean };
 
 /**
- * Extension types that carry an encrypted server name, so that the SNI a proxy reads is not the
+ * Whether an extension type carries an encrypted server name, so that the SNI a proxy reads is not the
  * destination: `encrypted_client_hello` 0xfe0d (TLS Encrypted Client Hello, draft-ietf-tls-esni-13
  * and later, as deployed by Chromium, Firefox and Cloudflare; Chromium's GREASE ECH uses the same
  * type and cannot be told apart on the wire, by design) and the earlier drafts' 0xfe08–0xfe0c, and
  * `encrypted_server_name` 0xffce (ESNI, draft-ietf-tls-esni-01..06, as Firefox once sent it).
  */
-export const ENCRYPTED_CLIENT_HELLO_TYPES: readonly number[] = [0xfe08, 0xfe09, 0xfe0a, 0xfe0b, 0xfe0c, 0xfe0d, 0xffce];
 const isEncryptedHelloType = (type: number): boolean => (type >= 0xfe08 && type <= 0xfe0d) || type === 0xffce;
 
 /**
@@ -152,7 +151,6 @@ function parseClientHelloBody(b: Uint8Array, start: number, end: number): string
   p += 2;
   if (extensionsLength !== end - p) return malformed("extensions length mismatch");
   let seen = 0;
-  encryptedSeen = false;
   try {
     let serverName: string | null = null;
     while (end > p) {
