@@ -17,6 +17,7 @@ import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
 import { eventData, eventHasData, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
+import { StreamSecretGuard, type GuardedEvent } from "./stream-secret-guard";
 import { readUpstreamBody, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
 
 /** Providers whose chat streams may carry output before its filter annotations (Azure's asynchronous filter mode). */
@@ -255,6 +256,8 @@ export class InferenceService {
       };
       const settled = (async () => {
         const splitter = new SseSplitter();
+        // credentials are never returned, even echoed, even split across events
+        const secrets = new StreamSecretGuard(f.secrets, withData);
         let used: number | undefined;
         let refusal: unknown;
         const send = (text: string) => {
@@ -270,9 +273,14 @@ export class InferenceService {
           if (reported !== undefined) used = reported;
           verifyContentSafety(contentSafety, data);
           if (api === "chat" && !clientWantsUsage && isUsageOnlyChunk(data)) return;
-          const safe = redactSecretsInJson(event, data, f.secrets, (v) => withData(event, v)); // credentials are never returned, even echoed
-          if (held?.mustHold(data)) held.hold(safe);
-          else send(safe);
+          forward(secrets.push(event, data));
+        };
+        /** Sends or holds (content-safety verdict) events the credential guard has passed on. */
+        const forward = (events: GuardedEvent[]) => {
+          for (const g of events) {
+            if (held?.mustHold(g.data)) held.hold(g.event);
+            else send(g.event);
+          }
         };
         try {
           outer: for await (const chunk of f.response.body) {
@@ -306,6 +314,7 @@ export class InferenceService {
           }
           send(`data: ${JSON.stringify(toErrorReply(refusal).body)}\n\n`);
         } else {
+          forward(secrets.flush());
           for (const event of held?.release() ?? []) send(event);
           this.allowed(audit, f.response.status);
         }
