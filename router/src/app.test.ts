@@ -433,6 +433,7 @@ describe("router API", () => {
   it.each<[string, Answer]>([
     ["a whole answer", { status: 200, body: completion("your key is upstream-key") }],
     ["a stream", { status: 200, sse: [{ choices: [{ index: 0, delta: { content: "your key is upstream-key" }, content_filter_results: {} }] }, { choices: [], usage: { total_tokens: 3 } }] }],
+    ["a whole answer, base64-encoded", { status: 200, body: completion(`your key is ${Buffer.from("upstream-key").toString("base64")}`) }],
     ["a stream splitting it across events", { status: 200, sse: [{ choices: [{ index: 0, delta: { content: "your key is upstre" }, content_filter_results: {} }] }, { choices: [{ index: 0, delta: { content: "am-key, no more" }, content_filter_results: {} }] }, { choices: [], usage: { total_tokens: 3 } }] }],
     ["a stream event hiding it behind JSON escapes", { status: 200, sse: ['{"choices":[{"index":0,"delta":{"content":"your key is \\u0075pstream-\\u006bey"},"content_filter_results":{}}]}', { choices: [], usage: { total_tokens: 3 } }] }],
   ])("never returns the router's credential, even echoed by the upstream in %s", async (_t, answer) => {

@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import type { UpstreamResponse } from "../upstream/upstream-fetch";
 import { RouterError } from "../errors/router-error";
-import { credentialValues, readUpstreamBody, redactCredentials, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
+import { base64Forms, credentialValues, readUpstreamBody, redactCredentials, redactSecrets, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
 
 const response = (body: AsyncIterable<Uint8Array>): UpstreamResponse => ({ status: 200, contentType: "application/json", body, dump: async () => undefined });
 
@@ -106,9 +106,25 @@ describe("redactCredentials", () => {
     expect(redactSecretsInJson(clean, JSON.parse(clean), [secret], JSON.stringify)).toBe(clean);
   });
 
-  it("credentialValues takes the token out of a bearer header and ignores values too short to redact safely", () => {
-    expect(credentialValues({ authorization: "Bearer tok-123456789" })).toEqual(["tok-123456789"]);
-    expect(credentialValues({ "api-key": key, "x-short": "abc" })).toEqual([key]);
+  it("credentialValues takes the token out of a bearer header, adds its base64 forms, and ignores values too short to redact safely", () => {
+    expect(credentialValues({ authorization: "Bearer tok-123456789" })).toEqual(["tok-123456789", ...base64Forms("tok-123456789")]);
+    expect(credentialValues({ "api-key": key, "x-short": "abc" })).toEqual([key, ...base64Forms(key)]);
+  });
+
+  it.each<[string, (secret: string) => string]>([
+    ["alone", s => Buffer.from(s).toString("base64")],
+    ["after one byte", s => Buffer.from(`x${s}`).toString("base64")],
+    ["after two bytes, then more", s => Buffer.from(`xy${s} and more`).toString("base64")],
+    ["inside a header dump", s => Buffer.from(`POST /v1/chat/completions\r\nauthorization: Bearer ${s}\r\n`).toString("base64")],
+    ["URL-safe, after one byte", s => Buffer.from(`x${s}`).toString("base64url")],
+  ])("a credential base64-encoded %s is redacted", (_t, encode) => {
+    const secret = "tok-\u00e9\u00e8-0123456789+/ABC?>"; // non-ASCII and characters whose encoding differs between the alphabets
+    const text = `echo: ${encode(secret)}`;
+    const redacted = redactSecrets(text, credentialValues({ authorization: `Bearer ${secret}` }));
+    expect(redacted).toContain("[redacted]");
+    // what is left of the encoding no longer decodes to the credential
+    const left = redacted.replace("echo: ", "").split("[redacted]");
+    for (const piece of left) expect(Buffer.from(piece, "base64").toString("latin1")).not.toContain("0123456789");
   });
 
   it("upstreamErrorToRouterError redacts the message and the param by value", () => {

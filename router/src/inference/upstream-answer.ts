@@ -105,9 +105,46 @@ export function redactSecretsInJson(text: string, parsed: unknown, secrets: read
   return found ? rebuild(redacted) : out;
 }
 
-/** The credential values in upstream auth headers (`authorization: Bearer <token>` → the token; `api-key` and the like → the value). */
+/**
+ * The credential values in upstream auth headers (`authorization: Bearer <token>` → the token; `api-key`
+ * and the like → the value), each followed by its base64 forms (base64Forms), so that an upstream that
+ * echoes a request base64-encoded (a debugging proxy, a data URL) gives none away either.
+ */
 export function credentialValues(headers: Record<string, string>): string[] {
-  return Object.values(headers).map(v => v.replace(/^bearer\s+/i, "").trim()).filter(v => v.length >= MIN_SECRET_CHARS);
+  const out = new Set<string>();
+  for (const v of Object.values(headers)) {
+    const value = v.replace(/^bearer\s+/i, "").trim();
+    if (value.length < MIN_SECRET_CHARS) continue;
+    out.add(value);
+    for (const form of base64Forms(value)) if (form.length >= MIN_SECRET_CHARS) out.add(form);
+  }
+  return [...out];
+}
+
+/** base64Forms of recent credentials (a token changes about hourly; this runs on every request). */
+const formsCache = new Map<string, string[]>();
+
+/**
+ * How `value` (as UTF-8) looks inside longer base64 text, in the standard and the URL-safe alphabets
+ * (RFC 4648 §4, §5): for each of the three byte alignments it may start at, the characters that
+ * depend on its bytes alone. Character j of an encoding covers bits [6j, 6j + 6); after k bytes of
+ * something else, the value's bits are [8k, 8(k + n)), so the characters from ⌈8k/6⌉ to before
+ * ⌊8(k + n)/6⌋ are its own, whatever comes around it.
+ */
+export function base64Forms(value: string): string[] {
+  const cached = formsCache.get(value);
+  if (cached !== undefined) return cached;
+  const bytes = Buffer.from(value, "utf8");
+  const forms = new Set<string>();
+  for (let k = 0; k < 3; k++) {
+    const core = Buffer.concat([Buffer.alloc(k), bytes]).toString("base64").slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
+    forms.add(core);
+    forms.add(core.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  const out = [...forms];
+  if (formsCache.size >= 16) formsCache.delete(formsCache.keys().next().value as string);
+  formsCache.set(value, out);
+  return out;
 }
 
 /**
