@@ -69,7 +69,7 @@ function matcherFor(secrets: readonly string[]): SubstringMatcher {
   let m = matchers.get(key);
   if (m === undefined) {
     m = new SubstringMatcher(secrets);
-    if (matchers.size >= 8) matchers.delete(matchers.keys().next().value as string);
+    if (matchers.size >= 4) matchers.delete(matchers.keys().next().value as string);
     matchers.set(key, m);
   }
   return m;
