@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { CredentialRegistry, MAX_REMEMBERED_VALUES } from "./credential-registry";
 import { routerLogger } from "./router-logger";
 
 /** A logger writing into an array of parsed JSON lines. */
@@ -41,5 +42,43 @@ describe("routerLogger", () => {
     const { lines, log } = capture();
     log.info({ req: { headers: { host: "api.example", "content-type": "application/json" } }, model: "gpt-4o" }, "ok");
     expect(JSON.parse(lines[0])).toMatchObject({ req: { headers: { host: "api.example", "content-type": "application/json" } }, model: "gpt-4o" });
+  });
+});
+
+describe("routerLogger with a CredentialRegistry", () => {
+  const KEY = "sk-upstream-0123456789abcdef";
+  it.each<[string, (log: ReturnType<typeof routerLogger>) => void]>([
+    ["an HTTP parser error quoting the upstream's bytes", log => log.error({ err: Object.assign(new Error("Parse Error: Invalid header value char"), { name: "HTTPParserError", data: `x-echo: ${KEY}\r\n` }) }, "request failed")],
+    ["a cause's message", log => log.error({ err: new Error("upstream failed", { cause: new Error(`refused key ${KEY}`) }) }, "request failed")],
+    ["a field of any name", log => log.warn({ upstreamBody: `{"echo":"Bearer ${KEY}"}` }, "odd answer")],
+    ["the message itself", log => log.info(`key ${KEY} rotated`)],
+    ["the key base64-encoded", log => log.info({ dump: Buffer.from(`authorization: Bearer ${KEY}`).toString("base64") }, "dump")],
+  ])("cuts a credential the router has used out of %s", (_t, write) => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+        done();
+      },
+    });
+    const credentials = new CredentialRegistry();
+    credentials.rememberHeaders({ authorization: `Bearer ${KEY}` });
+    write(routerLogger("info", sink, credentials));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("[redacted]");
+    expect(lines[0]).not.toContain(KEY);
+    expect(lines[0]).not.toContain(Buffer.from(KEY).toString("base64").slice(4, -4));
+    expect(() => JSON.parse(lines[0])).not.toThrow();
+  });
+});
+
+describe("CredentialRegistry", () => {
+  it("forgets the oldest credentials beyond its bound, and redacts nothing before it has seen one", () => {
+    const r = new CredentialRegistry();
+    expect(r.redact("nothing sk-abcdefghijklmnop")).toBe("nothing sk-abcdefghijklmnop");
+    const key = (i: number) => `key-${String(i).padStart(4, "0")}-abcdefgh`;
+    for (let i = 0; i < MAX_REMEMBERED_VALUES; i++) r.rememberHeaders({ "api-key": key(i) }); // each with its base64 forms
+    expect(r.redact(key(0))).toBe(key(0));
+    expect(r.redact(key(MAX_REMEMBERED_VALUES - 1))).toBe("[redacted]");
   });
 });

@@ -9,6 +9,8 @@ import { loadOrCreateSigningKey } from "./audit/checkpoint";
 import { BudgetJournal } from "./budget/journal";
 import { BudgetLedger } from "./budget/ledger";
 import { ConfigDirectory } from "./config/config-dir";
+import type { UpstreamSpec } from "./config/profile";
+import { CredentialRegistry } from "./credential-registry";
 import { startEgressProxy } from "./egress";
 import type { EgressDecisionEvent } from "./egress/proxy-server";
 import { DEFAULT_LISTEN, formatAddress, parseListenAddress } from "./listen-address";
@@ -82,7 +84,9 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     }
   };
   if (destination) process.once("exit", flushLog);
-  const logger = destination ? routerLogger(env.KARS_LOG_LEVEL ?? "info", destination) : (opts.logger as Logger);
+  // every credential put in an upstream request is remembered, and cut out of any log line that quotes it
+  const credentials = new CredentialRegistry();
+  const logger = destination ? routerLogger(env.KARS_LOG_LEVEL ?? "info", destination, credentials) : (opts.logger as Logger);
   const config = new ConfigDirectory(opts.configDir, logger.child({ component: "router.config" }));
   const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now());
   if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");
@@ -93,7 +97,7 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
   const audit = new AuditThrottle(auditLog);
   const undici = createUndiciFetch();
   let tokens: TokenCache | null = null;
-  const auth: UpstreamAuth = async upstream => {
+  const credentialHeaders = async (upstream: UpstreamSpec): Promise<Record<string, string>> => {
     if (usesEntraToken(upstream)) {
       tokens ??= new TokenCache(azureCredential(env));
       return { authorization: `Bearer ${await tokens.get(COGNITIVE_SERVICES_SCOPE)}` };
@@ -101,6 +105,11 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     const key = config.apiKey(upstream);
     if (key === undefined) throw new Error(`no API key for upstream ${upstream.name} as this request was admitted (apiKeyFile unreadable, or the upstream changed in a reload since)`);
     return authHeaders(upstream, key);
+  };
+  const auth: UpstreamAuth = async upstream => {
+    const headers = await credentialHeaders(upstream);
+    credentials.rememberHeaders(headers);
+    return headers;
   };
 
   const listen = { ...DEFAULT_LISTEN, ...config.config().profile.listen };
