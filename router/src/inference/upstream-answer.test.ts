@@ -66,6 +66,11 @@ describe("upstreamErrorToRouterError", () => {
     ],
     ["the router's own credential refused is upstream_error", 401, { error: { message: "bad token", code: "401" } }, "upstream_error"],
     ["any other 400 is invalid_request", 400, { error: { message: "bad input", code: "invalid_value", param: "input" } }, "invalid_request"],
+    ["a 422 (a field the upstream could not process) is invalid_request", 422, { error: { message: "bad field" } }, "invalid_request"],
+    ["a redirect is upstream_error (never followed, never the agent's fault)", 302, undefined, "upstream_error"],
+    ["a 405 is upstream_error", 405, { error: { message: "method not allowed" } }, "upstream_error"],
+    ["a 415 is upstream_error (the router sends JSON)", 415, undefined, "upstream_error"],
+    ["a 404 is upstream_error", 404, undefined, "upstream_error"],
   ])("%s", (_t, status, body, code) => {
     const err = upstreamErrorToRouterError(status, body, "gpt-4o");
     expect(err).toBeInstanceOf(RouterError);

@@ -150,9 +150,10 @@ export function base64Forms(value: string): string[] {
 /**
  * Maps an upstream non-2xx answer (not 429/5xx, those fall back) to what the agent sees:
  * Azure's prompt block (400 `content_filter`) → `content_policy_violation` (403); 401/403 (the
- * router's own credential refused) → `upstream_error` (502, the agent cannot fix it); anything else
- * → `invalid_request` with the upstream's message and `param`, credential-redacted (`secrets` by value,
- * then by pattern: redactCredentials) and truncated.
+ * router's own credential refused) → `upstream_error` (502, the agent cannot fix it); 404 → `upstream_error`; 413 → `request_too_large`;
+ * 400, 409, 422 (the request's content) → `invalid_request` with the upstream's message and `param`,
+ * credential-redacted (`secrets` by value, then by pattern: redactCredentials) and truncated; any other
+ * status (a redirect, which is never followed, 405, 415…) → `upstream_error` naming the status only.
  */
 export function upstreamErrorToRouterError(status: number, body: unknown, upstreamName: string, secrets: readonly string[] = []): RouterError {
   const error = (body as { error?: { message?: unknown; code?: unknown; param?: unknown; innererror?: { code?: unknown } } } | undefined)?.error;
@@ -165,5 +166,10 @@ export function upstreamErrorToRouterError(status: number, body: unknown, upstre
   }
   if (status === 404) return new RouterError("upstream_error", `upstream ${upstreamName} has no such deployment or route (status 404)`);
   if (status === 413) return new RouterError("request_too_large", message);
-  return new RouterError("invalid_request", message, { param: typeof error?.param === "string" ? redactCredentials(error.param, secrets).slice(0, 200) : undefined });
+  // what the agent can change: its request's content (400, a conflict, a field the upstream could not process)
+  if (status === 400 || status === 409 || status === 422) {
+    return new RouterError("invalid_request", message, { param: typeof error?.param === "string" ? redactCredentials(error.param, secrets).slice(0, 200) : undefined });
+  }
+  // a redirect (never followed: the credential stays with the configured endpoint) or any other status is the upstream's doing
+  return new RouterError("upstream_error", `upstream ${upstreamName} answered status ${status}`);
 }
