@@ -17,7 +17,7 @@ interface Seen {
   body: Record<string, unknown>;
 }
 
-type Answer = { status: number; body: unknown } | { status: number; sse: unknown[] } | { throws: Error };
+type Answer = { status: number; body: unknown } | { status: number; sse: unknown[] } | { status: number; raw: string; contentType: string } | { throws: Error };
 
 function completion(content: string, usage = { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 }, filter: unknown = {}) {
   return { id: "c1", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop", content_filter_results: filter }], usage };
@@ -29,10 +29,10 @@ function fakeUpstream(answer: (seen: Seen) => Answer, seen: Seen[]): UpstreamFet
     seen.push(s);
     const a = answer(s);
     if ("throws" in a) throw a.throws;
-    const text = "sse" in a ? a.sse.map(e => `data: ${typeof e === "string" ? e : JSON.stringify(e)}\n\n`).join("") : JSON.stringify(a.body);
+    const text = "raw" in a ? a.raw : "sse" in a ? a.sse.map(e => `data: ${typeof e === "string" ? e : JSON.stringify(e)}\n\n`).join("") : JSON.stringify(a.body);
     return {
       status: a.status,
-      contentType: "sse" in a ? "text/event-stream" : "application/json",
+      contentType: "raw" in a ? a.contentType : "sse" in a ? "text/event-stream" : "application/json",
       body: (async function* () {
         yield Buffer.from(text);
       })(),
@@ -461,6 +461,25 @@ describe("router API", () => {
       expect(res.json().error.code).toBe(code);
       expect(res.body).not.toContain("unjudged");
     } else expect(res.body).toContain("unjudged");
+  });
+
+  const filteredChunk = { choices: [{ index: 0, delta: { content: "HARMFUL-OUTPUT" }, content_filter_results: { violence: { filtered: true, severity: "high" } } }] };
+  it.each<[string, boolean, Answer, number, string | null]>([
+    ["a stream asked for, a JSON body given: judged whole, refused", true, { status: 200, body: completion("HARMFUL-OUTPUT", undefined, { violence: { filtered: true, severity: "high" } }) }, 403, "content_policy_violation"],
+    ["a stream asked for, a JSON body given, within the floor: passed whole", true, { status: 200, body: completion("fine") }, 200, null],
+    ["under a floor, an event whose data is a JSON array is refused", true, { status: 200, raw: `data: ${JSON.stringify([filteredChunk])}\n\n`, contentType: "text/event-stream" }, 502, "upstream_error"],
+    ["under a floor, an event whose data is a JSON string is refused", true, { status: 200, raw: `data: "HARMFUL-OUTPUT"\n\n`, contentType: "text/event-stream" }, 502, "upstream_error"],
+    ["under a floor, stream text that is not an SSE event is refused", true, { status: 200, raw: `${JSON.stringify(filteredChunk)}\n\n`, contentType: "text/event-stream" }, 502, "upstream_error"],
+    ["under a floor, a line of an unknown field is refused", true, { status: 200, raw: `data: {"choices":[]}\nx-content: HARMFUL-OUTPUT\n\n`, contentType: "text/event-stream; charset=utf-8" }, 502, "upstream_error"],
+    ["without a floor, such text is passed on", false, { status: 200, raw: `${JSON.stringify({ choices: [{ index: 0, delta: { content: "HARMFUL-OUTPUT" } }] })}\n\n`, contentType: "text/event-stream" }, 200, null],
+  ])("%s", async (_t, floor, answer, status, code) => {
+    const h = harness({ profile: floor ? {} : { inferencePolicy: { ...baseProfile.inferencePolicy, contentSafety: undefined } }, answer: () => answer });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });
+    expect(res.statusCode).toBe(status);
+    if (code) {
+      expect(res.json().error.code).toBe(code);
+      expect(res.body).not.toContain("HARMFUL-OUTPUT");
+    }
   });
 
   it("a prompt refused in the first stream chunk is a plain 403", async () => {

@@ -15,7 +15,7 @@ import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
-import { eventData, eventHasData, SseSplitter } from "./sse";
+import { eventData, eventHasData, isEventStreamType, isPlainSseEvent, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 import { StreamSecretGuard, type GuardedEvent } from "./stream-secret-guard";
 import { readUpstreamBody, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
@@ -135,7 +135,8 @@ export class InferenceService {
     }
     audit.upstream = forwarded.upstream.name;
     const { response } = forwarded;
-    if (response.status < 200 || response.status >= 300 || !stream) {
+    // a stream asked for but not given (a JSON body, or anything else) is read and judged whole
+    if (response.status < 200 || response.status >= 300 || !stream || !isEventStreamType(response.contentType)) {
       return this.wholeAnswer(forwarded, reservation, audit);
     }
     return this.streamAnswer(forwarded, reservation, audit, api, body);
@@ -268,7 +269,11 @@ export class InferenceService {
         const pass = (event: string) => {
           const data = eventData(event);
           // what cannot be read cannot be judged: under a floor it is refused, never passed on unjudged
-          if (data === undefined && floor && eventHasData(event)) throw new RouterError("upstream_error", "the upstream sent a stream event whose data is not JSON; under the content-safety floor it cannot be judged");
+          if (floor) {
+            if (data === undefined && eventHasData(event)) throw new RouterError("upstream_error", "the upstream sent a stream event whose data is not JSON; under the content-safety floor it cannot be judged");
+            if (data !== undefined && data !== "[DONE]" && (data === null || typeof data !== "object" || Array.isArray(data))) throw new RouterError("upstream_error", "the upstream sent a stream event whose data is not a JSON object; under the content-safety floor it cannot be judged");
+            if (!isPlainSseEvent(event)) throw new RouterError("upstream_error", "the upstream sent stream text that is not an SSE event; under the content-safety floor it cannot be judged");
+          }
           const reported = reportedTotalTokens(data);
           if (reported !== undefined) used = reported;
           verifyContentSafety(contentSafety, data);

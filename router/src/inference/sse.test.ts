@@ -1,4 +1,4 @@
-import { eventData, eventHasData, MAX_EVENT_CHARS, SseSplitter } from "./sse";
+import { eventData, eventHasData, isEventStreamType, isPlainSseEvent, MAX_EVENT_CHARS, SseSplitter } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 
 describe("SseSplitter", () => {
@@ -71,5 +71,32 @@ describe("reportedTotalTokens", () => {
   it("recognises the include_usage chunk but not Azure's prompt-filter chunk", () => {
     expect(isUsageOnlyChunk({ choices: [], usage: { total_tokens: 1 } })).toBe(true);
     expect(isUsageOnlyChunk({ choices: [], prompt_filter_results: [], usage: null })).toBe(false);
+  });
+});
+
+describe("isPlainSseEvent", () => {
+  it.each<[string, string, boolean]>([
+    ["data lines", "data: {}\n\n", true],
+    ["every field of the format, CRLF line ends", "event: x\r\nid: 1\r\nretry: 10\r\ndata: a\r\n\r\n", true],
+    ["a comment", ": keep-alive\n\n", true],
+    ["a field without a value", "data\n\n", true],
+    ["a JSON body sent where a stream was asked for", '{"choices":[]}\n\n', false],
+    ["a field the format does not know", "data: {}\nx-content: hi\n\n", false],
+    ["a field name with a space", "data : {}\n\n", false],
+  ])("%s", (_t, event, expected) => {
+    expect(isPlainSseEvent(event)).toBe(expected);
+  });
+});
+
+describe("isEventStreamType", () => {
+  it.each<[string | undefined, boolean]>([
+    ["text/event-stream", true],
+    ["text/event-stream; charset=utf-8", true],
+    ["Text/Event-Stream", true],
+    ["application/json", false],
+    ["text/event-streaming", false],
+    [undefined, false],
+  ])("%s", (type, expected) => {
+    expect(isEventStreamType(type)).toBe(expected);
   });
 });

@@ -80,3 +80,26 @@ export function eventHasData(event: string): boolean {
   const data = dataOf(event);
   return data !== null && data !== "";
 }
+
+/** The fields of the SSE format (WHATWG HTML "Server-sent events", interpreting an event stream). */
+const SSE_FIELDS = new Set(["data", "event", "id", "retry"]);
+
+/**
+ * Whether every line of `event` is an SSE comment (`:` first) or one of the format's fields (`data`,
+ * `event`, `id`, `retry`, with or without a value). Any other line (a JSON body sent where a stream
+ * was asked for, a field this router does not know) is one a client ignores or reads its own way, and
+ * that the router cannot judge.
+ */
+export function isPlainSseEvent(event: string): boolean {
+  for (const line of event.split(LINE_END)) {
+    if (line === "" || line.charCodeAt(0) === 0x3a) continue;
+    const colon = line.indexOf(":");
+    if (!SSE_FIELDS.has(colon === -1 ? line : line.slice(0, colon))) return false;
+  }
+  return true;
+}
+
+/** Whether an upstream's content type is an SSE stream's (`text/event-stream`, any parameters). */
+export function isEventStreamType(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^\s*text\/event-stream\s*(?:;|$)/i.test(contentType);
+}
