@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import type { UpstreamResponse } from "../upstream/upstream-fetch";
 import { RouterError } from "../errors/router-error";
-import { base64Forms, credentialValues, readUpstreamBody, redactCredentials, redactSecrets, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
+import { base64Forms, credentialValues, readUpstreamBody, redactCredentials, redactEscapedSecrets, redactSecrets, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
 
 const response = (body: AsyncIterable<Uint8Array>): UpstreamResponse => ({ status: 200, contentType: "application/json", body, dump: async () => undefined });
 
@@ -136,5 +136,20 @@ describe("redactCredentials", () => {
     const err = upstreamErrorToRouterError(400, { error: { message: `The key ${key} is not valid`, param: `api-key=${key}` } }, "gpt-4o", [key]);
     expect([err.code, err.message, err.details.param]).toEqual(["invalid_request", "The key [redacted] is not valid", "api-key=[redacted]"]);
     expect(JSON.stringify(err)).not.toContain(key);
+  });
+});
+
+describe("redactEscapedSecrets (text that does not parse as JSON)", () => {
+  const KEY = "sk-kars/0123456789abcdef";
+  const esc = (s: string) => [...s].map(c => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");
+  it.each<[string, string, string]>([
+    ["every character escaped, in cut-off JSON", `data: {"content":"${esc(KEY)}`, `data: {"content":"[redacted]`],
+    ["some characters escaped, the slash as \\/", `{"a": "${KEY.replace("/", "\\/").replace("k", "\\u006b")}", broken`, `{"a": "[redacted]", broken`],
+    ["twice, with text around", `x ${esc(KEY)} y ${esc(KEY)} z`, "x [redacted] y [redacted] z"],
+    ["upper-case hex digits", `{${esc(KEY).toUpperCase().replace(/\\U/g, "\\u")}`, "{[redacted]"],
+    ["escapes that spell something else stay", `{"a":"\\u0041\\/b", oops`, `{"a":"\\u0041\\/b", oops`],
+  ])("%s", (_t, text, expected) => {
+    expect(redactEscapedSecrets(text, [KEY])).toBe(expected);
+    expect(redactSecretsInJson(text, undefined, [KEY], () => "rebuilt")).toBe(expected);
   });
 });

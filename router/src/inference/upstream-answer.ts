@@ -84,11 +84,14 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
  * redactSecrets for text that carries JSON (a whole answer, or an SSE event's data, `parsed` being that
  * JSON): the secrets are also looked for in the decoded strings, where escapes (`\u0041`, `\/`) hide
  * them from a comparison of bytes; when one is found there, the text is made anew by
- * `rebuild(the value with the secrets cut out)`. Only text with such escapes is decoded (cheap otherwise).
+ * `rebuild(the value with the secrets cut out)`. Text that is not JSON (`parsed` undefined: cut off,
+ * or an upstream's own format) is decoded where it stands (redactEscapedSecrets). Only text with such
+ * escapes is decoded (cheap otherwise).
  */
 export function redactSecretsInJson(text: string, parsed: unknown, secrets: readonly string[], rebuild: (value: unknown) => string): string {
   const out = redactSecrets(text, secrets);
-  if (secrets.length === 0 || parsed === undefined || (!out.includes("\\u") && !out.includes("\\/"))) return out;
+  if (secrets.length === 0 || (!out.includes("\\u") && !out.includes("\\/"))) return out;
+  if (parsed === undefined) return redactEscapedSecrets(out, secrets); // text that does not parse: decoded where it stands
   let found = false;
   const cut = (v: string): string => {
     const r = redactSecrets(v, secrets);
@@ -103,6 +106,62 @@ export function redactSecretsInJson(text: string, parsed: unknown, secrets: read
   };
   const redacted = walk(parsed);
   return found ? rebuild(redacted) : out;
+}
+
+/** A JSON escape that can hide a credential's character: `\uXXXX` or `\/`. */
+const JSON_ESCAPE = /\\u([0-9a-fA-F]{4})|\\\//g;
+
+/**
+ * `text` with every secret (of at least MIN_SECRET_CHARS) that its JSON escapes (`\u0041`, `\/`) spell
+ * out replaced by `[redacted]`, in place: for text that does not parse as JSON, so cannot be decoded
+ * and written anew. Each decoded character maps back to the span of text it came from, and a found
+ * secret's whole span is cut (an escape half inside is cut whole).
+ */
+export function redactEscapedSecrets(text: string, secrets: readonly string[]): string {
+  // decoded text in segments: [decoded start, text start, text end of an escape or -1 for plain text]
+  const segments: [number, number, number][] = [];
+  let decoded = "";
+  let from = 0;
+  for (const m of text.matchAll(JSON_ESCAPE)) {
+    if (m.index > from) {
+      segments.push([decoded.length, from, -1]);
+      decoded += text.slice(from, m.index);
+    }
+    segments.push([decoded.length, m.index, m.index + m[0].length]);
+    decoded += m[1] !== undefined ? String.fromCharCode(parseInt(m[1], 16)) : "/";
+    from = m.index + m[0].length;
+  }
+  if (from < text.length) {
+    segments.push([decoded.length, from, -1]);
+    decoded += text.slice(from);
+  }
+  /** Where decoded character i came from in `text`: [start, end). */
+  const span = (i: number): [number, number] => {
+    let lo = 0;
+    let hi = segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (segments[mid][0] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const [d, t, escapeEnd] = segments[lo];
+    return escapeEnd === -1 ? [t + (i - d), t + (i - d) + 1] : [t, escapeEnd];
+  };
+  const cuts: [number, number][] = [];
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET_CHARS) continue;
+    for (let i = decoded.indexOf(secret); i !== -1; i = decoded.indexOf(secret, i + secret.length)) cuts.push([span(i)[0], span(i + secret.length - 1)[1]]);
+  }
+  if (cuts.length === 0) return text;
+  cuts.sort((a, b) => a[0] - b[0]);
+  let out = "";
+  let at = 0;
+  for (const [start, end] of cuts) {
+    if (end <= at) continue;
+    out += `${text.slice(at, Math.max(at, start))}[redacted]`;
+    at = end;
+  }
+  return out + text.slice(at);
 }
 
 /**
