@@ -88,11 +88,17 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
   const credentials = new CredentialRegistry();
   const logger = destination ? routerLogger(env.KARS_LOG_LEVEL ?? "info", destination, credentials) : (opts.logger as Logger);
   const config = new ConfigDirectory(opts.configDir, logger.child({ component: "router.config" }));
-  const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now());
-  if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");
-  const ledger = new BudgetLedger(journal, counters);
   const signing = loadOrCreateSigningKey(opts.configDir, opts.stateDir);
   const auditLog = AuditLog.open(opts.stateDir, { signingKey: signing.privateKey });
+  // calls in flight when the router last stopped (a kill, a crash) are audited now, before the journal forgets them
+  const { journal, counters, skipped } = BudgetJournal.open(opts.stateDir, Date.now(), undefined, unsettled => {
+    const { sandbox, tenant } = config.config().profile;
+    for (const r of unsettled) auditLog.record({ kind: "unsettled", sandbox, tenant, reservation: r.id, counters: r.counters, reservedTokens: r.tokens, usedTokens: r.tokens });
+    auditLog.flush();
+    logger.warn({ calls: unsettled.length, tokens: unsettled.reduce((n, r) => n + r.tokens, 0) }, "calls in flight when the router last stopped were never settled: charged in full, and audited as unsettled");
+  });
+  if (skipped > 0) logger.warn({ skipped }, "budget journal had unreadable lines (torn write); skipped");
+  const ledger = new BudgetLedger(journal, counters);
   // refusals that cost nothing are recorded one by one up to a rate, then counted (audit-throttle.ts)
   const audit = new AuditThrottle(auditLog);
   const undici = createUndiciFetch();

@@ -121,4 +121,10 @@ it("a router killed with SIGKILL mid-load remembers all spend after a restart", 
   // the audit chain survived the kill: intact, every record sealed by a signed checkpoint after the clean stop
   const verdict = verifyAuditDir(path.join(stateDir, "audit"), createPublicKey(fs.readFileSync(path.join(stateDir, "audit-signing-key.pub.pem"))));
   expect(verdict).toMatchObject({ ok: true, unsealedRecords: 0 });
+  // every call is on record: the five settled ones as allowed, the twenty in flight at the kill as unsettled (charged in full)
+  const events = fs.readFileSync(path.join(stateDir, "audit", "audit.jsonl"), "utf8").trim().split("\n").map(l => (JSON.parse(l) as { event: { kind: string; decision?: string; reservedTokens: number; usedTokens: number } }).event);
+  expect(events.filter(e => e.kind === "inference" && e.decision === "allowed")).toHaveLength(5);
+  const unsettled = events.filter(e => e.kind === "unsettled");
+  expect(unsettled).toHaveLength(20);
+  expect(unsettled.every(e => e.usedTokens === e.reservedTokens && e.reservedTokens > 0)).toBe(true);
 });

@@ -5,7 +5,25 @@ import { signCheckpoint } from "./checkpoint";
 import { firstLine, lastWholeLine } from "./last-line";
 
 /** One audited decision (an inference call, an egress connection), or a count of refusals recorded together (audit-throttle.ts). */
-export type AuditEvent = InferenceAuditEvent | EgressAuditEvent | SuppressedAuditEvent;
+export type AuditEvent = InferenceAuditEvent | EgressAuditEvent | SuppressedAuditEvent | UnsettledAuditEvent;
+
+/**
+ * An inference call found in flight when the router started: its budget reservation was written
+ * (budget.journal) but never settled, because the router stopped (a crash, a kill, a SIGKILL after the
+ * grace period) before the call's outcome. It may have reached the upstream, so it is charged in full
+ * (`usedTokens` = `reservedTokens`). `reservation` is the journal's id, `counters` the budget windows it
+ * charged (`<scope>|<window>|<start>`: they name the sandbox, the tenant and the hour). Recorded once,
+ * at the start after the stop, before the journal is compacted.
+ */
+export interface UnsettledAuditEvent {
+  kind: "unsettled";
+  sandbox: string;
+  tenant: string;
+  reservation: string;
+  counters: string[];
+  reservedTokens: number;
+  usedTokens: number;
+}
 
 /**
  * Events beyond the rate at which they are recorded one by one (audit-throttle.ts: refusals before

@@ -6,7 +6,7 @@
 // inference calls that reserved tokens are never held back.
 
 import { quietTimer, SimpleBucket } from "../ratelimit/simple-bucket";
-import type { AuditEvent, AuditSink } from "./audit-log";
+import type { AuditEvent, AuditSink, EgressAuditEvent, InferenceAuditEvent } from "./audit-log";
 
 /** Rate limits of AuditThrottle: records per second, burst (records), and how often a count is written (ms). */
 export interface AuditThrottleOptions {
@@ -34,7 +34,7 @@ export const AUDIT_THROTTLE_DEFAULTS: AuditThrottleOptions = { perSecond: 20, bu
  * always counted under its host and port, so the record of where it went stays). Inference calls that reserved tokens (allowed, or
  * refused by the budget, the upstream, content safety) are never counted together.
  */
-export function isThrottled(event: AuditEvent): boolean {
+export function isThrottled(event: AuditEvent): event is InferenceAuditEvent | EgressAuditEvent {
   if (event.kind === "egress") return true;
   if (event.kind === "inference") return event.decision === "refused" && event.reservedTokens === 0;
   return false;
@@ -44,7 +44,7 @@ export function isThrottled(event: AuditEvent): boolean {
 const MAX_KEY_HOST = 100;
 
 /** The key an event is counted under, and the coarser one it falls back to once a count has `maxKeys` keys (the reason survives, the host does not). */
-function countKeys(event: Exclude<AuditEvent, { kind: "suppressed" }>): [string, string] {
+function countKeys(event: InferenceAuditEvent | EgressAuditEvent): [string, string] {
   if (event.kind === "egress") {
     const coarse = `egress:${event.via}:${event.decision}:${event.reason}`;
     return [`${coarse}:${(event.host ?? "").slice(0, MAX_KEY_HOST)}:${event.port}`, `${coarse}:*`];
@@ -78,7 +78,7 @@ export class AuditThrottle implements AuditSink {
     if (!isThrottled(event) || this.inner.healthy?.() === false) return this.inner.record(event);
     const now = this.options.now();
     if (this.bucket.take(now)) return this.inner.record(event);
-    this.suppress(event as Exclude<AuditEvent, { kind: "suppressed" }>, now);
+    this.suppress(event, now);
   }
 
   /** The inner sink's health (see AuditSink.healthy). */
@@ -99,7 +99,7 @@ export class AuditThrottle implements AuditSink {
     });
   }
 
-  private suppress(event: Exclude<AuditEvent, { kind: "suppressed" }>, now: number): void {
+  private suppress(event: InferenceAuditEvent | EgressAuditEvent, now: number): void {
     const [fine, coarse] = countKeys(event);
     const keepsHost = event.kind === "egress" && event.decision === "allowed";
     // an allowed connection's host is never folded away: a count too full to take it is written first

@@ -19,6 +19,16 @@ describe("replay", () => {
     expect(r.counters.get("k")).toBe(expected);
     expect(r.skipped).toBe(skipped);
   });
+
+  it("lists the reservations never settled, and only those", () => {
+    const text = [
+      '{"op":"reserve","id":"a","counters":["k1","k2"],"tokens":50}',
+      '{"op":"reserve","id":"b","counters":["k1"],"tokens":7}',
+      '{"op":"settle","id":"a","tokens":20}',
+      '{"op":"reserve","id":"c","counters":["k1"],"tokens":9}',
+    ].join("\n");
+    expect(replay(text).unsettled).toEqual([{ id: "b", counters: ["k1"], tokens: 7 }, { id: "c", counters: ["k1"], tokens: 9 }]);
+  });
 });
 
 describe("BudgetJournal", () => {
@@ -33,11 +43,27 @@ describe("BudgetJournal", () => {
     ledger.reserve([scope], 30, now); // never settled: the process "dies"
     a.journal.close();
 
-    const b = BudgetJournal.open(dir, now);
+    const seen: unknown[] = [];
+    const b = BudgetJournal.open(dir, now, 1000, unsettled => seen.push(...unsettled));
     expect(b.counters.get(H)).toBe(70);
+    expect(seen).toEqual([expect.objectContaining({ tokens: 30, counters: expect.arrayContaining([H]) })]); // told before compaction
+    expect(b.unsettled).toEqual(seen);
     const lines = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8").trim().split("\n");
     expect(lines).toHaveLength(3); // hourly, daily, monthly
     b.journal.close();
+  });
+
+  it("a journal whose unsettled reservations cannot be handed over is left as it was", () => {
+    const a = BudgetJournal.open(dir, now);
+    new BudgetLedger(a.journal).reserve([scope], 30, now);
+    a.journal.close();
+    const before = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
+    expect(() => BudgetJournal.open(dir, now, 1000, () => { throw new Error("audit log full"); })).toThrow("audit log full");
+    expect(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8")).toBe(before);
+    // and told again at the next start
+    const again: unknown[] = [];
+    BudgetJournal.open(dir, now, 1000, u => again.push(...u)).journal.close();
+    expect(again).toHaveLength(1);
   });
 
   it("a settlement not yet written when the process dies leaves the full reservation charged (never less)", () => {

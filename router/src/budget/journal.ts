@@ -42,13 +42,21 @@ export class BudgetJournal implements LedgerSink {
    * Opens (creating) `<stateDir>/budget.journal`, replays it and compacts it, dropping windows that
    * ended before `nowMs` (ms since epoch).
    * Returns the journal and the replayed counters (`counter key → tokens`). Lines that do not parse
-   * (a torn last write) are skipped; their count is returned as `skipped`.
+   * (a torn last write) are skipped; their count is returned as `skipped`. `beforeCompaction` is
+   * given the reservations found unsettled before the compaction folds them into the counters (for
+   * the audit log: if it throws, the journal is left as it was and open throws).
    */
-  static open(stateDir: string, nowMs: number, syncIntervalMs = 1000): { journal: BudgetJournal; counters: Map<string, number>; skipped: number } {
+  static open(
+    stateDir: string,
+    nowMs: number,
+    syncIntervalMs = 1000,
+    beforeCompaction?: (unsettled: readonly UnsettledReservation[]) => void,
+  ): { journal: BudgetJournal; counters: Map<string, number>; skipped: number; unsettled: UnsettledReservation[] } {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const file = path.join(stateDir, JOURNAL_FILE);
     const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-    const { counters, skipped } = replay(text);
+    const { counters, skipped, unsettled } = replay(text);
+    if (unsettled.length > 0) beforeCompaction?.(unsettled);
     for (const key of [...counters.keys()]) if (!isCurrent(key, nowMs)) counters.delete(key);
     const tmp = `${file}.tmp`;
     const lines = [...counters].map(([key, tokens]) => JSON.stringify({ op: "set", key, tokens })).join("\n");
@@ -59,7 +67,7 @@ export class BudgetJournal implements LedgerSink {
     fs.renameSync(tmp, file);
     fsyncDir(stateDir);
     const fd = fs.openSync(file, "a", 0o600);
-    return { journal: new BudgetJournal(fd, file, syncIntervalMs), counters, skipped };
+    return { journal: new BudgetJournal(fd, file, syncIntervalMs), counters, skipped, unsettled };
   }
 
   /** Records one change (see class doc for when it reaches the file). Throws if a write fails: fail closed. */
@@ -134,8 +142,19 @@ export class BudgetJournal implements LedgerSink {
   }
 }
 
-/** Rebuilds counters from journal text (see BudgetJournal). Exported for tests. */
-export function replay(text: string): { counters: Map<string, number>; skipped: number } {
+/**
+ * A reservation the journal holds no settlement for: the router stopped (a crash, a kill) while its
+ * call was in flight, so its outcome was never seen and it is charged in full. `counters` are the
+ * window counter keys it charged (which name its scopes and windows), `tokens` what it reserved.
+ */
+export interface UnsettledReservation {
+  id: string;
+  counters: string[];
+  tokens: number;
+}
+
+/** Rebuilds counters from journal text (see BudgetJournal), and lists the reservations never settled. Exported for tests. */
+export function replay(text: string): { counters: Map<string, number>; skipped: number; unsettled: UnsettledReservation[] } {
   const counters = new Map<string, number>();
   const open = new Map<string, { counters: string[]; tokens: number }>();
   let skipped = 0;
@@ -167,7 +186,7 @@ export function replay(text: string): { counters: Map<string, number>; skipped: 
       skipped++;
     }
   }
-  return { counters, skipped };
+  return { counters, skipped, unsettled: [...open].map(([id, r]) => ({ id, counters: r.counters, tokens: r.tokens })) };
 }
 
 function fsyncDir(dir: string): void {
