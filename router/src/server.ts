@@ -157,7 +157,18 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     flushLog();
     process.off("exit", flushLog);
   };
-  closers.push(closeLog, () => journal.close(), () => auditLog.close(), () => audit.flush(), () => undici.close(), () => config.close());
+  // Stopping (closers run last first): the API stops taking calls and gives those in flight
+  // SHUTDOWN_GRACE_MS; upstream calls still open after another grace (a stream that trickles on, whose
+  // agent has gone) are aborted, charged their reservation and audited; then the logs are closed.
+  closers.push(
+    closeLog,
+    () => journal.close(),
+    () => auditLog.close(),
+    () => audit.flush(),
+    () => apps.service.drain(SHUTDOWN_GRACE_MS),
+    () => undici.close(SHUTDOWN_GRACE_MS),
+    () => config.close(),
+  );
   try {
     const api = parseListenAddress(listen.api);
     await apps.api.listen({ host: api.host, port: api.port });

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { createPublicKey } from "node:crypto";
 import { request } from "undici";
 import { verifyAuditDir } from "../../router/src/audit/verify-audit";
+import { SHUTDOWN_GRACE_MS } from "../../router/src/server";
 import { startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
 import { startRouterProcess, type RouterProcess } from "./router-support/router-process";
 
@@ -128,3 +129,28 @@ it("a router killed with SIGKILL mid-load remembers all spend after a restart", 
   expect(unsettled).toHaveLength(20);
   expect(unsettled.every(e => e.usedTokens === e.reservedTokens && e.reservedTokens > 0)).toBe(true);
 });
+
+it("a router stopped with SIGTERM while a stream trickles on exits within its grace periods, the call charged and audited", async () => {
+  const configDir = path.join(dir, "sigterm", "config");
+  const stateDir = path.join(dir, "sigterm", "state");
+  writeConfig(configDir);
+  const router = await startRouterProcess(configDir, stateDir);
+  routers.push(router);
+  const receivedBefore = upstream.received.length;
+  // a stream whose upstream sends one chunk every 12 s: it would hold a plain undici close() for minutes
+  const agent = request(`http://${router.listen.api}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "m", max_tokens: 3, stream: true, messages: [{ role: "user", content: "[[slow 60000]] go on" }] }),
+  }).then(r => r.body.text()).catch(() => "");
+  while (upstream.received.length < receivedBefore + 1) await new Promise(r => setTimeout(r, 50));
+  await new Promise(r => setTimeout(r, 200));
+  const t0 = Date.now();
+  expect(await router.stop()).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(3 * SHUTDOWN_GRACE_MS); // the API's grace, then the upstream's, not the stream's minutes
+  await agent;
+  const events = fs.readFileSync(path.join(stateDir, "audit", "audit.jsonl"), "utf8").trim().split("\n").map(l => (JSON.parse(l) as { event: { kind: string; decision?: string; code?: string; reservedTokens: number; usedTokens: number } }).event);
+  const calls = events.filter(e => e.kind === "inference");
+  expect(calls).toEqual([expect.objectContaining({ decision: "refused", code: "upstream_error" })]);
+  expect(calls[0].usedTokens).toBe(calls[0].reservedTokens); // no usage seen: charged in full
+}, 60_000);

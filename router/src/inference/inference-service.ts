@@ -67,6 +67,8 @@ interface Admitted {
  */
 export class InferenceService {
   private readonly policyCalls = new Map<string, number[]>();
+  /** Calls not settled yet (see handle, drain). */
+  private readonly inFlight = new Set<Promise<unknown>>();
   /** Refusal lines of the log, bounded under a flood (the audit log has every decision). */
   private readonly refusalLines: LogThrottle;
 
@@ -77,7 +79,30 @@ export class InferenceService {
     this.refusalLines = new LogThrottle((counts, total) => deps.log.info({ suppressed: total, byCode: counts }, "inference refusal lines left out (every decision is in the audit log)"));
   }
 
-  async handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
+  /**
+   * Handles one call (see the class doc). The call counts as in flight (see `drain`) until it is
+   * settled: a whole answer when it is returned or refused, a stream when its upstream has ended.
+   */
+  handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
+    const result = this.handleCall(api, rawBody, agent);
+    const settled = result.then(r => (r.kind === "stream" ? r.settled : undefined)).catch(() => undefined);
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+    return result;
+  }
+
+  /**
+   * Resolves once every call in flight has settled (its budget and audit record written), or after
+   * `timeoutMs`, whichever is first; for shutdown, after the upstream client has been told to close or
+   * destroyed (a destroyed call ends with an error, is charged its reservation and audited).
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise(resolve => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  private async handleCall(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
     const config = this.config();
     const { profile } = config;
     const now = this.deps.now();
