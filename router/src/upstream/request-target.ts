@@ -35,7 +35,10 @@ export interface UpstreamTarget {
  * when the client named no limit it is set as `max_completion_tokens` (chat) / `max_output_tokens`
  * (responses) so the upstream cannot spend more than was reserved; for an `openai-compatible` upstream
  * both chat fields are set to it, whatever the client sent, since servers read one or the other
- * (vLLM either, Ollama and older llama.cpp only `max_tokens`) and one left unset would run uncapped.
+ * (vLLM either, Ollama and older llama.cpp only `max_tokens`) and one left unset would run uncapped;
+ * `foundry` and `github-models` chat (the Azure AI model inference API: `max_tokens` only, unknown
+ * fields refused) get `max_tokens` set to it, whatever the client sent, and no `max_completion_tokens`
+ * (https://learn.microsoft.com/rest/api/aifoundry/modelinference/ "Get chat completions" request body).
  * `body` is the agent's (attacker-controlled) JSON object; it is copied, never mutated.
  */
 export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: Record<string, unknown>, completionLimit?: number): UpstreamTarget {
@@ -51,6 +54,11 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
   if (completionLimit !== undefined) {
     if (api === "chat" && upstream.provider === "openai-compatible") {
       setLast(out, "max_completion_tokens", completionLimit);
+      setLast(out, "max_tokens", completionLimit);
+    } else if (api === "chat" && (upstream.provider === "foundry" || upstream.provider === "github-models")) {
+      // the Azure AI model inference API (Foundry's `/models`, which GitHub Models serves too) knows only
+      // `max_tokens`, and refuses a field it does not know by default (`extra-parameters: error`)
+      delete out.max_completion_tokens;
       setLast(out, "max_tokens", completionLimit);
     } else if (api === "chat" && isUnset(out.max_completion_tokens) && isUnset(out.max_tokens)) setLast(out, "max_completion_tokens", completionLimit);
     if (api === "responses" && isUnset(out.max_output_tokens)) setLast(out, "max_output_tokens", completionLimit);
