@@ -16,6 +16,10 @@ describe("refusedFeatures", () => {
     ["a Responses data: image passes", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_image", image_url: png }] }] }, []],
     ["previous_response_id null and background false pass", "responses", { model: "m", input: "hi", previous_response_id: null, background: false }, []],
     ["embeddings pass", "embeddings", { model: "m", input: ["a", "b"] }, []],
+    ["embeddings of token arrays pass", "embeddings", { model: "m", input: [[1, 2, 3], [4]] }, []],
+    ["embeddings of a conversation (vLLM's chat form) with a remote image", "embeddings", { model: "m", input: "x", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://attacker.example/a.png" } }] }] }, ["messages[0].content[0]"]],
+    ["embeddings of an inline image pass", "embeddings", { model: "m", input: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }, []],
+    ["embeddings of an image by URL", "embeddings", { model: "m", input: [{ image_url: "https://attacker.example/a.png" }] }, ["input[0]"]],
     // refused: input the provider expands itself
     ["a previous_response_id", "responses", { model: "m", input: "hi", previous_response_id: "resp_1" }, ["previous_response_id"]],
     ["a conversation", "responses", { model: "m", input: "hi", conversation: "conv_1" }, ["conversation"]],

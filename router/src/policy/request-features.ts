@@ -48,8 +48,12 @@ const ITEM_PAYLOAD_KEYS = ["content", "arguments", "output", "encrypted_content"
 /** Normalised names of the fields a lenient upstream may read as a completion length (llama.cpp `n_predict`, Ollama `num_predict`, `max_new_tokens`, …). */
 const LENGTH_LIKE = /^(?:max|num|n)(?:new|output|completion|gen|generated)?(?:tokens|len|length|predict)$/;
 
-/** The fields whose content parts are walked, per API (their depth is bounded: estimate.ts). */
-const CONTENT_FIELDS: Record<InferenceApi, string[]> = { chat: ["messages"], responses: ["input", "instructions"], embeddings: [] };
+/**
+ * The fields whose content parts are walked, per API (their depth is bounded: estimate.ts). Embeddings
+ * too: servers that embed a conversation (vLLM's chat form, `messages` in place of `input`) or images
+ * fetch what the parts point to.
+ */
+const CONTENT_FIELDS: Record<InferenceApi, string[]> = { chat: ["messages"], responses: ["input", "instructions"], embeddings: ["input", "messages"] };
 
 /** Keys of a content part that make the provider fetch a URL (vLLM, OpenAI, Mistral shapes), with or without a `type`. */
 const URL_KEY = /_url$/i;
