@@ -16,6 +16,7 @@ describe("refusedFeatures", () => {
     ["a Responses data: image passes", "responses", { model: "m", input: [{ role: "user", content: [{ type: "input_image", image_url: png }] }] }, []],
     ["previous_response_id null and background false pass", "responses", { model: "m", input: "hi", previous_response_id: null, background: false }, []],
     ["embeddings pass", "embeddings", { model: "m", input: ["a", "b"] }, []],
+    ["vLLM's per-request image processing settings", "chat", { model: "m", messages: [], mm_processor_kwargs: { max_pixels: 100_000_000 } }, ["mm_processor_kwargs"]],
     ["embeddings of token arrays pass", "embeddings", { model: "m", input: [[1, 2, 3], [4]] }, []],
     ["embeddings of a conversation (vLLM's chat form) with a remote image", "embeddings", { model: "m", input: "x", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://attacker.example/a.png" } }] }] }, ["messages[0].content[0]"]],
     ["embeddings of an inline image pass", "embeddings", { model: "m", input: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }, []],

@@ -34,6 +34,7 @@ const REFUSED_FIELDS: [string, string][] = [
   ["prompt", "the provider expands a stored prompt template (uncounted input)"],
   ["background", "a background response is billed after this request ends (its usage cannot be settled)"],
   ["chat_template", "a chat template of the request's own, from which the server renders the prompt (uncounted input, and template code run on the server)"],
+  ["mm_processor_kwargs", "image processing settings of the request's own (vLLM: max_pixels…), which can make an image cost more than the allowance reserved for it (uncounted input)"],
 ];
 
 /** REFUSED_FIELDS by normalised name (normaliseKey). */
