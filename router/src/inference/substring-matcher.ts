@@ -17,6 +17,11 @@ export function noMatch(): MatchState {
   return { state: 0, length: 0 };
 }
 
+/**
+ * The suffix automaton of a few secrets (see the file's doc): `advance` reads text one UTF-16 code
+ * unit at a time and says how long the text's longest suffix is that occurs in one of them. Immutable
+ * once built; one serves any number of readers, each with its own MatchState.
+ */
 export class SubstringMatcher {
   /** Longest string ending in each state (characters). */
   private readonly len: Int32Array;
