@@ -360,7 +360,7 @@ describe("hostile clients and destinations", () => {
   beforeAll(async () => {
     await bed.stopProxy();
     bed.writeConfig(STRICT);
-    await bed.startProxy({ firstBytesTimeoutMs: 1000, connectTimeoutMs: 1000, tunnelLifetimeMs: 6000 });
+    await bed.startProxy({ firstBytesTimeoutMs: 1000, connectTimeoutMs: 1000, tunnelLifetimeMs: 6000, halfClosedIdleMs: 1000 });
   });
   afterAll(async () => {
     await bed.stopProxy();
@@ -426,6 +426,8 @@ describe("hostile clients and destinations", () => {
     ["split CONNECT, then nothing after the 200", PROXY, [...SPLIT_CONNECT("allowed.test:443"), "status"], { statuses: ["200"] }],
     ["split CONNECT, client resets after the 200", PROXY, [...SPLIT_CONNECT("allowed.test:443"), "status", "rst"], {}],
     ["split CONNECT, client half-closes mid-relay", PROXY, [...SPLIT_CONNECT("allowed.test:8080"), "status", GET("allowed.test"), "status", "fin"], { statuses: ["200", "200"] }],
+    // the half-close is relayed: the destination gets the request and a FIN, and its answer still comes back
+    ["client half-closes right after its request in the tunnel, and still gets the answer", PROXY, ["connect:allowed.test:8080", "status", GET("allowed.test"), "fin", "status"], { statuses: ["200", "200"] }],
     // absolute-form and redirected plain HTTP (node:http)
     ["a WebSocket upgrade to a destination that never answers, then the client resets", PROXY, [`w:${JSON.stringify("GET http://hostile.test:9001/ HTTP/1.1\r\nHost: hostile.test:9001\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")}`, "sleep:300", "rst"], {}],
     ["a WebSocket upgrade to a destination that never answers, then the client half-closes", PROXY, [`w:${JSON.stringify("GET http://hostile.test:9001/ HTTP/1.1\r\nHost: hostile.test:9001\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")}`, "sleep:300", "fin"], {}],

@@ -18,7 +18,7 @@ import { readClientHello, type ClientHelloDone } from "./client-hello-wait";
 import { parseConnectHead } from "./connect-head";
 import { decideEgress, decideEgressNow, type DenyReason, type EgressDecision, type EgressPolicySnapshot, type EgressVia, type Resolver } from "./decision";
 import { normaliseHost, splitAuthority } from "./host";
-import { relay, type RelayDone } from "./relay";
+import { HALF_CLOSED_IDLE_MS, relay, type RelayDone } from "./relay";
 import { awaitWebSocketAnswer } from "./upgrade-answer";
 import type { EgressHotCounters, EgressMetrics } from "./metrics";
 
@@ -36,6 +36,8 @@ export interface EgressLimits {
   connectTimeoutMs: number;
   /** Accepted client connections at once, on all listeners together, idle keep-alive ones included (default 1024); more are dropped. */
   maxConnections: number;
+  /** A tunnel whose client has half-closed ends once its destination sends nothing for this long (default 60 s; relay.ts). */
+  halfClosedIdleMs: number;
 }
 
 /** Default limits. */
@@ -46,6 +48,7 @@ export const DEFAULT_LIMITS: EgressLimits = {
   firstBytesTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   maxConnections: 1024,
+  halfClosedIdleMs: HALF_CLOSED_IDLE_MS,
 };
 
 /** One audited decision. `client` is the peer address of the agent's connection; `client` and `time` are computed on access. */
@@ -380,9 +383,9 @@ export class EgressProxyServer {
     return new Promise((resolve, reject) => this.dial(address, port, (err, upstream) => (err ? reject(err) : resolve(upstream))));
   }
 
-  /** Relays bytes both ways until either side closes or the lifetime ends (relay.ts); releases the slot once. */
+  /** Relays bytes both ways until the destination ends, either side closes or the lifetime ends (relay.ts: a client's end is a half-close); releases the slot once. */
   private relay(client: Duplex, upstream: Socket, decision: { until?: number }): void {
-    relay(client, upstream, this.lifetimeMs(decision), this.relayDone);
+    relay(client, upstream, this.lifetimeMs(decision), this.relayDone, this.deps.limits.halfClosedIdleMs);
   }
 
   /** How long a connection may last (ms): the tunnel lifetime, cut short by the expiry of the approval that allowed it. */

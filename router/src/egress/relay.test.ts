@@ -32,12 +32,12 @@ describe("relay", () => {
   afterAll(() => server.close());
 
   /** agent ⇄ [client | proxy | upstream] ⇄ destination */
-  async function tunnel(lifetimeMs = 60_000) {
+  async function tunnel(lifetimeMs = 60_000, halfClosedIdleMs = 60_000) {
     const [agent, client] = await socketPair(server);
     const [upstream, destination] = await socketPair(server);
     const done = jest.fn();
     const finished = new Promise<[number, number]>((resolve) => done.mockImplementation((up: number, down: number) => resolve([up, down])));
-    return { agent, client, upstream, destination, done, finished, start: () => relay(client, upstream, lifetimeMs, done) };
+    return { agent, client, upstream, destination, done, finished, start: () => relay(client, upstream, lifetimeMs, done, halfClosedIdleMs) };
   }
 
   it("carries bytes both ways, ends after the destination's last bytes have reached the agent, and reports once", async () => {
@@ -98,13 +98,66 @@ describe("relay", () => {
   it.each([
     ["the agent resets", (t: Awaited<ReturnType<typeof tunnel>>) => t.agent.resetAndDestroy()],
     ["the destination resets", (t: Awaited<ReturnType<typeof tunnel>>) => t.destination.resetAndDestroy()],
-    ["the agent ends first", (t: Awaited<ReturnType<typeof tunnel>>) => t.agent.end()],
+    ["the agent ends first and the destination then ends", (t: Awaited<ReturnType<typeof tunnel>>) => {
+      t.agent.end();
+      t.destination.once("end", () => t.destination.end());
+    }],
   ])("ends the tunnel when %s", async (_title, act) => {
     const t = await tunnel();
     t.start();
     act(t);
     await t.finished;
     expect(t.client.destroyed && t.upstream.destroyed).toBe(true);
+  });
+
+  it.each([
+    ["during the tunnel", false],
+    ["before the relay began", true],
+  ])("relays a half-close by the agent %s: the destination gets the request and a FIN, and its whole answer still reaches the agent", async (_title, early) => {
+    const t = await tunnel();
+    const atDestination = received(t.destination);
+    const atAgent = received(t.agent);
+    if (early) {
+      // as the proxy does with bytes it read before the relay (a ClientHello): it writes them on itself
+      let head = "";
+      const onData = (d: Buffer) => (head += d.toString("latin1"));
+      t.client.on("data", onData);
+      t.agent.end("GET / HTTP/1.0\r\n\r\n");
+      await once(t.client, "end");
+      t.client.off("data", onData);
+      t.upstream.write(head);
+    }
+    t.start();
+    if (!early) t.agent.end("GET / HTTP/1.0\r\n\r\n");
+    expect(await atDestination).toBe("GET / HTTP/1.0\r\n\r\n"); // and its end: the FIN arrived
+    await new Promise((r) => setTimeout(r, 50));
+    t.destination.end("answer".repeat(30_000)); // the destination answers after the agent's FIN
+    expect(await atAgent).toBe("answer".repeat(30_000));
+    await t.finished;
+  });
+
+  it("ends a half-closed tunnel whose destination sends nothing for the idle time, however long its lifetime", async () => {
+    const t = await tunnel(60_000, 150);
+    t.start();
+    t.agent.end("request");
+    const t0 = Date.now();
+    await t.finished;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(t.client.destroyed && t.upstream.destroyed).toBe(true);
+  });
+
+  it("keeps a half-closed tunnel open while its destination keeps sending", async () => {
+    const t = await tunnel(60_000, 300);
+    t.start();
+    const atAgent = received(t.agent);
+    t.agent.end("request");
+    for (let i = 0; i < 8; i++) {
+      t.destination.write(`part${i};`);
+      await new Promise((r) => setTimeout(r, 100)); // 800 ms in all, each gap under the idle time
+    }
+    t.destination.end();
+    expect(await atAgent).toBe(Array.from({ length: 8 }, (_, i) => `part${i};`).join(""));
+    await t.finished;
   });
 
   it("ends at once when a side was already gone or ended before the relay began", async () => {
