@@ -13,11 +13,15 @@ export const MAX_REMEMBERED_VALUES = 512;
 export class CredentialRegistry {
   private readonly values = new Set<string>();
   private list: string[] = [];
+  private last: readonly string[] | null = null;
 
   /** Remembers the credentials in upstream auth `headers` (cheap when they are known already: a Set lookup each). */
   rememberHeaders(headers: Record<string, string>): void {
+    const values = credentialValues(headers);
+    if (values === this.last) return; // the same credential as the call before (credentialValues caches)
+    this.last = values;
     let added = false;
-    for (const v of credentialValues(headers)) {
+    for (const v of values) {
       if (this.values.has(v)) continue;
       this.values.add(v);
       added = true;

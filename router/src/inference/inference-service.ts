@@ -67,8 +67,12 @@ interface Admitted {
  */
 export class InferenceService {
   private readonly policyCalls = new Map<string, number[]>();
-  /** Calls not settled yet (see handle, drain). */
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Calls not settled yet (see handle, drain), and who waits for none to be left. */
+  private open = 0;
+  private whenNoneOpen: (() => void) | null = null;
+  private readonly closeOne = (): void => {
+    if (--this.open === 0) this.whenNoneOpen?.();
+  };
   /** Refusal lines of the log, bounded under a flood (the audit log has every decision). */
   private readonly refusalLines: LogThrottle;
 
@@ -80,25 +84,33 @@ export class InferenceService {
   }
 
   /**
-   * Handles one call (see the class doc). The call counts as in flight (see `drain`) until it is
-   * settled: a whole answer when it is returned or refused, a stream when its upstream has ended.
+   * Handles one call (see the class doc). The call counts as open (see `drain`) until it is settled:
+   * a whole answer when it is returned or refused, a stream when its upstream has ended.
    */
-  handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
-    const result = this.handleCall(api, rawBody, agent);
-    const settled = result.then(r => (r.kind === "stream" ? r.settled : undefined)).catch(() => undefined);
-    this.inFlight.add(settled);
-    void settled.finally(() => this.inFlight.delete(settled));
-    return result;
+  async handle(api: InferenceApi, rawBody: unknown, agent: string): Promise<InferenceResult> {
+    this.open++;
+    let result: InferenceResult | undefined;
+    try {
+      result = await this.handleCall(api, rawBody, agent);
+      return result;
+    } finally {
+      if (result?.kind === "stream") void result.settled.then(this.closeOne, this.closeOne);
+      else this.closeOne();
+    }
   }
 
   /**
-   * Resolves once every call in flight has settled (its budget and audit record written), or after
-   * `timeoutMs`, whichever is first; for shutdown, after the upstream client has been told to close or
-   * destroyed (a destroyed call ends with an error, is charged its reservation and audited).
+   * Resolves once every open call has settled (its budget and audit record written), or after
+   * `timeoutMs`, whichever is first; for shutdown, after the upstream client has been closed (a call it
+   * aborted ends with an error, is charged its reservation and audited).
    */
   async drain(timeoutMs: number): Promise<void> {
+    if (this.open === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise(resolve => (timer = setTimeout(resolve, timeoutMs)))]);
+    await new Promise<void>(resolve => {
+      this.whenNoneOpen = resolve;
+      timer = setTimeout(resolve, timeoutMs);
+    });
     clearTimeout(timer);
   }
 

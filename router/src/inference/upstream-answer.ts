@@ -169,16 +169,26 @@ export function redactEscapedSecrets(text: string, secrets: readonly string[]): 
  * and the like → the value), each followed by its base64 forms (base64Forms), so that an upstream that
  * echoes a request base64-encoded (a debugging proxy, a data URL) gives none away either.
  */
-export function credentialValues(headers: Record<string, string>): string[] {
+export function credentialValues(headers: Record<string, string>): readonly string[] {
+  const raw = Object.values(headers);
+  const key = raw.length === 1 ? raw[0] : raw.join("\0");
+  const cached = valuesCache.get(key);
+  if (cached !== undefined) return cached;
   const out = new Set<string>();
-  for (const v of Object.values(headers)) {
+  for (const v of raw) {
     const value = v.replace(/^bearer\s+/i, "").trim();
     if (value.length < MIN_SECRET_CHARS) continue;
     out.add(value);
     for (const form of base64Forms(value)) if (form.length >= MIN_SECRET_CHARS) out.add(form);
   }
-  return [...out];
+  const values = Object.freeze([...out]);
+  if (valuesCache.size >= 16) valuesCache.delete(valuesCache.keys().next().value as string);
+  valuesCache.set(key, values);
+  return values;
 }
+
+/** credentialValues of recent auth headers (the same array for the same headers: callers may compare it by identity). */
+const valuesCache = new Map<string, readonly string[]>();
 
 /** base64Forms of recent credentials (a token changes about hourly; this runs on every request). */
 const formsCache = new Map<string, string[]>();

@@ -24,7 +24,7 @@ export interface Forwarded {
   /** Upstreams tried before it that failed, with why (for logs and audit; no secrets). */
   skipped: SkippedUpstream[];
   /** The credential values sent to `upstream` (credentialValues), to redact by value from what it answers. */
-  secrets: string[];
+  secrets: readonly string[];
 }
 
 /** Whether an upstream status means "try the next preference" (issue 3: fallback on 429/5xx). */
