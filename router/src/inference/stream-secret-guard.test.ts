@@ -123,6 +123,14 @@ describe("StreamSecretGuard", () => {
     expect(fieldText(out, content)).toBe(`a [redacted] b${short}`);
   });
 
+  it("follows a field under a key of 1 MiB (paths are bounded) and still joins a credential split there", () => {
+    const long = "k".repeat(1024 * 1024);
+    const ev = (text: string) => withData("", { [long]: Array.from({ length: 200 }, () => "filler"), c: { [long]: text } });
+    const { out } = run([KEY], [ev(`x ${KEY.slice(0, 20)}`), ev(`${KEY.slice(20)} y`)]);
+    const text = out.map(e => (eventData(e) as Record<string, Record<string, string>>).c[long]).join("");
+    expect(collapse(text)).toBe("x [redacted] y");
+  });
+
   it("passes events on after MAX_HELD_EVENTS even while a run is open", () => {
     const events = [chat(KEY.slice(0, 8)), ...Array.from({ length: MAX_HELD_EVENTS + 5 }, () => withData("", { choices: [] }))];
     const { passedPerPush } = run([KEY], events);

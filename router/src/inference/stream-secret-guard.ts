@@ -24,6 +24,15 @@ export const MAX_HELD_EVENTS = 64;
 /** Most distinct field paths followed in one stream; fields beyond share one (an upstream-controlled bound on memory). */
 export const MAX_FIELD_PATHS = 4096;
 
+/** Longest key (characters) a field path names in full; a longer one counts by its start. */
+export const MAX_PATH_KEY_CHARS = 64;
+
+/** Longest field path (characters); a longer one, or one deeper than MAX_PATH_DEPTH, is the shared field `*`. */
+export const MAX_PATH_CHARS = 512;
+
+/** Deepest nesting a field path follows. */
+export const MAX_PATH_DEPTH = 32;
+
 /** What the replaced characters become. */
 const MARKER = "[redacted]";
 
@@ -35,7 +44,8 @@ export interface GuardedEvent {
 
 /** One string value of an event's data: where it is, and which of its characters are credential. */
 interface Leaf {
-  parent: Record<string, unknown> | unknown[];
+  /** The object or array holding the value; null once its event has been passed on (see release). */
+  parent: Record<string, unknown> | unknown[] | null;
   key: string | number;
   /** JSON path of the value in the event's data (array positions as numbers), naming its field stream. */
   path: string;
@@ -191,18 +201,28 @@ export class StreamSecretGuard {
     return f;
   }
 
-  /** The string values of `value` with their JSON paths, in document order. */
-  private collect(value: unknown, path: string, out: Leaf[]): void {
+  /**
+   * The string values of `value` with their JSON paths, in document order. Paths are bounded (the
+   * data is upstream-controlled): a key counts by its first MAX_PATH_KEY_CHARS characters, a path
+   * longer than MAX_PATH_CHARS or deeper than MAX_PATH_DEPTH is the shared field `*` (a 4 MiB key over a
+   * thousand values would otherwise make a thousand 4 MiB paths).
+   */
+  private collect(value: unknown, path: string, out: Leaf[], depth = 0): void {
+    const at = (seg: string | number): string => {
+      const p = `${path}.${typeof seg === "string" && seg.length > MAX_PATH_KEY_CHARS ? `${seg.slice(0, MAX_PATH_KEY_CHARS)}…` : seg}`;
+      return p.length > MAX_PATH_CHARS || depth >= MAX_PATH_DEPTH ? "*" : p;
+    };
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const v = value[i];
-        if (typeof v === "string") out.push(leafOf(value, i, v, `${path}.${i}`));
-        else if (v !== null && typeof v === "object") this.collect(v, `${path}.${i}`, out);
+        if (typeof v === "string") out.push(leafOf(value, i, v, at(i)));
+        else if (v !== null && typeof v === "object") this.collect(v, at(i), out, depth + 1);
       }
     } else if (value !== null && typeof value === "object") {
-      for (const [k, v] of Object.entries(value)) {
-        if (typeof v === "string") out.push(leafOf(value as Record<string, unknown>, k, v, `${path}.${k}`));
-        else if (v !== null && typeof v === "object") this.collect(v, `${path}.${k}`, out);
+      for (const k in value) {
+        const v = (value as Record<string, unknown>)[k];
+        if (typeof v === "string") out.push(leafOf(value as Record<string, unknown>, k, v, at(k)));
+        else if (v !== null && typeof v === "object") this.collect(v, at(k), out, depth + 1);
       }
     }
   }
@@ -212,9 +232,14 @@ export class StreamSecretGuard {
     let changed = false;
     for (const leaf of p.leaves) {
       leaf.sent = true;
-      if (leaf.marks === null) continue;
-      leaf.parent[leaf.key as never] = redactMarked(leaf.text, leaf.marks) as never;
-      changed = true;
+      if (leaf.marks !== null && leaf.parent !== null) {
+        leaf.parent[leaf.key as never] = redactMarked(leaf.text, leaf.marks) as never;
+        changed = true;
+      }
+      // a field's ring may keep this leaf for a while: it must not keep the event's data (up to 16 MiB) alive
+      leaf.parent = null;
+      leaf.text = "";
+      leaf.marks = null;
     }
     const event = changed ? this.rebuild(p.event, p.data) : p.event;
     return { event: this.redactWhole(event, p.data), data: p.data };
