@@ -15,7 +15,7 @@ import { rateLimitsOf, type RateLimiter } from "../ratelimit/token-bucket";
 import { forwardWithFallback, UpstreamOutcomeUnknown, type ForwardDeps, type Forwarded } from "../upstream/forward";
 import { HeldOutput, isJudgedOrOutputFreeChatChunk } from "./held-output";
 import { budgetScopes, type RuntimeConfig } from "./runtime-config";
-import { eventData, eventHasData, isEventStreamType, isPlainSseEvent, SseSplitter } from "./sse";
+import { eventData, eventHasData, isEventStreamType, isPlainSseEvent, plainEvent, SseSplitter, withData } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 import { StreamSecretGuard, type GuardedEvent } from "./stream-secret-guard";
 import { readUpstreamBody, redactSecretsInJson, upstreamErrorToRouterError } from "./upstream-answer";
@@ -295,7 +295,7 @@ export class InferenceService {
       const settled = (async () => {
         const splitter = new SseSplitter();
         // credentials are never returned, even echoed, even split across events
-        const secrets = new StreamSecretGuard(f.secrets, withData);
+        const secrets = new StreamSecretGuard(f.secrets, withData, plainEvent);
         let used: number | undefined;
         let refusal: unknown;
         const send = (text: string) => {
@@ -440,8 +440,3 @@ function drainedOrClosed(stream: PassThrough): Promise<void> {
   });
 }
 
-/** An SSE event with its data replaced by `value` as JSON (its other fields, such as `event:`, kept). */
-function withData(event: string, value: unknown): string {
-  const others = event.split(/\r?\n/).filter(l => l !== "" && !l.startsWith("data:"));
-  return `${[...others, `data: ${JSON.stringify(value)}`].join("\n")}\n\n`;
-}

@@ -1,4 +1,4 @@
-import { eventData, eventHasData, isEventStreamType, isPlainSseEvent, MAX_EVENT_CHARS, SseSplitter } from "./sse";
+import { eventData, eventHasData, isEventStreamType, isPlainSseEvent, MAX_EVENT_CHARS, plainEvent, SseSplitter, withData } from "./sse";
 import { isUsageOnlyChunk, reportedTotalTokens } from "./usage";
 
 describe("SseSplitter", () => {
@@ -98,5 +98,25 @@ describe("isEventStreamType", () => {
     [undefined, false],
   ])("%s", (type, expected) => {
     expect(isEventStreamType(type)).toBe(expected);
+  });
+});
+
+describe("withData and plainEvent (what the router passes on)", () => {
+  it.each<[string, string, string]>([
+    ["a plain data event", "data: {}\n\n", 'data: {"a":1}\n\n'],
+    ["an OpenAI event type is kept", "event: response.output_text.delta\ndata: {}\n\n", 'event: response.output_text.delta\ndata: {"a":1}\n\n'],
+    ["bare CR line ends: the original data line does not survive", 'event: x\rdata: {"content":"secret"}\r\r', 'event: x\ndata: {"a":1}\n\n'],
+    ["comments, id and retry lines are dropped", ": sk-part\nid: sk-part\nretry: 10\ndata: {}\n\n", 'data: {"a":1}\n\n'],
+    ["an event value that is no event type is dropped", "event: sk-Q7vX2mR9\ndata: {}\n\n", 'data: {"a":1}\n\n'],
+  ])("withData: %s", (_t, event, expected) => {
+    expect(withData(event, { a: 1 })).toBe(expected);
+  });
+
+  it.each<[string, string, string]>([
+    ["[DONE]", "data: [DONE]\n\n", "data: [DONE]\n\n"],
+    ["data that is not JSON keeps its lines, LF-ended", "event: error\r\ndata: oops\r\ndata: more\r\n\r\n", "event: error\ndata: oops\ndata: more\n\n"],
+    ["a comment alone is nothing", ": keep-alive\n\n", ""],
+  ])("plainEvent: %s", (_t, event, expected) => {
+    expect(plainEvent(event)).toBe(expected);
   });
 });

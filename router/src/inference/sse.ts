@@ -103,3 +103,47 @@ export function isPlainSseEvent(event: string): boolean {
 export function isEventStreamType(contentType: string | undefined): boolean {
   return contentType !== undefined && /^\s*text\/event-stream\s*(?:;|$)/i.test(contentType);
 }
+
+/** An `event:` value passed on: lower-case words joined by dots or underscores, as OpenAI's event types (`response.output_text.delta`). */
+const EVENT_TYPE = /^[a-z_]{1,64}(?:\.[a-z_]{1,64}){0,8}$/;
+
+/** The `event:` line of `event` worth passing on (see EVENT_TYPE), or null. */
+function eventTypeLine(event: string): string | null {
+  for (const line of event.split(LINE_END)) {
+    if (!line.startsWith("event:")) continue;
+    const value = line.charCodeAt(6) === 0x20 ? line.slice(7) : line.slice(6);
+    return EVENT_TYPE.test(value) ? `event: ${value}` : null;
+  }
+  return null;
+}
+
+/**
+ * An SSE event as the router passes it on, with `value` as its data written as JSON: its `event:` line
+ * when that names an event type, then one `data:` line; comments, `id:`, `retry:`, other `event:` values
+ * and any other line are dropped (text the router does not follow across events, where an upstream
+ * could spell out what it must not pass). Lines end in LF, whatever the upstream used (a bare CR kept
+ * would let a client read the original line as an event of its own).
+ */
+export function withData(event: string, value: unknown): string {
+  const type = eventTypeLine(event);
+  return `${type === null ? "" : `${type}\n`}data: ${JSON.stringify(value)}\n\n`;
+}
+
+/** `event` with only what withData keeps, its `data:` lines as they are (for data that is not JSON, or `[DONE]`). */
+export function plainEvent(event: string): string {
+  const type = eventTypeLine(event);
+  const data = event.split(LINE_END).filter(l => l.startsWith("data:"));
+  if (type === null && data.length === 0) return "";
+  return `${type === null ? "" : `${type}\n`}${data.map(l => `${l}\n`).join("")}\n`;
+}
+
+/** The `data:` payload of an event that is not JSON (its lines joined by LF), or null when it has none. */
+export function rawData(event: string): string | null {
+  return dataOf(event);
+}
+
+/** plainEvent with `text` as its data (each of its lines a `data:` line). */
+export function withRawData(event: string, text: string): string {
+  const type = eventTypeLine(event);
+  return `${type === null ? "" : `${type}\n`}${text.split("\n").map(l => `data: ${l}\n`).join("")}\n`;
+}

@@ -1,5 +1,6 @@
 import { eventData } from "./sse";
-import { HOLD_FROM_RUN, MAX_HELD_EVENTS, MIN_REDACTED_RUN, StreamSecretGuard, redactMarked } from "./stream-secret-guard";
+import { RouterError } from "../errors/router-error";
+import { HOLD_FROM_RUN, MAX_FIELD_PATHS, MAX_HELD_EVENTS, MAX_PATH_DEPTH, MIN_REDACTED_RUN, StreamSecretGuard, redactMarked } from "./stream-secret-guard";
 import { noMatch, SubstringMatcher } from "./substring-matcher";
 
 const KEY = "sk-kars0123456789abcdefghijklmnopqrstuvwxyzABCD"; // an API key the router sent upstream
@@ -129,6 +130,59 @@ describe("StreamSecretGuard", () => {
     const { out } = run([KEY], [ev(`x ${KEY.slice(0, 20)}`), ev(`${KEY.slice(20)} y`)]);
     const text = out.map(e => (eventData(e) as Record<string, Record<string, string>>).c[long]).join("");
     expect(collapse(text)).toBe("x [redacted] y");
+  });
+
+  it("follows each choice by its index, however choices are interleaved at the same array position", () => {
+    const pieces = cut(KEY, Array(20).fill(5));
+    const events = pieces.flatMap(p => [withData("", { choices: [{ index: 0, delta: { content: p } }] }), withData("", { choices: [{ index: 1, delta: { content: "other " } }] })]);
+    const { out } = run([KEY], events);
+    const choice0 = out.map(e => (eventData(e) as Loose).choices[0]).filter((c: Loose) => c.index === 0).map((c: Loose) => c.delta.content).join("");
+    expect(longestRun([KEY], choice0)).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it("follows each Responses item by its output_index and content_index, however items are interleaved", () => {
+    const pieces = cut(KEY, Array(20).fill(5));
+    const ev = (o: number, delta: string) => withData("", { type: "response.output_text.delta", item_id: `msg_${o}`, output_index: o, content_index: 0, delta });
+    const { out } = run([KEY], pieces.flatMap(p => [ev(0, p), ev(1, "other ")]));
+    const item0 = out.map(e => eventData(e) as Loose).filter(d => d.output_index === 0).map(d => d.delta).join("");
+    expect(longestRun([KEY], item0)).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it("reads every character of a long value: a credential run in the middle of a 100 KiB delta is cut", () => {
+    const { out } = run([KEY], [chat(`${"x".repeat(50_000)}${KEY.slice(0, -1)}${"y".repeat(50_000)}`)]);
+    expect(collapse(fieldText(out, content))).toBe(`${"x".repeat(50_000)}[redacted]${"y".repeat(50_000)}`);
+  });
+
+  it("writes parsed data anew: a duplicate key's first value, which the parse dropped, does not go out", () => {
+    const raw = `data: {"choices":[{"index":0,"delta":{"content":"${KEY}","content":"ok"}}]}\n\n`;
+    const { out } = run([KEY], [raw]);
+    expect(out[0]).not.toContain(KEY.slice(0, 12));
+    expect(content(eventData(out[0]))).toBe("ok");
+  });
+
+  it("follows a top-level string data field across events", () => {
+    const { out } = run([KEY], cut(KEY, [10, 10, 100]).map(p => `data: ${JSON.stringify(p)}\n\n`));
+    expect(longestRun([KEY], out.map(e => eventData(e) as string).join(""))).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it("follows data that is not JSON across events too", () => {
+    const { out } = run([KEY], cut(KEY, [10, 10, 100]).map(p => `data: ${p}\n\n`));
+    const text = out.map(e => e.replace(/^data: /, "").trimEnd()).join("");
+    expect(longestRun([KEY], text)).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it("cuts what an open run holds when MAX_HELD_EVENTS forces the held events out", () => {
+    const events = [chat(KEY.slice(0, 11)), ...Array.from({ length: MAX_HELD_EVENTS - 1 }, () => withData("", { choices: [] })), chat(KEY.slice(11))];
+    const { out } = run([KEY], events);
+    expect(longestRun([KEY], fieldText(out, content))).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it.each<[string, unknown]>([
+    ["more fields than it can follow", Object.fromEntries(Array.from({ length: MAX_FIELD_PATHS + 1 }, (_, i) => [`k${i}`, "v"]))],
+    ["fields nested deeper than it follows", JSON.parse(`${"[".repeat(MAX_PATH_DEPTH + 2)}"v"${"]".repeat(MAX_PATH_DEPTH + 2)}`)],
+  ])("refuses a stream with %s (fail closed: fields are never merged)", (_t, data) => {
+    const guard = new StreamSecretGuard([KEY], withData);
+    expect(() => guard.push(withData("", data), data)).toThrow(RouterError);
   });
 
   it("passes events on after MAX_HELD_EVENTS even while a run is open", () => {

@@ -1,3 +1,5 @@
+import { RouterError } from "../errors/router-error";
+import { rawData, withRawData } from "./sse";
 import { redactSecretsInJson } from "./upstream-answer";
 import { noMatch, SubstringMatcher, type MatchState } from "./substring-matcher";
 
@@ -21,17 +23,11 @@ export const HOLD_FROM_RUN = 6;
 /** Most events held back at once; the guard then passes them on (a bound on memory and delay). */
 export const MAX_HELD_EVENTS = 64;
 
-/** Most distinct field paths followed in one stream; fields beyond share one (an upstream-controlled bound on memory). */
+/** Most distinct field paths (and distinct keys) followed in one stream; more end the stream (fail closed: an upstream-controlled bound on memory). */
 export const MAX_FIELD_PATHS = 4096;
 
-/** Longest key (characters) a field path names in full; a longer one counts by its start. */
-export const MAX_PATH_KEY_CHARS = 64;
-
-/** Longest field path (characters); a longer one, or one deeper than MAX_PATH_DEPTH, is the shared field `*`. */
-export const MAX_PATH_CHARS = 512;
-
-/** Deepest nesting a field path follows. */
-export const MAX_PATH_DEPTH = 32;
+/** Deepest nesting followed; a deeper event ends the stream (fail closed). */
+export const MAX_PATH_DEPTH = 64;
 
 /** What the replaced characters become. */
 const MARKER = "[redacted]";
@@ -69,6 +65,8 @@ interface Pending {
   event: string;
   data: unknown;
   leaves: Leaf[];
+  /** A top-level string's box (its field), else null. */
+  box: { value: string } | null;
 }
 
 /** Matchers of recent credential sets, built once per set (a token is refreshed about hourly). */
@@ -94,33 +92,40 @@ function matcherFor(secrets: readonly string[]): SubstringMatcher {
  * or more characters) is held back until the run ends or reaches the redaction length. Whole
  * credentials inside one event (also in keys, behind JSON escapes, and those shorter than
  * MIN_REDACTED_RUN) are cut out as well (redactSecretsInJson). Fails closed: the data is the parsed
- * JSON the router judged; an event it cannot parse passes as text, credentials cut out by value.
- * `rebuild(event, data)` writes an event anew around changed data.
+ * JSON the router judged, and what goes out is that JSON written anew (`rebuild(event, data)`, which
+ * keeps only what the router passes on: sse.ts withData); an event whose data is not JSON passes as
+ * `plain(event)`, credentials cut out by value (also behind JSON escapes). A stream whose fields cannot
+ * all be followed (MAX_FIELD_PATHS, MAX_PATH_DEPTH) is refused: push throws RouterError.
  */
 export class StreamSecretGuard {
   private readonly matcher: SubstringMatcher | null;
-  /** The longest credential's length plus one (characters): no run is longer. */
-  private readonly window: number;
   private readonly fields = new Map<string, FieldStream>();
+  private readonly keys = new Map<string, number>();
   private readonly queue: Pending[] = [];
 
   constructor(
     private readonly secrets: readonly string[],
     private readonly rebuild: (event: string, data: unknown) => string,
+    private readonly plain: (event: string) => string = e => e,
   ) {
     const long = secrets.filter(s => s.length >= MIN_REDACTED_RUN);
     this.matcher = long.length > 0 ? matcherFor(long) : null;
-    this.window = Math.max(0, ...long.map(x => x.length)) + 1;
   }
 
   /** Takes the next event (its text and eventData's parse of it); returns the events now safe to pass on, in stream order (none while one is held). */
   push(event: string, data: unknown): GuardedEvent[] {
-    if (this.matcher === null) return [{ event: this.redactWhole(event, data), data }];
+    if (this.matcher === null) return [{ event: this.redactWhole(data !== null && typeof data === "object" ? this.rebuild(event, data) : this.plain(event), data), data }];
     const leaves: Leaf[] = [];
-    this.collect(data, "", leaves);
+    // a top-level string (`data: "…"`), or data that is not JSON, is a field of its own, held in a box to be written back
+    const raw = data === undefined ? rawData(event) : null;
+    const box = typeof data === "string" && data !== "[DONE]" ? { value: data } : raw !== null ? { value: raw } : null;
+    this.collect(box ?? data, "", leaves, 0);
     for (const leaf of leaves) this.read(leaf);
-    this.queue.push({ event, data, leaves });
-    if (this.queue.length < MAX_HELD_EVENTS && this.runIsOpen()) return [];
+    this.queue.push({ event, data, leaves, box });
+    if (!this.runIsOpen()) return this.flush();
+    if (this.queue.length < MAX_HELD_EVENTS) return [];
+    // held too long: what an open run holds is cut before it goes (at most HOLD_FROM_RUN - 1 characters went earlier)
+    for (const f of this.fields.values()) if (f.at.length >= HOLD_FROM_RUN) this.markRing(f);
     return this.flush();
   }
 
@@ -137,28 +142,10 @@ export class StreamSecretGuard {
     return false;
   }
 
-  /**
-   * Reads one string value into its field's stream, marking the characters of every run long enough.
-   * A value longer than twice the longest credential is read where a run can cross into another
-   * event: its start, while the run carried in from the field's earlier text goes on, and its last
-   * `window` characters (a run is never longer than a credential); a whole credential elsewhere in it
-   * is cut out by value. So a 64 KiB delta costs a few KiB of matching, not 64 KiB.
-   */
+  /** Reads one string value into its field's stream, marking the characters of every run long enough (every character is read: O(1) each). */
   private read(leaf: Leaf): void {
     const f = this.field(leaf.path);
-    const n = leaf.text.length;
-    if (n <= 2 * this.window) {
-      for (let i = 0; i < n; i++) this.step(f, leaf, i);
-      return;
-    }
-    for (let i = 0; i < n && f.at.length > 0; i++) {
-      const before = f.at.length;
-      this.step(f, leaf, i);
-      if (f.at.length !== before + 1) break; // the carried run ended here
-    }
-    f.at = noMatch();
-    f.count = 0;
-    for (let i = n - this.window; i < n; i++) this.step(f, leaf, i);
+    for (let i = 0; i < leaf.text.length; i++) this.step(f, leaf, i);
   }
 
   /** Reads character `i` of `leaf` into field stream `f`. */
@@ -170,13 +157,7 @@ export class StreamSecretGuard {
       mark(leaf, i);
       // a run grows by one character at a time: one that has just reached the length marks its
       // earlier characters too (those of an event already passed on have reached the agent)
-      if (before < MIN_REDACTED_RUN) {
-        for (let k = 1; k <= f.count; k++) {
-          const slot = (f.head - k + keep) % keep;
-          const earlier = f.leaves[slot];
-          if (!earlier.sent) mark(earlier, f.index[slot]);
-        }
-      }
+      if (before < MIN_REDACTED_RUN) this.markRing(f);
     }
     if (run === 0) {
       f.count = 0; // no run: nothing before this character can be part of a later one
@@ -188,61 +169,88 @@ export class StreamSecretGuard {
     f.count = Math.min(f.count + 1, keep);
   }
 
+  /** Marks the characters of `f`'s ring (the run's last characters) in the events not passed on yet. */
+  private markRing(f: FieldStream): void {
+    const keep = MIN_REDACTED_RUN - 1;
+    for (let k = 1; k <= f.count; k++) {
+      const slot = (f.head - k + keep) % keep;
+      const earlier = f.leaves[slot];
+      if (!earlier.sent) mark(earlier, f.index[slot]);
+    }
+  }
+
+  /** The stream of field `path`; throws RouterError `upstream_error` past MAX_FIELD_PATHS fields (fail closed: fields are never merged, which would break runs apart). */
   private field(path: string): FieldStream {
     let f = this.fields.get(path);
     if (f === undefined) {
-      const key = this.fields.size < MAX_FIELD_PATHS ? path : "*";
-      f = this.fields.get(key);
-      if (f === undefined) {
-        f = { at: noMatch(), leaves: new Array<Leaf>(MIN_REDACTED_RUN - 1), index: new Int32Array(MIN_REDACTED_RUN - 1), head: 0, count: 0 };
-        this.fields.set(key, f);
-      }
+      if (this.fields.size >= MAX_FIELD_PATHS) throw unfollowable(`more than ${MAX_FIELD_PATHS} fields`);
+      f = { at: noMatch(), leaves: new Array<Leaf>(MIN_REDACTED_RUN - 1), index: new Int32Array(MIN_REDACTED_RUN - 1), head: 0, count: 0 };
+      this.fields.set(path, f);
     }
     return f;
   }
 
   /**
-   * The string values of `value` with their JSON paths, in document order. Paths are bounded (the
-   * data is upstream-controlled): a key counts by its first MAX_PATH_KEY_CHARS characters, a path
-   * longer than MAX_PATH_CHARS or deeper than MAX_PATH_DEPTH is the shared field `*` (a 4 MiB key over a
-   * thousand values would otherwise make a thousand 4 MiB paths).
+   * The string values of `value` with their field paths, in document order. A path names each key by a
+   * number (keys interned: a 4 MiB key is hashed once, never copied into paths), and an array element
+   * by its logical id where it has one — `index` (chat `choices[]`, `tool_calls[]`: clients merge deltas
+   * by it, not by position) — else its position; a Responses event's fields are its item's
+   * (`output_index`, `content_index`). Throws RouterError `upstream_error` deeper than MAX_PATH_DEPTH.
    */
-  private collect(value: unknown, path: string, out: Leaf[], depth = 0): void {
-    const at = (seg: string | number): string => {
-      const p = `${path}.${typeof seg === "string" && seg.length > MAX_PATH_KEY_CHARS ? `${seg.slice(0, MAX_PATH_KEY_CHARS)}…` : seg}`;
-      return p.length > MAX_PATH_CHARS || depth >= MAX_PATH_DEPTH ? "*" : p;
-    };
+  private collect(value: unknown, path: string, out: Leaf[], depth: number): void {
+    if (depth > MAX_PATH_DEPTH) throw unfollowable(`fields nested deeper than ${MAX_PATH_DEPTH} levels`);
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const v = value[i];
-        if (typeof v === "string") out.push(leafOf(value, i, v, at(i)));
-        else if (v !== null && typeof v === "object") this.collect(v, at(i), out, depth + 1);
+        if (typeof v === "string") out.push(leafOf(value, i, v, `${path}[${i}]`));
+        else if (v !== null && typeof v === "object") {
+          const id = (v as { index?: unknown }).index;
+          this.collect(v, typeof id === "number" && Number.isSafeInteger(id) ? `${path}[#${id}]` : `${path}[${i}]`, out, depth + 1);
+        }
       }
     } else if (value !== null && typeof value === "object") {
-      for (const k in value) {
-        const v = (value as Record<string, unknown>)[k];
-        if (typeof v === "string") out.push(leafOf(value as Record<string, unknown>, k, v, at(k)));
-        else if (v !== null && typeof v === "object") this.collect(v, at(k), out, depth + 1);
+      const o = value as Record<string, unknown>;
+      if (depth === 0 && typeof o.output_index === "number") path = `@${o.output_index}:${typeof o.content_index === "number" ? o.content_index : ""}`;
+      for (const k in o) {
+        const v = o[k];
+        const at = `${path}.${this.keyId(k)}`;
+        if (typeof v === "string") out.push(leafOf(o, k, v, at));
+        else if (v !== null && typeof v === "object") this.collect(v, at, out, depth + 1);
       }
     }
   }
 
+  /** A small number for key `k`, the same for the whole stream; throws RouterError past MAX_FIELD_PATHS keys. */
+  private keyId(k: string): number {
+    let id = this.keys.get(k);
+    if (id === undefined) {
+      if (this.keys.size >= MAX_FIELD_PATHS) throw unfollowable(`more than ${MAX_FIELD_PATHS} distinct keys`);
+      id = this.keys.size;
+      this.keys.set(k, id);
+    }
+    return id;
+  }
+
   /** An event as it goes out: marked runs replaced, whole credentials cut out. */
   private release(p: Pending): GuardedEvent {
-    let changed = false;
     for (const leaf of p.leaves) {
       leaf.sent = true;
-      if (leaf.marks !== null && leaf.parent !== null) {
-        leaf.parent[leaf.key as never] = redactMarked(leaf.text, leaf.marks) as never;
-        changed = true;
-      }
+      if (leaf.marks !== null && leaf.parent !== null) leaf.parent[leaf.key as never] = redactMarked(leaf.text, leaf.marks) as never;
       // a field's ring may keep this leaf for a while: it must not keep the event's data (up to 16 MiB) alive
       leaf.parent = null;
       leaf.text = "";
       leaf.marks = null;
     }
-    const event = changed ? this.rebuild(p.event, p.data) : p.event;
-    return { event: this.redactWhole(event, p.data), data: p.data };
+    if (p.data === undefined) {
+      // data that is not JSON: its text, written back (changed or not) as plain data lines
+      const text = p.box?.value;
+      return { event: this.redactWhole(text === undefined ? this.plain(p.event) : withRawData(p.event, text), undefined), data: undefined };
+    }
+    const data = p.box !== null ? p.box.value : p.data;
+    // what was read is what goes: parsed JSON is written anew (a duplicate key's first value, which the
+    // parse dropped and a first-key-wins client would read, does not survive); other text passes as it is
+    const event = data !== null && (typeof data === "object" || p.box !== null) ? this.rebuild(p.event, data) : this.plain(p.event);
+    return { event: this.redactWhole(event, data), data };
   }
 
   private redactWhole(event: string, data: unknown): string {
@@ -270,4 +278,9 @@ export function redactMarked(text: string, marks: Uint8Array): string {
     from = i;
   }
   return out + text.slice(from);
+}
+
+/** The refusal when a stream's fields cannot all be followed. */
+function unfollowable(why: string): RouterError {
+  return new RouterError("upstream_error", `the upstream stream has ${why}: its fields cannot be checked for the router's credentials`);
 }
