@@ -17,6 +17,9 @@ import { CircuitBreakers } from "./upstream/circuit-breaker";
 import type { UpstreamAuth } from "./upstream/forward";
 import type { UpstreamFetch } from "./upstream/upstream-fetch";
 
+/** Longest (ms) a request on the ops port may take to arrive, and a connection there may stay idle. */
+export const OPS_REQUEST_TIMEOUT_MS = 10_000;
+
 /** Largest agent request body accepted (bytes); larger is 413. */
 export const MAX_REQUEST_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -151,7 +154,14 @@ export function buildRouterApps(deps: RouterDeps): RouterApps {
     return { object: "list", data: models.map(id => ({ id, object: "model", created: 0, owned_by: "kars" })) };
   });
 
-  const ops = Fastify({ loggerInstance: deps.logger.child({ component: "router.ops" }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: sharedRequestLogger });
+  // the ops port may be reachable from the pod network: a request must come whole and soon (a held one would hold a stop)
+  const ops = Fastify({
+    loggerInstance: deps.logger.child({ component: "router.ops" }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: sharedRequestLogger,
+    requestTimeout: OPS_REQUEST_TIMEOUT_MS,
+    connectionTimeout: OPS_REQUEST_TIMEOUT_MS,
+  });
   ops.setErrorHandler((err, req, reply) => sendError(reply, req, err));
   ops.get("/healthz", async () => ({ status: "ok" }));
   ops.get("/readyz", async (_req, reply) => {

@@ -190,7 +190,8 @@ export async function startRouter(opts: StartRouterOptions): Promise<RunningRout
     }
     const ops = parseListenAddress(listen.ops);
     await apps.ops.listen({ host: ops.host, port: ops.port });
-    closers.push(() => apps.ops.close());
+    // the ops port (scrapes, probes) is let go of first and briefly: a connection held open on it must not hold the stop
+    closers.push(() => closeWithGrace(apps.ops.close(), () => apps.ops.server.closeAllConnections(), OPS_SHUTDOWN_GRACE_MS));
   } catch (err) {
     await close();
     throw err;
@@ -227,6 +228,9 @@ export const JOURNAL_COMPACT_BYTES = 64 * 1024 * 1024;
 
 /** How long a stop waits for in-flight agent requests before cutting their connections (ms). */
 export const SHUTDOWN_GRACE_MS = 5000;
+
+/** How long (ms) requests on the ops port may take to finish when the router stops (scrapes and probes are quick). */
+export const OPS_SHUTDOWN_GRACE_MS = 1000;
 
 async function closeWithGrace(closing: Promise<unknown>, force: () => void, graceMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

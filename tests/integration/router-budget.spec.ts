@@ -5,6 +5,7 @@
  * rollover is proven with a fake clock in router/src/budget/ledger.test.ts.)
  */
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createPublicKey } from "node:crypto";
@@ -154,3 +155,20 @@ it("a router stopped with SIGTERM while a stream trickles on exits within its gr
   expect(calls).toEqual([expect.objectContaining({ decision: "refused", code: "upstream_error" })]);
   expect(calls[0].usedTokens).toBe(calls[0].reservedTokens); // no usage seen: charged in full
 }, 60_000);
+
+it("a request held half-sent on the ops port does not hold a SIGTERM", async () => {
+  const configDir = path.join(dir, "ops-hold", "config");
+  writeConfig(configDir);
+  const router = await startRouterProcess(configDir, path.join(dir, "ops-hold", "state"));
+  routers.push(router);
+  const [host, port] = [router.listen.ops.slice(0, router.listen.ops.lastIndexOf(":")), Number(router.listen.ops.slice(router.listen.ops.lastIndexOf(":") + 1))];
+  const held = net.connect({ host, port });
+  await new Promise(r => held.once("connect", r));
+  held.write("GET /metrics HTTP/1.1\r\nHost: x\r\n"); // never finished
+  held.on("error", () => undefined);
+  const closedByRouter = new Promise(r => held.once("close", r));
+  const t0 = Date.now();
+  expect(await router.stop()).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(SHUTDOWN_GRACE_MS); // nothing in flight on the API: the ops grace (1 s) is all it waits
+  await closedByRouter;
+});

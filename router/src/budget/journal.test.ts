@@ -91,6 +91,35 @@ describe("BudgetJournal", () => {
     b.journal.close();
   });
 
+  it("a reservation open across a compaction is still found unsettled after a kill, and counted once", () => {
+    const a = BudgetJournal.open(dir, now);
+    const ledger = new BudgetLedger(a.journal);
+    ledger.settle(ledger.reserve([scope], 100, now), 40);
+    const open = ledger.reserve([scope], 500, now); // in flight across the compaction
+    a.journal.compact(ledger.currentCounters(now));
+    ledger.reserve([scope], 7, now); // in flight too, after it
+    // killed here: no close, nothing settled
+    const seen: { id: string; tokens: number }[] = [];
+    const b = BudgetJournal.open(dir, now, 1000, u => seen.push(...u));
+    expect(seen.map(r => [r.id, r.tokens])).toEqual([[open.id, 500], [expect.any(String), 7]]);
+    expect(b.counters.get(H)).toBe(40 + 500 + 7);
+    b.journal.close();
+  });
+
+  it("a reservation open across a compaction that then settles counts its usage once", () => {
+    const a = BudgetJournal.open(dir, now);
+    const ledger = new BudgetLedger(a.journal);
+    const open = ledger.reserve([scope], 500, now);
+    a.journal.compact(ledger.currentCounters(now));
+    ledger.settle(open, 30);
+    a.journal.close();
+    const seen: unknown[] = [];
+    const b = BudgetJournal.open(dir, now, 1000, u => seen.push(...u));
+    expect(seen).toEqual([]);
+    expect(b.counters.get(H)).toBe(30);
+    b.journal.close();
+  });
+
   it("drops windows that have ended when it reopens", () => {
     const a = BudgetJournal.open(dir, now);
     new BudgetLedger(a.journal).reserve([scope], 10, now);

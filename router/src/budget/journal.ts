@@ -24,6 +24,8 @@ export const JOURNAL_FILE = "budget.journal";
  */
 export class BudgetJournal implements LedgerSink {
   private pending = "";
+  /** Reservations appended and not settled yet (what compact writes back as `open` lines). */
+  private readonly openReservations = new Map<string, LedgerRecord & { op: "reserve" }>();
   private flushScheduled = false;
   private dirty = false;
   private closed = false;
@@ -74,6 +76,8 @@ export class BudgetJournal implements LedgerSink {
   append(record: LedgerRecord): void {
     if (this.closed) throw new Error("budget journal is closed");
     const line = `${JSON.stringify(record)}\n`;
+    if (record.op === "reserve") this.openReservations.set(record.id, record);
+    else this.openReservations.delete(record.id);
     if (record.op === "reserve") {
       const text = this.pending + line;
       this.pending = "";
@@ -111,15 +115,21 @@ export class BudgetJournal implements LedgerSink {
 
   /**
    * Replaces the journal by one `set` line per counter (`counters` = the ledger's current windows,
-   * open reservations included), atomically (write temp, fsync, rename). A reservation open during
-   * compaction is then remembered at its full amount if the router dies before the next compaction:
-   * spend is over-counted, never under-counted.
+   * open reservations included) and one `open` line per reservation not settled yet (its id, counters
+   * and tokens, not added again on replay), atomically (write temp, fsync, rename). A reservation open
+   * during compaction is then remembered at its full amount, and as unsettled, if the router dies
+   * before it settles: spend is over-counted, never under-counted, and the call is audited.
    */
   compact(counters: Iterable<[string, number]>): void {
     if (this.closed) throw new Error("budget journal is closed");
     this.pending = "";
     const tmp = `${this.file}.tmp`;
-    const lines = [...counters].map(([key, tokens]) => JSON.stringify({ op: "set", key, tokens })).join("\n");
+    // open reservations go back as `open` lines (their tokens are in the counters already): a kill
+    // before they settle still finds them, to audit them as unsettled at the next start
+    const lines = [
+      ...[...counters].map(([key, tokens]) => JSON.stringify({ op: "set", key, tokens })),
+      ...[...this.openReservations.values()].map(r => JSON.stringify({ op: "open", id: r.id, counters: r.counters, tokens: r.tokens })),
+    ].join("\n");
     const tfd = fs.openSync(tmp, "w", 0o600);
     fs.writeSync(tfd, lines.length > 0 ? `${lines}\n` : "");
     fs.fsyncSync(tfd);
@@ -177,6 +187,8 @@ export function replay(text: string): { counters: Map<string, number>; skipped: 
     } else if (rec.op === "reserve" && typeof rec.id === "string" && Array.isArray(rec.counters)) {
       open.set(rec.id, { counters: rec.counters, tokens: rec.tokens });
       for (const key of rec.counters) add(key, rec.tokens);
+    } else if (rec.op === "open" && typeof rec.id === "string" && Array.isArray(rec.counters)) {
+      open.set(rec.id, { counters: rec.counters, tokens: rec.tokens }); // written by compact: already in the counters' `set`
     } else if (rec.op === "settle" && typeof rec.id === "string") {
       const r = open.get(rec.id);
       if (!r) continue; // settle of a reservation compacted earlier: already folded in
