@@ -1,3 +1,4 @@
+import { redactCredentialRuns } from "./inference/stream-secret-guard";
 import { credentialValues, redactSecrets } from "./inference/upstream-answer";
 
 /** Most values remembered (a credential and each of its base64 forms count one each, up to 7 a credential: ~70 credentials, days of hourly tokens); the oldest are forgotten first. */
@@ -32,8 +33,11 @@ export class CredentialRegistry {
     this.list = [...this.values].sort((a, b) => b.length - a.length);
   }
 
-  /** `text` with every remembered credential replaced by `[redacted]` (`text` itself when none occurs). */
+  /**
+   * `text` with every remembered credential, and every run of 12 or more characters of one
+   * (redactCredentialRuns: a quoted piece of it), replaced by `[redacted]` (`text` itself when none occurs).
+   */
   redact(text: string): string {
-    return this.list.length === 0 ? text : redactSecrets(text, this.list);
+    return this.list.length === 0 ? text : redactCredentialRuns(redactSecrets(text, this.list), this.list);
   }
 }

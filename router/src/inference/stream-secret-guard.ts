@@ -284,3 +284,26 @@ export function redactMarked(text: string, marks: Uint8Array): string {
 function unfollowable(why: string): RouterError {
   return new RouterError("upstream_error", `the upstream stream has ${why}: its fields cannot be checked for the router's credentials`);
 }
+
+/**
+ * `text` with every run of MIN_REDACTED_RUN or more characters of one of `secrets` replaced by
+ * `[redacted]`: the stream rule for one piece of text (the router's log lines: an error may quote
+ * part of an upstream's echo of a credential, cut wherever that upstream chose). `text` itself when
+ * there is none.
+ */
+export function redactCredentialRuns(text: string, secrets: readonly string[]): string {
+  const long = secrets.filter(s => s.length >= MIN_REDACTED_RUN);
+  if (long.length === 0) return text;
+  const matcher = matcherFor(long);
+  const at = noMatch();
+  let marks: Uint8Array | null = null;
+  let marked = -1; // last position marked
+  for (let i = 0; i < text.length; i++) {
+    const run = matcher.advance(at, text.charCodeAt(i));
+    if (run < MIN_REDACTED_RUN) continue;
+    marks ??= new Uint8Array(text.length);
+    for (let k = Math.max(i - run + 1, marked + 1); k <= i; k++) marks[k] = 1;
+    marked = i;
+  }
+  return marks === null ? text : redactMarked(text, marks);
+}
