@@ -482,6 +482,17 @@ describe("router API", () => {
     }
   });
 
+  it("a whole answer goes out as judged: a duplicate key's first value (an escaped key, unfiltered text) does not pass", async () => {
+    const esc = [..."upstream-key"].map(c => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");
+    const raw = `{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"${esc} HARMFUL","content":"fine"},"finish_reason":"stop","content_filter_results":{}}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}`;
+    const h = harness({ answer: () => ({ status: 200, raw, contentType: "application/json" }) });
+    const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({}) });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().choices[0].message.content).toBe("fine");
+    expect(res.body).not.toContain("HARMFUL");
+    expect(res.body).not.toContain(esc.slice(0, 24));
+  });
+
   it("a prompt refused in the first stream chunk is a plain 403", async () => {
     const h = harness({ answer: () => ({ status: 200, sse: [{ choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: true, severity: "high" } } }] }] }) });
     const res = await inject(h.apps.api, { method: "POST", url: "/v1/chat/completions", payload: chat({ stream: true }) });

@@ -261,7 +261,11 @@ export class InferenceService {
     // hashing it and writing the log line are not on the agent's critical path.
     const status = response.status;
     setImmediate(() => this.allowed(audit, status));
-    return { kind: "json", status, body: redactSecretsInJson(text, json, f.secrets, JSON.stringify) }; // credentials are never returned, even echoed
+    // credentials are never returned, even echoed; and what was judged is what goes: a chat or Responses
+    // answer is written anew from its parse (a duplicate key's first value, which the parse dropped and
+    // a first-key-wins client would read, does not pass). Embeddings (no floor; megabytes) go as they came.
+    const body = audit.api === "embeddings" ? text : JSON.stringify(json);
+    return { kind: "json", status, body: redactSecretsInJson(body, json, f.secrets, JSON.stringify) };
   }
 
   /**

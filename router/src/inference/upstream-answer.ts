@@ -105,7 +105,8 @@ export function redactSecretsInJson(text: string, parsed: unknown, secrets: read
     return v;
   };
   const redacted = walk(parsed);
-  return found ? rebuild(redacted) : out;
+  // escapes the parse dropped (a duplicate key's first value) are still in the text: decoded where they stand
+  return redactEscapedSecrets(found ? rebuild(redacted) : out, secrets);
 }
 
 /** A JSON escape that can hide a credential's character: `\uXXXX` or `\/`. */
