@@ -1,6 +1,6 @@
 import { eventData } from "./sse";
 import { RouterError } from "../errors/router-error";
-import { HOLD_FROM_RUN, MAX_FIELD_PATHS, MAX_HELD_EVENTS, MAX_PATH_DEPTH, MIN_REDACTED_RUN, StreamSecretGuard, redactMarked } from "./stream-secret-guard";
+import { HOLD_FROM_RUN, MAX_FIELD_PATHS, MAX_HELD_CHARS, MAX_HELD_EVENTS, MAX_PATH_DEPTH, MIN_REDACTED_RUN, StreamSecretGuard, redactMarked } from "./stream-secret-guard";
 import { noMatch, SubstringMatcher } from "./substring-matcher";
 
 const KEY = "sk-kars0123456789abcdefghijklmnopqrstuvwxyzABCD"; // an API key the router sent upstream
@@ -183,6 +183,13 @@ describe("StreamSecretGuard", () => {
   ])("refuses a stream with %s (fail closed: fields are never merged)", (_t, data) => {
     const guard = new StreamSecretGuard([KEY], withData);
     expect(() => guard.push(withData("", data), data)).toThrow(RouterError);
+  });
+
+  it("passes events on once MAX_HELD_CHARS of them are held, cutting the open run", () => {
+    const big = withData("", { choices: [], note: "x".repeat(MAX_HELD_CHARS / 2) });
+    const { out, passedPerPush } = run([KEY], [chat(KEY.slice(0, 8)), big, big, chat(KEY.slice(8))]);
+    expect(passedPerPush.slice(0, 3)).toEqual([0, 0, 3]);
+    expect(longestRun([KEY], fieldText(out, content))).toBeLessThan(HOLD_FROM_RUN);
   });
 
   it("passes events on after MAX_HELD_EVENTS even while a run is open", () => {

@@ -23,6 +23,9 @@ export const HOLD_FROM_RUN = 6;
 /** Most events held back at once; the guard then passes them on (a bound on memory and delay). */
 export const MAX_HELD_EVENTS = 64;
 
+/** Most event text held back at once (UTF-16 code units, about bytes); the guard then passes the held events on. */
+export const MAX_HELD_CHARS = 1024 * 1024;
+
 /** Most distinct field paths (and distinct keys) followed in one stream; more end the stream (fail closed: an upstream-controlled bound on memory). */
 export const MAX_FIELD_PATHS = 4096;
 
@@ -102,6 +105,8 @@ export class StreamSecretGuard {
   private readonly fields = new Map<string, FieldStream>();
   private readonly keys = new Map<string, number>();
   private readonly queue: Pending[] = [];
+  /** Text of the held events (UTF-16 code units). */
+  private heldChars = 0;
 
   constructor(
     private readonly secrets: readonly string[],
@@ -122,9 +127,10 @@ export class StreamSecretGuard {
     this.collect(box ?? data, "", leaves, 0);
     for (const leaf of leaves) this.read(leaf);
     this.queue.push({ event, data, leaves, box });
+    this.heldChars += event.length;
     if (!this.runIsOpen()) return this.flush();
-    if (this.queue.length < MAX_HELD_EVENTS) return [];
-    // held too long: what an open run holds is cut before it goes (at most HOLD_FROM_RUN - 1 characters went earlier)
+    if (this.queue.length < MAX_HELD_EVENTS && this.heldChars <= MAX_HELD_CHARS) return [];
+    // held too long or too much: what an open run holds is cut before it goes (at most HOLD_FROM_RUN - 1 characters went earlier)
     for (const f of this.fields.values()) if (f.at.length >= HOLD_FROM_RUN) this.markRing(f);
     return this.flush();
   }
@@ -133,6 +139,7 @@ export class StreamSecretGuard {
   flush(): GuardedEvent[] {
     const out = this.queue.map(p => this.release(p));
     this.queue.length = 0;
+    this.heldChars = 0;
     return out;
   }
 
