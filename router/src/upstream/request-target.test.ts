@@ -54,6 +54,8 @@ describe("upstreamTarget", () => {
   // completionLimit is what was reserved per choice: the agent's own cap when it named one (the largest), the default otherwise
   it.each<[string, UpstreamSpec, "chat" | "responses", Record<string, unknown>, Record<string, unknown>]>([
     ["azure chat without a cap gets max_completion_tokens", azure, "chat", {}, { max_completion_tokens: 100 }],
+    ["azure chat on an api-version before max_completion_tokens (2024-06-01) gets max_tokens", { ...azure, apiVersion: "2024-06-01" }, "chat", {}, { max_tokens: 100 }],
+    ["… and on 2024-09-01-preview, the first that knows it, max_completion_tokens", { ...azure, apiVersion: "2024-09-01-preview" }, "chat", {}, { max_completion_tokens: 100 }],
     ["azure chat keeps the agent's max_tokens (within what was reserved)", azure, "chat", { max_tokens: 100 }, { max_tokens: 100 }],
     ["azure chat keeps the agent's max_completion_tokens", azure, "chat", { max_completion_tokens: 100 }, { max_completion_tokens: 100 }],
     ["a null cap is no cap: it is set", azure, "chat", { max_completion_tokens: null }, { max_completion_tokens: 100 }],

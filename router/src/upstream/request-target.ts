@@ -60,7 +60,9 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
       // `max_tokens`, and refuses a field it does not know by default (`extra-parameters: error`)
       delete out.max_completion_tokens;
       setLast(out, "max_tokens", completionLimit);
-    } else if (api === "chat" && isUnset(out.max_completion_tokens) && isUnset(out.max_tokens)) setLast(out, "max_completion_tokens", completionLimit);
+    } else if (api === "chat" && isUnset(out.max_completion_tokens) && isUnset(out.max_tokens)) {
+      setLast(out, knowsMaxCompletionTokens(upstream) ? "max_completion_tokens" : "max_tokens", completionLimit);
+    }
     if (api === "responses" && isUnset(out.max_output_tokens)) setLast(out, "max_output_tokens", completionLimit);
   }
   const base = upstream.endpoint.replace(/\/+$/, "");
@@ -83,6 +85,18 @@ export function upstreamTarget(upstream: UpstreamSpec, api: InferenceApi, body: 
     case "openai-compatible":
       return { url: `${base}/${PATH[api]}`, body: out };
   }
+}
+
+/**
+ * Whether an Azure OpenAI upstream's api-version knows `max_completion_tokens`: from 2024-09-01-preview
+ * on (it came with the o1 models; GA in 2024-10-21, the default). An older pinned version refuses it
+ * as an unrecognized argument, so the cap goes as `max_tokens` there. Other providers: true.
+ * Source: https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle
+ */
+export function knowsMaxCompletionTokens(upstream: UpstreamSpec): boolean {
+  if (upstream.provider !== "azure-openai") return true;
+  const version = upstream.apiVersion ?? DEFAULT_API_VERSION["azure-openai"];
+  return !/^\d{4}-\d{2}-\d{2}/.test(version) || version.slice(0, 10) >= "2024-09-01";
 }
 
 /** Sets `o[key]` as its last key (JSON.stringify writes keys in insertion order). */
