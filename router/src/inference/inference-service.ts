@@ -299,7 +299,7 @@ export class InferenceService {
       const settled = (async () => {
         const splitter = new SseSplitter();
         // credentials are never returned, even echoed, even split across events
-        const secrets = new StreamSecretGuard(f.secrets, withData, plainEvent);
+        const secrets = new StreamSecretGuard(f.secrets, withData, plainEvent, api === "chat" || api === "responses" ? api : "other");
         let used: number | undefined;
         let refusal: unknown;
         const send = (text: string) => {

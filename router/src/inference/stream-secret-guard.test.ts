@@ -15,8 +15,8 @@ const toolArgs = (args: string) => withData("", { id: "chatcmpl-1", choices: [{ 
 const respDelta = (delta: string) => withData("", { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta });
 
 /** Runs events through a guard; returns each push's output count and every event passed on, in order. */
-function run(secrets: string[], events: string[]): { out: string[]; passedPerPush: number[] } {
-  const guard = new StreamSecretGuard(secrets, withData);
+function run(secrets: string[], events: string[], api: "chat" | "responses" | "other" = "chat"): { out: string[]; passedPerPush: number[] } {
+  const guard = new StreamSecretGuard(secrets, withData, e => e, api);
   const out: string[] = [];
   const passedPerPush: number[] = [];
   for (const e of events) {
@@ -143,9 +143,47 @@ describe("StreamSecretGuard", () => {
   it("follows each Responses item by its output_index and content_index, however items are interleaved", () => {
     const pieces = cut(KEY, Array(20).fill(5));
     const ev = (o: number, delta: string) => withData("", { type: "response.output_text.delta", item_id: `msg_${o}`, output_index: o, content_index: 0, delta });
-    const { out } = run([KEY], pieces.flatMap(p => [ev(0, p), ev(1, "other ")]));
+    const { out } = run([KEY], pieces.flatMap(p => [ev(0, p), ev(1, "other ")]), "responses");
     const item0 = out.map(e => eventData(e) as Loose).filter(d => d.output_index === 0).map(d => d.delta).join("");
     expect(longestRun([KEY], item0)).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  // helper-26's round: fields as the OpenAI SDK merges them, not as the guard would like them
+  it.each<[string, "chat" | "responses", (piece: string, i: number) => unknown[], (events: Loose[]) => string]>([
+    ["a chat index sent as a string or a number", "chat", (p, i) => [{ choices: [{ index: i % 2 === 0 ? 0 : "0", delta: { content: p } }] }], evs => evs.map(d => d.choices?.[0]?.delta?.content ?? "").join("")],
+    ["a chat chunk with an output_index of its own", "chat", (p, i) => [{ ...(i % 2 === 0 ? { output_index: 0 } : {}), choices: [{ index: 0, delta: { content: p } }] }], evs => evs.map(d => d.choices?.[0]?.delta?.content ?? "").join("")],
+    ["a Responses output_index as a string or a number", "responses", (p, i) => [{ type: "response.output_text.delta", output_index: i % 2 === 0 ? 0 : "0", content_index: 0, delta: p }], evs => evs.map(d => d.delta ?? "").join("")],
+    ["junk delta events of another type between the real ones", "responses", p => [{ type: "response.output_text.delta", output_index: 0, content_index: 0, delta: p }, { type: "response.x", output_index: 0, content_index: 0, delta: "." }], evs => evs.filter(d => d.type === "response.output_text.delta").map(d => d.delta).join("")],
+    ["function arguments whose content_index varies (the SDK joins them by output_index)", "responses", (p, i) => [{ type: "response.function_call_arguments.delta", output_index: 0, content_index: i, delta: p }], evs => evs.map(d => d.delta).join("")],
+    ["output_text deltas of two items (the SDK's output_text joins them all)", "responses", (p, i) => [{ type: "response.output_text.delta", output_index: i % 2, content_index: 0, delta: p }], evs => evs.map(d => d.delta).join("")],
+  ])("follows %s", (_t, api, make, join) => {
+    const events = cut(KEY, Array(20).fill(5)).flatMap((p, i) => make(p, i).map(d => withData("", d)));
+    const { out } = run([KEY], events, api);
+    expect(longestRun([KEY], join(out.map(e => eventData(e) as Loose)))).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it.each<[string, "chat" | "responses", unknown]>([
+    ["chat content given as an array", "chat", { choices: [{ index: 0, delta: { content: ["abcde"] } }] }],
+    ["chat content given as a number", "chat", { choices: [{ index: 0, delta: { content: 12345 } }] }],
+    ["tool call arguments given as an object", "chat", { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: { a: 1 } } }] } }] }],
+    ["a Responses delta given as an array", "responses", { type: "response.output_text.delta", output_index: 0, delta: ["x"] }],
+  ])("refuses %s (a client makes text of it its own way)", (_t, api, data) => {
+    const guard = new StreamSecretGuard([KEY], withData, e => e, api);
+    expect(() => guard.push(withData("", data), data)).toThrow(RouterError);
+  });
+
+  it("keeps data that is not JSON apart from JSON string data (each is a field of its own)", () => {
+    const events = cut(KEY, Array(20).fill(5)).flatMap(p => [`data: ${p}\n\n`, 'data: "."\n\n']);
+    const { out } = run([KEY], events);
+    const raw = out.filter(e => typeof eventData(e) !== "string").map(e => e.replace(/^data: /, "").trimEnd()).join("");
+    expect(longestRun([KEY], raw)).toBeLessThan(HOLD_FROM_RUN);
+  });
+
+  it("keeps data that is not JSON apart from any JSON key named like its box", () => {
+    const events = cut(KEY, Array(20).fill(5)).flatMap(p => [`data: ${p}\n\n`, withData("", { value: "." })]);
+    const { out } = run([KEY], events);
+    const raw = out.filter(e => eventData(e) === undefined).map(e => e.replace(/^data: /, "").trimEnd()).join("");
+    expect(longestRun([KEY], raw)).toBeLessThan(HOLD_FROM_RUN);
   });
 
   it("reads every character of a long value: a credential run in the middle of a 100 KiB delta is cut", () => {

@@ -104,6 +104,8 @@ export class StreamSecretGuard {
   private readonly matcher: SubstringMatcher | null;
   private readonly fields = new Map<string, FieldStream>();
   private readonly keys = new Map<string, number>();
+  /** Fields whose text ends in a run of HOLD_FROM_RUN to MIN_REDACTED_RUN - 1 characters. */
+  private readonly open = new Set<FieldStream>();
   private readonly queue: Pending[] = [];
   /** Text of the held events (UTF-16 code units). */
   private heldChars = 0;
@@ -112,6 +114,8 @@ export class StreamSecretGuard {
     private readonly secrets: readonly string[],
     private readonly rebuild: (event: string, data: unknown) => string,
     private readonly plain: (event: string) => string = e => e,
+    /** Which API's stream this is: its client merges fields its own way (see collect). */
+    private readonly api: "chat" | "responses" | "other" = "other",
   ) {
     const long = secrets.filter(s => s.length >= MIN_REDACTED_RUN);
     this.matcher = long.length > 0 ? matcherFor(long) : null;
@@ -120,18 +124,33 @@ export class StreamSecretGuard {
   /** Takes the next event (its text and eventData's parse of it); returns the events now safe to pass on, in stream order (none while one is held). */
   push(event: string, data: unknown): GuardedEvent[] {
     if (this.matcher === null) return [{ event: this.redactWhole(data !== null && typeof data === "object" ? this.rebuild(event, data) : this.plain(event), data), data }];
+    // (a JSON string, number, boolean or null as the whole data is a field of its own too, below)
     const leaves: Leaf[] = [];
-    // a top-level string (`data: "…"`), or data that is not JSON, is a field of its own, held in a box to be written back
-    const raw = data === undefined ? rawData(event) : null;
+    // a top-level string (`data: "…"`), or data that is not JSON, is a field of its own (a path no key
+    // makes), held in a box to be written back
+    const raw = isRawData(data) ? rawData(event) : null;
     const box = typeof data === "string" && data !== "[DONE]" ? { value: data } : raw !== null ? { value: raw } : null;
-    this.collect(box ?? data, "", leaves, 0);
-    for (const leaf of leaves) this.read(leaf);
+    if (box !== null) leaves.push(leafOf(box, "value", box.value, typeof data === "string" ? "#string" : "#raw"));
+    else {
+      verifyTextFields(this.api, data);
+      this.collect(data, "", leaves, 0);
+    }
+    for (const leaf of leaves) this.read(leaf, leaf.path);
+    // a Responses delta is also read as its client joins it: by item alone (arguments), and across items (output_text)
+    const d = data as { type?: unknown; output_index?: unknown; delta?: unknown } | null;
+    if (this.api === "responses" && d !== null && typeof d === "object" && typeof d.delta === "string") {
+      const leaf = leaves.find(l => l.parent === d && l.key === "delta");
+      if (leaf) {
+        this.read(leaf, `@${String(d.type)}:${String(d.output_index)}`);
+        this.read(leaf, `@${String(d.type)}:*`);
+      }
+    }
     this.queue.push({ event, data, leaves, box });
     this.heldChars += event.length;
     if (!this.runIsOpen()) return this.flush();
     if (this.queue.length < MAX_HELD_EVENTS && this.heldChars <= MAX_HELD_CHARS) return [];
     // held too long or too much: what an open run holds is cut before it goes (at most HOLD_FROM_RUN - 1 characters went earlier)
-    for (const f of this.fields.values()) if (f.at.length >= HOLD_FROM_RUN) this.markRing(f);
+    for (const f of this.open) this.markRing(f);
     return this.flush();
   }
 
@@ -145,14 +164,15 @@ export class StreamSecretGuard {
 
   /** Whether some field ends in a run of a credential too short to redact yet but long enough to hold for. */
   private runIsOpen(): boolean {
-    for (const f of this.fields.values()) if (f.at.length >= HOLD_FROM_RUN && f.at.length < MIN_REDACTED_RUN) return true;
-    return false;
+    return this.open.size > 0;
   }
 
-  /** Reads one string value into its field's stream, marking the characters of every run long enough (every character is read: O(1) each). */
-  private read(leaf: Leaf): void {
-    const f = this.field(leaf.path);
+  /** Reads one string value into the field stream `path`, marking the characters of every run long enough (every character is read: O(1) each). */
+  private read(leaf: Leaf, path: string): void {
+    const f = this.field(path);
     for (let i = 0; i < leaf.text.length; i++) this.step(f, leaf, i);
+    if (f.at.length >= HOLD_FROM_RUN && f.at.length < MIN_REDACTED_RUN) this.open.add(f);
+    else this.open.delete(f);
   }
 
   /** Reads character `i` of `leaf` into field stream `f`. */
@@ -202,7 +222,8 @@ export class StreamSecretGuard {
    * number (keys interned: a 4 MiB key is hashed once, never copied into paths), and an array element
    * by its logical id where it has one — `index` (chat `choices[]`, `tool_calls[]`: clients merge deltas
    * by it, not by position) — else its position; a Responses event's fields are its item's
-   * (`output_index`, `content_index`). Throws RouterError `upstream_error` deeper than MAX_PATH_DEPTH.
+   * (its `type`, `output_index`, `content_index`, as property keys), and its `delta` is read by type and
+   * item and by type alone too (see push). Throws RouterError `upstream_error` deeper than MAX_PATH_DEPTH.
    */
   private collect(value: unknown, path: string, out: Leaf[], depth: number): void {
     if (depth > MAX_PATH_DEPTH) throw unfollowable(`fields nested deeper than ${MAX_PATH_DEPTH} levels`);
@@ -211,13 +232,14 @@ export class StreamSecretGuard {
         const v = value[i];
         if (typeof v === "string") out.push(leafOf(value, i, v, `${path}[${i}]`));
         else if (v !== null && typeof v === "object") {
+          // as a client merges: by the property key `index` makes (`choices[index]`: "0" and 0 alike)
           const id = (v as { index?: unknown }).index;
-          this.collect(v, typeof id === "number" && Number.isSafeInteger(id) ? `${path}[#${id}]` : `${path}[${i}]`, out, depth + 1);
+          this.collect(v, id !== undefined ? `${path}[#${String(id)}]` : `${path}[${i}]`, out, depth + 1);
         }
       }
     } else if (value !== null && typeof value === "object") {
       const o = value as Record<string, unknown>;
-      if (depth === 0 && typeof o.output_index === "number") path = `@${o.output_index}:${typeof o.content_index === "number" ? o.content_index : ""}`;
+      if (depth === 0 && this.api === "responses" && o.output_index !== undefined) path = `@${String(o.type)}:${String(o.output_index)}:${String(o.content_index)}`;
       for (const k in o) {
         const v = o[k];
         const at = `${path}.${this.keyId(k)}`;
@@ -248,7 +270,7 @@ export class StreamSecretGuard {
       leaf.text = "";
       leaf.marks = null;
     }
-    if (p.data === undefined) {
+    if (isRawData(p.data)) {
       // data that is not JSON: its text, written back (changed or not) as plain data lines
       const text = p.box?.value;
       return { event: this.redactWhole(text === undefined ? this.plain(p.event) : withRawData(p.event, text), undefined), data: undefined };
@@ -313,4 +335,34 @@ export function redactCredentialRuns(text: string, secrets: readonly string[]): 
     marked = i;
   }
   return marks === null ? text : redactMarked(text, marks);
+}
+
+/** Chat delta fields a client joins as text (`content || '' + …`): a value there must be a string or null. */
+const CHAT_TEXT_FIELDS = ["content", "refusal"] as const;
+
+/**
+ * Refuses (RouterError `upstream_error`) a stream event whose text fields are not text: a chat
+ * choice's `delta.content` / `delta.refusal` or a tool call's `function.arguments`, or a Responses
+ * event's `delta`, given as an array, object or number. A client turns those into text its own way
+ * (`'' + ["abc"]` is "abc"), which the guard would not follow.
+ */
+function verifyTextFields(api: "chat" | "responses" | "other", data: unknown): void {
+  if (data === null || typeof data !== "object") return;
+  const notText = (v: unknown): boolean => v !== undefined && v !== null && typeof v !== "string";
+  if (api === "responses" && notText((data as { delta?: unknown }).delta)) throw unfollowable("a delta that is not text");
+  if (api !== "chat") return;
+  const choices = (data as { choices?: unknown }).choices;
+  if (!Array.isArray(choices)) return;
+  for (const c of choices) {
+    const delta = (c as { delta?: Record<string, unknown> } | null)?.delta;
+    if (!delta || typeof delta !== "object") continue;
+    for (const k of CHAT_TEXT_FIELDS) if (notText(delta[k])) throw unfollowable(`a choice's delta.${k} that is not text`);
+    const calls = delta.tool_calls;
+    if (Array.isArray(calls)) for (const t of calls) if (notText((t as { function?: { arguments?: unknown } } | null)?.function?.arguments)) throw unfollowable("tool call arguments that are not text");
+  }
+}
+
+/** Data a client reads as its text: not JSON (undefined), or a JSON number, boolean or null (`'' + 12345`). */
+function isRawData(data: unknown): boolean {
+  return data === undefined || data === null || typeof data === "number" || typeof data === "boolean";
 }
