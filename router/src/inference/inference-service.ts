@@ -265,7 +265,7 @@ export class InferenceService {
     // answer is written anew from its parse (a duplicate key's first value, which the parse dropped and
     // a first-key-wins client would read, does not pass). Embeddings (no floor; megabytes) go as they came.
     const body = audit.api === "embeddings" ? text : JSON.stringify(json);
-    return { kind: "json", status, body: redactSecretsInJson(body, json, f.secrets, JSON.stringify) };
+    return { kind: "json", status, body: redactSecretsInJson(body, f.secrets) };
   }
 
   /**

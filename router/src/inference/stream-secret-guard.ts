@@ -46,7 +46,7 @@ interface Leaf {
   /** The object or array holding the value; null once its event has been passed on (see release). */
   parent: Record<string, unknown> | unknown[] | null;
   key: string | number;
-  /** JSON path of the value in the event's data (array positions as numbers), naming its field stream. */
+  /** The field stream the value belongs to (collect: interned keys, array elements by `index`). */
   path: string;
   text: string;
   /** 1 for a character to redact; null until one is. */
@@ -89,8 +89,7 @@ function matcherFor(secrets: readonly string[]): SubstringMatcher {
 /**
  * Cuts the router's credentials out of an upstream SSE stream before the agent sees it (DESIGN §6:
  * credentials are never returned, even echoed), also where the stream splits one across events: each
- * field (by its JSON path in the event's data, e.g. `choices.0.delta.content`) is read as one text
- * across events, and every run of MIN_REDACTED_RUN or more characters of a credential in it becomes
+ * field (as a client joins it: see collect) is read as one text across events, and every run of MIN_REDACTED_RUN or more characters of a credential in it becomes
  * `[redacted]`, in whichever events it lies. An event whose field ends in a shorter run (HOLD_FROM_RUN
  * or more characters) is held back until the run ends or reaches the redaction length. Whole
  * credentials inside one event (also in keys, behind JSON escapes, and those shorter than
@@ -123,11 +122,10 @@ export class StreamSecretGuard {
 
   /** Takes the next event (its text and eventData's parse of it); returns the events now safe to pass on, in stream order (none while one is held). */
   push(event: string, data: unknown): GuardedEvent[] {
-    if (this.matcher === null) return [{ event: this.redactWhole(data !== null && typeof data === "object" ? this.rebuild(event, data) : this.plain(event), data), data }];
-    // (a JSON string, number, boolean or null as the whole data is a field of its own too, below)
+    if (this.matcher === null) return [{ event: this.redactWhole(data !== null && typeof data === "object" ? this.rebuild(event, data) : this.plain(event)), data }];
     const leaves: Leaf[] = [];
-    // a top-level string (`data: "…"`), or data that is not JSON, is a field of its own (a path no key
-    // makes), held in a box to be written back
+    // data that is a JSON string, or not JSON, or a JSON number, boolean or null, is a field of its own
+    // (a path no key makes), held in a box to be written back
     const raw = isRawData(data) ? rawData(event) : null;
     const box = typeof data === "string" && data !== "[DONE]" ? { value: data } : raw !== null ? { value: raw } : null;
     if (box !== null) leaves.push(leafOf(box, "value", box.value, typeof data === "string" ? "#string" : "#raw"));
@@ -273,17 +271,18 @@ export class StreamSecretGuard {
     if (isRawData(p.data)) {
       // data that is not JSON: its text, written back (changed or not) as plain data lines
       const text = p.box?.value;
-      return { event: this.redactWhole(text === undefined ? this.plain(p.event) : withRawData(p.event, text), undefined), data: undefined };
+      return { event: this.redactWhole(text === undefined ? this.plain(p.event) : withRawData(p.event, text)), data: undefined };
     }
     const data = p.box !== null ? p.box.value : p.data;
     // what was read is what goes: parsed JSON is written anew (a duplicate key's first value, which the
     // parse dropped and a first-key-wins client would read, does not survive); other text passes as it is
     const event = data !== null && (typeof data === "object" || p.box !== null) ? this.rebuild(p.event, data) : this.plain(p.event);
-    return { event: this.redactWhole(event, data), data };
+    return { event: this.redactWhole(event), data };
   }
 
-  private redactWhole(event: string, data: unknown): string {
-    return redactSecretsInJson(event, data, this.secrets, v => this.rebuild(event, v));
+  /** `event` with whole credentials cut out, also behind JSON escapes (redactSecretsInJson). */
+  private redactWhole(event: string): string {
+    return redactSecretsInJson(event, this.secrets);
   }
 }
 

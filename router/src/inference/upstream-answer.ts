@@ -81,41 +81,27 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
 }
 
 /**
- * redactSecrets for text that carries JSON (a whole answer, or an SSE event's data, `parsed` being that
- * JSON): the secrets are also looked for in the decoded strings, where escapes (`\u0041`, `\/`) hide
- * them from a comparison of bytes; when one is found there, the text is made anew by
- * `rebuild(the value with the secrets cut out)`. Text that is not JSON (`parsed` undefined: cut off,
- * or an upstream's own format) is decoded where it stands (redactEscapedSecrets). Only text with such
- * escapes is decoded (cheap otherwise).
+ * redactSecrets for text that carries JSON (a whole answer, an SSE event, or text that does not parse
+ * at all): the secrets are also looked for behind JSON escapes (`\u0041`, `\/`), which hide them from a
+ * comparison of bytes, wherever they are (values, keys, a duplicate key's dropped value), and cut out
+ * where they stand (redactEscapedSecrets). Only text with such escapes is decoded (cheap otherwise).
  */
-export function redactSecretsInJson(text: string, parsed: unknown, secrets: readonly string[], rebuild: (value: unknown) => string): string {
+export function redactSecretsInJson(text: string, secrets: readonly string[]): string {
   const out = redactSecrets(text, secrets);
   if (secrets.length === 0 || (!out.includes("\\u") && !out.includes("\\/"))) return out;
-  if (parsed === undefined) return redactEscapedSecrets(out, secrets); // text that does not parse: decoded where it stands
-  let found = false;
-  const cut = (v: string): string => {
-    const r = redactSecrets(v, secrets);
-    if (r !== v) found = true;
-    return r;
-  };
-  const walk = (v: unknown): unknown => {
-    if (typeof v === "string") return cut(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [cut(k), walk(x)]));
-    return v;
-  };
-  const redacted = walk(parsed);
-  // escapes the parse dropped (a duplicate key's first value) are still in the text: decoded where they stand
-  return redactEscapedSecrets(found ? rebuild(redacted) : out, secrets);
+  return redactEscapedSecrets(out, secrets);
 }
 
-/** A JSON escape that can hide a credential's character: `\uXXXX` or `\/`. */
-const JSON_ESCAPE = /\\u([0-9a-fA-F]{4})|\\\//g;
+/** A JSON escape (RFC 8259 §7): `\uXXXX`, or a backslash and one of `"\/bfnrt`. */
+const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))/g;
+
+/** What each one-character JSON escape stands for. */
+const SHORT_ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
 /**
- * `text` with every secret (of at least MIN_SECRET_CHARS) that its JSON escapes (`\u0041`, `\/`) spell
- * out replaced by `[redacted]`, in place: for text that does not parse as JSON, so cannot be decoded
- * and written anew. Each decoded character maps back to the span of text it came from, and a found
+ * `text` with every secret (of at least MIN_SECRET_CHARS) that its JSON escapes (`\u0041`, `\/`, `\"`…)
+ * spell out replaced by `[redacted]`, in place, whether the text parses or not (a value the parse
+ * dropped, a key, text cut off). Each decoded character maps back to the span of text it came from, and a found
  * secret's whole span is cut (an escape half inside is cut whole).
  */
 export function redactEscapedSecrets(text: string, secrets: readonly string[]): string {
@@ -129,7 +115,7 @@ export function redactEscapedSecrets(text: string, secrets: readonly string[]): 
       decoded += text.slice(from, m.index);
     }
     segments.push([decoded.length, m.index, m.index + m[0].length]);
-    decoded += m[1] !== undefined ? String.fromCharCode(parseInt(m[1], 16)) : "/";
+    decoded += m[1] !== undefined ? String.fromCharCode(parseInt(m[1], 16)) : SHORT_ESCAPES[m[2]];
     from = m.index + m[0].length;
   }
   if (from < text.length) {
