@@ -43,6 +43,11 @@ function writeConfig(configDir: string): void {
   );
 }
 
+/** The events of a router's audit log (audit.jsonl in its state directory), in order. */
+function auditEvents(stateDir: string): { kind: string; decision?: string; code?: string; reservedTokens: number; usedTokens: number }[] {
+  return fs.readFileSync(path.join(stateDir, "audit", "audit.jsonl"), "utf8").trim().split("\n").map(l => (JSON.parse(l) as { event: ReturnType<typeof auditEvents>[number] }).event);
+}
+
 async function used(router: RouterProcess): Promise<number> {
   const res = await request(`http://${router.listen.ops}/internal/policy-status`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } });
   const body = (await res.body.json()) as { budgets: Record<string, { monthly: { used: number } }> };
@@ -124,7 +129,7 @@ it("a router killed with SIGKILL mid-load remembers all spend after a restart", 
   const verdict = verifyAuditDir(path.join(stateDir, "audit"), createPublicKey(fs.readFileSync(path.join(stateDir, "audit-signing-key.pub.pem"))));
   expect(verdict).toMatchObject({ ok: true, unsealedRecords: 0 });
   // every call is on record: the five settled ones as allowed, the twenty in flight at the kill as unsettled (charged in full)
-  const events = fs.readFileSync(path.join(stateDir, "audit", "audit.jsonl"), "utf8").trim().split("\n").map(l => (JSON.parse(l) as { event: { kind: string; decision?: string; reservedTokens: number; usedTokens: number } }).event);
+  const events = auditEvents(stateDir);
   expect(events.filter(e => e.kind === "inference" && e.decision === "allowed")).toHaveLength(5);
   const unsettled = events.filter(e => e.kind === "unsettled");
   expect(unsettled).toHaveLength(20);
@@ -150,7 +155,7 @@ it("a router stopped with SIGTERM while a stream trickles on exits within its gr
   expect(await router.stop()).toBe(0);
   expect(Date.now() - t0).toBeLessThan(3 * SHUTDOWN_GRACE_MS); // the API's grace, then the upstream's, not the stream's minutes
   await agent;
-  const events = fs.readFileSync(path.join(stateDir, "audit", "audit.jsonl"), "utf8").trim().split("\n").map(l => (JSON.parse(l) as { event: { kind: string; decision?: string; code?: string; reservedTokens: number; usedTokens: number } }).event);
+  const events = auditEvents(stateDir);
   const calls = events.filter(e => e.kind === "inference");
   expect(calls).toEqual([expect.objectContaining({ decision: "refused", code: "upstream_error" })]);
   expect(calls[0].usedTokens).toBe(calls[0].reservedTokens); // no usage seen: charged in full

@@ -53,7 +53,7 @@ export class SseSplitter {
 }
 
 /** The `data:` lines' payload of an event, joined by LF (SSE), or null when it has none. */
-function dataOf(event: string): string | null {
+export function rawData(event: string): string | null {
   let data: string | null = null;
   for (const line of event.split(LINE_END)) {
     if (!line.startsWith("data:")) continue;
@@ -65,7 +65,7 @@ function dataOf(event: string): string | null {
 
 /** The JSON payload of an event's `data:` lines, `"[DONE]"`, or undefined when absent or not JSON (see eventHasData). */
 export function eventData(event: string): unknown {
-  const data = dataOf(event);
+  const data = rawData(event);
   if (data === null || data === "") return undefined;
   if (data === "[DONE]") return "[DONE]";
   try {
@@ -77,7 +77,7 @@ export function eventData(event: string): unknown {
 
 /** Whether an event has a non-empty `data:` payload (so eventData's undefined means it is not JSON). */
 export function eventHasData(event: string): boolean {
-  const data = dataOf(event);
+  const data = rawData(event);
   return data !== null && data !== "";
 }
 
@@ -135,11 +135,6 @@ export function plainEvent(event: string): string {
   const data = event.split(LINE_END).filter(l => l.startsWith("data:"));
   if (type === null && data.length === 0) return "";
   return `${type === null ? "" : `${type}\n`}${data.map(l => `${l}\n`).join("")}\n`;
-}
-
-/** The `data:` payload of an event that is not JSON (its lines joined by LF), or null when it has none. */
-export function rawData(event: string): string | null {
-  return dataOf(event);
 }
 
 /** plainEvent with `text` as its data (each of its lines a `data:` line). */

@@ -1,4 +1,4 @@
-import { eventData } from "./sse";
+import { eventData, withData } from "./sse";
 import { RouterError } from "../errors/router-error";
 import { HOLD_FROM_RUN, MAX_FIELD_PATHS, MAX_HELD_CHARS, MAX_HELD_EVENTS, MAX_PATH_DEPTH, MIN_REDACTED_RUN, StreamSecretGuard, redactMarked } from "./stream-secret-guard";
 import { noMatch, SubstringMatcher } from "./substring-matcher";
@@ -6,10 +6,6 @@ import { noMatch, SubstringMatcher } from "./substring-matcher";
 const KEY = "sk-kars0123456789abcdefghijklmnopqrstuvwxyzABCD"; // an API key the router sent upstream
 const TOKEN = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.${"eyJhdWQiOiJodHRwczovL2NvZ25pdGl2ZXNlcnZpY2VzLmF6dXJlLmNvbSJ9".repeat(8)}.c2lnbmF0dXJl`;
 
-/** An SSE event with `value` as its JSON data (as inference-service's withData writes one). */
-function withData(_event: string, value: unknown): string {
-  return `data: ${JSON.stringify(value)}\n\n`;
-}
 const chat = (content: string) => withData("", { id: "chatcmpl-1", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content } }] });
 const toolArgs = (args: string) => withData("", { id: "chatcmpl-1", choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: args } }] } }] });
 const respDelta = (delta: string) => withData("", { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta });
