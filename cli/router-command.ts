@@ -48,19 +48,28 @@ export async function main(args: string[], startEgress?: EgressStarter | null): 
     console.error((err as Error).message);
     return 2;
   }
-  const router = await startRouter({ ...parsed, startEgress });
+  // Stop signals are caught before the LISTEN lines go out: a supervisor that stops the router as soon
+  // as it reads them must get a clean stop, not the default action of a signal nobody handles yet.
+  let stopRequested!: () => void;
+  const stopped = new Promise<void>(resolve => (stopRequested = resolve));
+  const stop = () => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    stopRequested();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  let router;
+  try {
+    router = await startRouter({ ...parsed, startEgress });
+  } catch (err) {
+    stop();
+    throw err;
+  }
   process.stdout.write(`LISTEN api ${router.addresses.api}\n`);
   if (router.addresses.egress) process.stdout.write(`LISTEN egress ${router.addresses.egress}\n`);
   process.stdout.write(`LISTEN ops ${router.addresses.ops}\n`);
-  await new Promise<void>(resolve => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  await stopped;
   await router.close();
   return 0;
 }

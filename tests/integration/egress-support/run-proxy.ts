@@ -22,10 +22,11 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => metrics.listen({ host: "127.0.0.1", port: metricsPort }, resolve));
     metrics.unref();
   }
-  process.stdout.write(`LISTEN egress ${proxy.address}\n`);
+  // the handler is in place before the LISTEN line: a stop sent as soon as it is read is a clean stop
   process.on("SIGTERM", () => {
     void proxy.close().then(() => process.exit(0));
   });
+  process.stdout.write(`LISTEN egress ${proxy.address}\n`);
 }
 
 main().catch((err) => {

@@ -6,7 +6,8 @@
  * machine (Workload Identity, App Service / Arc / Cloud Shell managed identity) are dropped, IMDS is
  * off (`KARS_AZURE_IMDS=off`), and should a test turn it on, `AZURE_POD_IDENTITY_AUTHORITY_HOST`
  * already points IMDS at a closed loopback port instead of 169.254.169.254. Tests pass their own
- * values in `env`, which win.
+ * values in `env`, which win. The child logs at `info`, or at `KARS_TEST_ROUTER_LOG` when set (e.g.
+ * `debug`, to see each stop step when a test fails).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
@@ -24,8 +25,8 @@ export interface RouterProcess {
    * must wait that long or it would pass on lines not yet written.
    */
   settledLogs(): Promise<string>;
-  /** SIGTERM and wait; resolves to the exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM and wait; resolves to the exit code, rejects (with stderr) when a signal ended the process instead. */
+  stop(): Promise<number>;
   /** SIGKILL and wait. */
   kill9(): Promise<void>;
 }
@@ -50,7 +51,7 @@ export const UNREACHABLE_IMDS = "http://127.0.0.1:1";
 export function routerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const inherited = { ...process.env };
   for (const name of INHERITED_IDENTITY_ENV) delete inherited[name];
-  const out: NodeJS.ProcessEnv = { ...inherited, KARS_LOG_LEVEL: "info", KARS_AZURE_IMDS: "off", AZURE_POD_IDENTITY_AUTHORITY_HOST: UNREACHABLE_IMDS, ...env };
+  const out: NodeJS.ProcessEnv = { ...inherited, KARS_LOG_LEVEL: process.env.KARS_TEST_ROUTER_LOG ?? "info", KARS_AZURE_IMDS: "off", AZURE_POD_IDENTITY_AUTHORITY_HOST: UNREACHABLE_IMDS, ...env };
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(out.AZURE_POD_IDENTITY_AUTHORITY_HOST ?? "")) {
     throw new Error(`router tests must point AZURE_POD_IDENTITY_AUTHORITY_HOST at http://127.0.0.1:<port>, got ${out.AZURE_POD_IDENTITY_AUTHORITY_HOST}`);
   }
@@ -70,7 +71,7 @@ export async function startRouterProcess(configDir: string, stateDir: string, en
   let stdout = "";
   let stderr = "";
   child.stderr?.on("data", d => (stderr += d));
-  const exited = new Promise<number | null>(r => child.on("exit", code => r(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(r => child.on("exit", (code, signal) => r({ code, signal })));
   const listen = await new Promise<Record<string, string>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`router did not print LISTEN lines in time; stderr:\n${stderr}`)), 60_000);
     child.stdout?.on("data", d => {
@@ -96,7 +97,9 @@ export async function startRouterProcess(configDir: string, stateDir: string, en
     },
     stop: async () => {
       child.kill("SIGTERM");
-      return exited;
+      const { code, signal } = await exited;
+      if (code === null) throw new Error(`router was ended by ${signal}, not by its own stop; stderr:\n${stderr}`);
+      return code;
     },
     kill9: async () => {
       child.kill("SIGKILL");
