@@ -7,7 +7,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { V1DaemonSet } from "@kubernetes/client-node";
 import { request } from "undici";
+import { parse as parseYaml } from "yaml";
 import { startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
 import { REPO, requireRunc, runContainer, startContainer } from "./seccomp-support/container";
 
@@ -194,5 +196,65 @@ describe("what kars-strict refuses, it refuses itself", () => {
   it("every call the probe makes is in the table above, and the query form of personality is allowed", () => {
     expect(Object.keys(strict).sort()).toEqual([...expected.map(e => e[0]), "personality(query)"].sort());
     expect(strict["personality(query)"]).toBe("ok");
+  });
+});
+
+describe("the installer DaemonSet's install step (manifests/seccomp/installer.yaml) on a node", () => {
+  const installer = parseYaml(fs.readFileSync(path.join(REPO, "manifests/seccomp/installer.yaml"), "utf8")) as V1DaemonSet;
+  const podSpec = installer.spec!.template.spec!;
+  const install = podSpec.initContainers![0];
+  const mountOf = (volume: string) => install.volumeMounts!.find(m => m.name === volume)!.mountPath;
+  let dir: string;
+  let configMapVolume: string;
+  let kubeletDir: string;
+  const profileText = fs.readFileSync(PROFILE_PATH, "utf8");
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "kars-seccomp-install-"));
+    // a configMap volume as the kubelet lays it out: the files are symlinks through ..data
+    configMapVolume = path.join(dir, "configmap");
+    fs.mkdirSync(path.join(configMapVolume, "..2026_12_01_00_00_00.1"), { recursive: true });
+    fs.writeFileSync(path.join(configMapVolume, "..2026_12_01_00_00_00.1", "kars-strict.json"), profileText);
+    fs.symlinkSync("..2026_12_01_00_00_00.1", path.join(configMapVolume, "..data"));
+    fs.symlinkSync("..data/kars-strict.json", path.join(configMapVolume, "kars-strict.json"));
+    kubeletDir = path.join(dir, "kubelet-seccomp-profiles"); // the hostPath: root's, 0755, as the kubelet makes it
+    fs.mkdirSync(kubeletDir, { mode: 0o755 });
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** The init container as the pod spec has it: its command, user, capabilities and mounts. */
+  const runInstall = () => {
+    expect(podSpec.volumes!.map(v => [v.name, v.configMap ? "configMap" : v.hostPath ? "hostPath" : "other"])).toEqual([["profiles", "configMap"], ["kubelet-seccomp-profiles", "hostPath"]]);
+    const caps = (install.securityContext!.capabilities!.add ?? []).map(c => `CAP_${c}`);
+    expect(install.securityContext).toMatchObject({ runAsUser: 0, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    return runContainer({
+      args: install.command!,
+      user: { uid: install.securityContext!.runAsUser!, gid: install.securityContext!.runAsGroup! },
+      capabilities: caps,
+      seccomp: null, // RuntimeDefault on a node
+      binds: [{ path: mountOf("profiles"), source: configMapVolume, readonly: true }, { path: mountOf("kubelet-seccomp-profiles"), source: kubeletDir }],
+    });
+  };
+
+  it("puts kars-strict.json in the kubelet's directory, byte for byte, world-readable, with no temporary file left", async () => {
+    const r = await runInstall();
+    expect(r).toEqual({ code: 0, stdout: `installed kars-strict.json (${Buffer.byteLength(profileText)} bytes)\n`, stderr: "" });
+    expect(fs.readdirSync(kubeletDir)).toEqual(["kars-strict.json"]);
+    expect(fs.readFileSync(path.join(kubeletDir, "kars-strict.json"), "utf8")).toBe(profileText);
+    expect(fs.statSync(path.join(kubeletDir, "kars-strict.json")).mode & 0o777).toBe(0o644);
+  });
+
+  it("replaces an older profile in place (a rolled DaemonSet)", async () => {
+    fs.writeFileSync(path.join(kubeletDir, "kars-strict.json"), "{\"defaultAction\":\"SCMP_ACT_ALLOW\"}");
+    expect((await runInstall()).code).toBe(0);
+    expect(fs.readFileSync(path.join(kubeletDir, "kars-strict.json"), "utf8")).toBe(profileText);
+  });
+
+  it("fails the pod (and so shows on the DaemonSet) when the ConfigMap holds no profile", async () => {
+    fs.rmSync(path.join(configMapVolume, "kars-strict.json"));
+    const r = await runInstall();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("no profiles in /kars-profiles\n");
+    expect(fs.readdirSync(kubeletDir)).toEqual([]);
   });
 });

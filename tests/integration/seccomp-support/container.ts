@@ -27,8 +27,8 @@ export interface ContainerSpec {
   /** The seccomp profile (parsed JSON); null runs without one. */
   seccomp: unknown;
   network?: "host" | "own";
-  /** Host directories bind-mounted at the same path (read-write unless `readonly`). */
-  binds?: { path: string; readonly?: boolean }[];
+  /** Host directories bind-mounted at `path` (from `source`, default the same path; read-write unless `readonly`). */
+  binds?: { path: string; source?: string; readonly?: boolean }[];
 }
 
 /** A started container. */
@@ -66,7 +66,7 @@ function ociConfig(spec: ContainerSpec, rootfs: string): unknown {
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
     { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
     ...[...READ_ONLY_HOST_DIRS.filter(d => fs.existsSync(d)), REPO].map(d => ({ destination: d, type: "bind", source: d, options: ["rbind", "ro"] })),
-    ...(spec.binds ?? []).map(b => ({ destination: b.path, type: "bind", source: b.path, options: ["rbind", b.readonly ? "ro" : "rw"] })),
+    ...(spec.binds ?? []).map(b => ({ destination: b.path, type: "bind", source: b.source ?? b.path, options: ["rbind", b.readonly ? "ro" : "rw"] })),
   ];
   return {
     ociVersion: "1.0.2",
