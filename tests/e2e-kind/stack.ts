@@ -20,9 +20,13 @@ export interface Stack {
   controller: { pid: number; port: number; apiPath: string; log: string };
 }
 
-/** Applies CRDs and the ValidatingAdmissionPolicies, and waits until the CRDs are Established. */
+/**
+ * Applies CRDs, the ValidatingAdmissionPolicies and the seccomp profile installer (manifests/seccomp:
+ * enhanced-isolation pods need kars-strict on their node), and waits until the CRDs are Established.
+ */
 export function installCrds(k: Kubectl): void {
   k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-f", join(repo, "manifests", "crds"), "-f", join(repo, "manifests", "pepr"), "-f", join(repo, "policies", "vap")]);
+  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-k", join(repo, "manifests", "seccomp")]);
   k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/inferencepolicies.kars.azure.com", "crd/peprstores.pepr.dev"]);
 }
 
