@@ -30,9 +30,28 @@ export function installCrds(k: Kubectl): void {
   k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/inferencepolicies.kars.azure.com", "crd/peprstores.pepr.dev"]);
 }
 
+/** Where startController finds the kubeconfig the controller runs with (written by controllerIdentity). */
+export const controllerKubeconfig = (dir: string): string => join(dir, "kars-controller.kubeconfig");
+
+/**
+ * The controller's identity, as in a cluster: applies manifests/rbac (ServiceAccount
+ * pepr-system/kars-controller and its least-privilege roles), mints a token for it (TokenRequest,
+ * 12 h) and writes a kubeconfig with that token beside the cluster's at controllerKubeconfig(dir),
+ * mode 0600. So every e2e spec and the demo run the controller with exactly the rights the manifests
+ * grant: a missing rule fails them, as it would fail an installed kars.
+ */
+export function controllerIdentity(k: Kubectl, dir: string): void {
+  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-f", join(repo, "manifests", "rbac")]);
+  const token = k.ok(["create", "token", "kars-controller", "-n", "pepr-system", "--duration", "12h"]).trim();
+  const admin = JSON.parse(k.ok(["config", "view", "--raw", "--minify", "-o", "json"])) as { users: { name: string; user: unknown }[] };
+  const config = { ...admin, users: [{ name: admin.users[0].name, user: { token } }] };
+  writeFileSync(controllerKubeconfig(dir), JSON.stringify(config), { mode: 0o600 });
+}
+
 /**
  * Starts the kars controller process: `pepr.ts` under tsx on the pinned Node, with PEPR_MODE=dev
- * (watches + admission endpoints), our TLS cert and a random API path. Resolves once /healthz is up.
+ * (watches + admission endpoints), our TLS cert, a random API path and the ServiceAccount identity of
+ * controllerIdentity (which must have run for `dir`). Resolves once /healthz is up.
  */
 export async function startController(cluster: Cluster, dir: string, prev?: Stack["controller"]): Promise<Stack["controller"]> {
   const port = prev?.port ?? (await freePort());
@@ -41,7 +60,7 @@ export async function startController(cluster: Cluster, dir: string, prev?: Stac
   const pid = startLogged(process.execPath, [join(repo, "node_modules", "tsx", "dist", "cli.mjs"), join(repo, "pepr.ts")], log, {
     ...process.env,
     PATH: `${join(repo, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
-    KUBECONFIG: cluster.kubeconfig,
+    KUBECONFIG: controllerKubeconfig(dir),
     PEPR_MODE: "dev",
     PEPR_API_PATH: apiPath,
     SSL_KEY_PATH: cluster.pki.webhookKey,
@@ -75,6 +94,7 @@ export async function startStack(provider: Cluster["provider"], dir: string): Pr
   try {
     const k = kubectl(cluster.kubectlBin, cluster.kubeconfig);
     installCrds(k);
+    controllerIdentity(k, dir);
     controller = await startController(cluster, dir);
     registerWebhooks(k, cluster, controller);
     const stack: Stack = { dir, cluster, controller };
