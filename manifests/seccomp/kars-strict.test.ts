@@ -60,11 +60,22 @@ describe("kars-strict.json", () => {
     expect(profile.syscalls.filter(r => r.names.includes("clone3"))).toEqual([{ names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }]);
   });
 
-  it("allows personality only to query or to set the plain Linux persona (not to turn off address randomisation)", () => {
-    expect(profile.syscalls.filter(r => r.names.includes("personality")).map(r => [r.action, r.args])).toEqual([
-      ["SCMP_ACT_ALLOW", [{ index: 0, value: 0, op: "SCMP_CMP_EQ" }]],
-      ["SCMP_ACT_ALLOW", [{ index: 0, value: 0xffffffff, op: "SCMP_CMP_EQ" }]],
-    ]);
+  it("allows personality only to query or to set the Linux personas Docker's default allows (not to turn off address randomisation)", () => {
+    // PER_LINUX, PER_LINUX32, UNAME26, PER_LINUX32|UNAME26, query
+    expect(profile.syscalls.filter(r => r.names.includes("personality")).map(r => [r.action, r.args])).toEqual(
+      [0, 0x8, 0x20000, 0x20008, 0xffffffff].map(value => ["SCMP_ACT_ALLOW", [{ index: 0, value, op: "SCMP_CMP_EQ" }]]),
+    );
+  });
+
+  it("allows sockets of the UNIX, INET, INET6 and NETLINK families only; any other family (vsock, packet, alg, …) is EAFNOSUPPORT", () => {
+    const rules = profile.syscalls.filter(r => r.names.includes("socket"));
+    const allowedFamilies = rules.filter(r => r.action === "SCMP_ACT_ALLOW").map(r => r.args);
+    expect(allowedFamilies).toEqual([1, 2, 10, 16].map(value => [{ index: 0, value, op: "SCMP_CMP_EQ" }]));
+    // every family number 0..63 is decided by exactly one rule
+    for (let family = 0; family < 64; family++) {
+      const matching = rules.filter(r => r.args!.every(a => (a.op === "SCMP_CMP_EQ" ? family === a.value : a.op === "SCMP_CMP_GT" ? family > a.value : false)));
+      expect(matching.map(r => (r.action === "SCMP_ACT_ALLOW" ? "allow" : r.errnoRet))).toEqual([[1, 2, 10, 16].includes(family) ? "allow" : 97]);
+    }
   });
 
   it("names each system call in one unconditional rule at most, and keeps every list sorted", () => {

@@ -172,6 +172,10 @@ describe("what kars-strict refuses, it refuses itself", () => {
       "chroot", "io_uring_setup", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "pidfd_getfd",
       "clone(CLONE_NEWUSER|CLONE_FS)", "clone(CLONE_NEWNET|CLONE_NEWNS)"].map((n): [string, number, number] => [n, 1, MARK.denied]),
     ["clone3", 38, MARK.otherRule],
+    // 97 = EAFNOSUPPORT: socket families other than UNIX, INET, INET6 and NETLINK
+    ["socket(AF_VSOCK)", 97, MARK.otherRule],
+    ["socket(AF_ALG)", 97, MARK.otherRule],
+    ["socket(AF_PACKET)", 97, MARK.otherRule],
     ["personality(ADDR_NO_RANDOMIZE)", 38, MARK.default],
     ["memfd_secret", 38, MARK.default],
     ["fanotify_init", 38, MARK.default],
@@ -193,9 +197,10 @@ describe("what kars-strict refuses, it refuses itself", () => {
     expect(marked[name]).toBe(marker);
   });
 
-  it("every call the probe makes is in the table above, and the query form of personality is allowed", () => {
-    expect(Object.keys(strict).sort()).toEqual([...expected.map(e => e[0]), "personality(query)"].sort());
+  it("every call the probe makes is in the table above, and the allowed forms of personality and socket are allowed", () => {
+    expect(Object.keys(strict).sort()).toEqual([...expected.map(e => e[0]), "personality(query)", "socket(AF_INET)"].sort());
     expect(strict["personality(query)"]).toBe("ok");
+    expect(strict["socket(AF_INET)"]).toBe("ok");
   });
 });
 
