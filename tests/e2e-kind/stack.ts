@@ -21,12 +21,12 @@ export interface Stack {
 }
 
 /**
- * Applies CRDs, the ValidatingAdmissionPolicies and the seccomp profile installer (manifests/seccomp:
- * enhanced-isolation pods need kars-strict on their node), and waits until the CRDs are Established.
+ * Applies manifests/ as a cluster admin or a GitOps tool would (`kubectl apply --server-side -k
+ * manifests`: CRDs, the controller's RBAC, the seccomp profile installer, the ValidatingAdmissionPolicies)
+ * and waits until the CRDs are Established.
  */
 export function installCrds(k: Kubectl): void {
-  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-f", join(repo, "manifests", "crds"), "-f", join(repo, "manifests", "pepr"), "-f", join(repo, "policies", "vap")]);
-  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-k", join(repo, "manifests", "seccomp")]);
+  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-k", join(repo, "manifests")]);
   k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/inferencepolicies.kars.azure.com", "crd/peprstores.pepr.dev"]);
 }
 
@@ -34,14 +34,12 @@ export function installCrds(k: Kubectl): void {
 export const controllerKubeconfig = (dir: string): string => join(dir, "kars-controller.kubeconfig");
 
 /**
- * The controller's identity, as in a cluster: applies manifests/rbac (ServiceAccount
- * pepr-system/kars-controller and its least-privilege roles), mints a token for it (TokenRequest,
- * 12 h) and writes a kubeconfig with that token beside the cluster's at controllerKubeconfig(dir),
- * mode 0600. So every e2e spec and the demo run the controller with exactly the rights the manifests
+ * The controller's identity, as in a cluster: mints a token (TokenRequest, 12 h) for the
+ * ServiceAccount pepr-system/kars-controller that manifests/rbac makes (installCrds applied it) and
+ * writes a kubeconfig with that token beside the cluster's at controllerKubeconfig(dir), mode 0600. So every e2e spec and the demo run the controller with exactly the rights the manifests
  * grant: a missing rule fails them, as it would fail an installed kars.
  */
 export function controllerIdentity(k: Kubectl, dir: string): void {
-  k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-f", join(repo, "manifests", "rbac")]);
   const token = k.ok(["create", "token", "kars-controller", "-n", "pepr-system", "--duration", "12h"]).trim();
   const admin = JSON.parse(k.ok(["config", "view", "--raw", "--minify", "-o", "json"])) as { users: { name: string; user: unknown }[] };
   const config = { ...admin, users: [{ name: admin.users[0].name, user: { token } }] };
