@@ -8,7 +8,7 @@ import { controllerKubeconfig } from "./stack";
 import { kubectl } from "./kubectl";
 import { e2e } from "./helpers";
 
-const { stack } = e2e();
+const { stack, k } = e2e();
 const asController = kubectl(stack.cluster.kubectlBin, controllerKubeconfig(stack.dir));
 const canI = (args: string[]) => asController(["auth", "can-i", ...args]).stdout.trim();
 
@@ -60,5 +60,31 @@ describe("what it is refused", () => {
     ["create DaemonSets", ["create", "daemonsets.apps", "-n", "kars-any"]],
   ])("cannot %s", (_what, args) => {
     expect(canI(args)).toBe("no");
+  });
+});
+
+describe("what policies/vap/kars-controller-scope.yaml refuses it, inside the apiserver, though RBAC allows it", () => {
+  beforeAll(() => {
+    for (const ns of ["rbac-tests", "kars-not-mine"]) if (k(["get", "namespace", ns]).code !== 0) k.ok(["create", "namespace", ns]);
+  });
+  // server-side dry runs: admission runs in full, nothing is stored
+  it.each([
+    ["a ConfigMap in default", ["create", "configmap", "x", "-n", "default", "--from-literal=a=b"], "the kars controller may write configmaps only in sandbox namespaces (labelled kars.azure.com/role=sandbox), not in namespace default"],
+    ["a Deployment in kube-system", ["create", "deployment", "x", "-n", "kube-system", "--image=registry.k8s.io/pause:3.10"], "the kars controller may write deployments only in sandbox namespaces (labelled kars.azure.com/role=sandbox), not in namespace kube-system"],
+    ["a ServiceAccount in kube-system", ["create", "serviceaccount", "x", "-n", "kube-system"], "may write serviceaccounts only in sandbox namespaces"],
+    ["deleting a namespace that is not a sandbox's", ["delete", "namespace", "rbac-tests"], "the kars controller may change or delete only sandbox namespaces (kars-*, labelled kars.azure.com/role=sandbox), not namespace rbac-tests"],
+    ["deleting a kars-* namespace without the sandbox label", ["delete", "namespace", "kars-not-mine"], "not namespace kars-not-mine"],
+    ["labelling a kars-* namespace as a sandbox (taking it over)", ["label", "namespace", "kars-not-mine", "kars.azure.com/role=sandbox"], "the kars controller may change or delete only sandbox namespaces (kars-*, labelled kars.azure.com/role=sandbox), not namespace kars-not-mine"],
+    ["a namespace that is not a sandbox's", ["create", "namespace", "not-a-sandbox"], "the kars controller may write only sandbox namespaces (kars-*, labelled kars.azure.com/role=sandbox), not namespace not-a-sandbox"],
+    ["labelling default as a sandbox", ["label", "namespace", "default", "kars.azure.com/role=sandbox"], "the kars controller may write only sandbox namespaces (kars-*, labelled kars.azure.com/role=sandbox), not namespace default"],
+  ])("%s", (_what, args, message) => {
+    const r = asController([...args, "--dry-run=server"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("ValidatingAdmissionPolicy 'kars-controller-scope'");
+    expect(r.stderr).toContain(message);
+  });
+
+  it("the same writes by the cluster admin are not its business", () => {
+    expect(k(["create", "configmap", "x", "-n", "default", "--from-literal=a=b", "--dry-run=server"]).code).toBe(0);
   });
 });
