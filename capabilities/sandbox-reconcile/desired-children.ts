@@ -102,8 +102,10 @@ export function desiredNetworkPolicy(sb: KarsSandbox): V1NetworkPolicy {
     metadata: { name: "kars-sandbox", namespace: sandboxNamespaceName(sb), labels: childLabels(sb) },
     spec: {
       podSelector: {},
+      // no ingress rules: policyTypes Ingress with none denies all ingress. (`ingress: []` must not be
+      // sent: the apiserver stores an empty list as absent, so every server-side apply changed the
+      // object, bumped its generation, and its watch event queued the next reconcile, forever.)
       policyTypes: ["Ingress", "Egress"],
-      ingress: [],
       egress: [
         {
           to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
@@ -163,7 +165,8 @@ export function desiredAgentContainer(sb: KarsSandbox, cfg: ReconcileConfig): V1
     image = rt.byo.image;
     command = rt.byo.command;
     args = rt.byo.args;
-    for (const e of rt.byo.env ?? []) env.push({ name: e.name, value: e.value ?? "" });
+    // (an empty value is left out, as the apiserver stores it: see `args` below)
+    for (const e of rt.byo.env ?? []) env.push(e.value ? { name: e.name, value: e.value } : { name: e.name });
   } else {
     const block = runtimeBlock(sb);
     image = agentCodeImage(block) ?? cfg.runtimeImages[rt.kind as Exclude<typeof rt.kind, "BYO">];
@@ -182,8 +185,10 @@ export function desiredAgentContainer(sb: KarsSandbox, cfg: ReconcileConfig): V1
       capabilities: { drop: ["ALL"] },
     },
   };
-  if (command) c.command = command;
-  if (args) c.args = args;
+  // empty lists are left out: the apiserver stores them as absent, so sending one would change the
+  // object on every server-side apply (and its watch event would queue the next reconcile, forever)
+  if (command?.length) c.command = command;
+  if (args?.length) c.args = args;
   if (sb.spec.resources) c.resources = sb.spec.resources as V1Container["resources"];
   return c;
 }

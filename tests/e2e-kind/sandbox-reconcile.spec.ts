@@ -80,6 +80,19 @@ describe("an example KarsSandbox applied with kubectl", () => {
     expect(pod.spec!.automountServiceAccountToken).toBe(false);
   });
 
+  it("settles: with nothing changing, no child and not the sandbox is written again (no reconcile loop against the apiserver)", async () => {
+    const versions = () =>
+      [["karssandbox", "-n", "kars-system", "research-agent"], ["namespace", "kars-research-agent"], ["serviceaccount", "-n", "kars-research-agent", "agent"],
+        ["networkpolicy", "-n", "kars-research-agent", "kars-sandbox"], ["configmap", "-n", "kars-research-agent", "kars-router-profile"], ["deployment", "-n", "kars-research-agent", "agent"]]
+        .map(args => `${args.at(-1)} ${k.ok(["get", ...args, "-o", "jsonpath={.metadata.resourceVersion}"])}`);
+    // the Deployment's status settles once its pod runs; from then on every version must stay
+    await eventually("the agent Deployment available", () => k.json<{ status?: { availableReplicas?: number } }>(["get", "deployment", "-n", "kars-research-agent", "agent"])?.status?.availableReplicas === (expectedPhase === "Ready" ? 1 : undefined), 60_000);
+    await new Promise(r => setTimeout(r, 1000));
+    const before = versions();
+    await new Promise(r => setTimeout(r, 5000)); // several resyncs' worth of watch events, were there a loop
+    expect(versions()).toEqual(before);
+  });
+
   it("corrects drift at once: a lowered isolation label and a deleted NetworkPolicy come back", async () => {
     k.ok(["label", "namespace", "kars-research-agent", "kars.azure.com/isolation=standard", "--overwrite"]);
     k.ok(["delete", "networkpolicy", "-n", "kars-research-agent", "kars-sandbox"]);
