@@ -80,7 +80,7 @@ describe("kubectl apply of a privileged pod", () => {
   });
 });
 
-describe("exec, attach and port-forward", () => {
+describe("exec, attach, port-forward and the apiserver's pod proxy", () => {
   it("are refused in a sandbox namespace by the in-apiserver policy, naming the rule", async () => {
     await eventually("pod ok", () => k(["get", "pod", "-n", "kars-adm-sandbox", "ok"]).code === 0);
     for (const args of [["exec", "-n", "kars-adm-sandbox", "ok", "-c", "ok", "--", "id"], ["attach", "-n", "kars-adm-sandbox", "ok", "-c", "ok"]]) {
@@ -88,6 +88,10 @@ describe("exec, attach and port-forward", () => {
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/pods\/(exec|attach) is not allowed in a kars sandbox namespace \(kars sandbox posture\)/);
     }
+    // the apiserver's proxy to a pod's ports would go around the NetworkPolicy's ingress deny
+    const proxy = k(["get", "--raw", "/api/v1/namespaces/kars-adm-sandbox/pods/ok:8080/proxy/"]);
+    expect(proxy.code).not.toBe(0);
+    expect(proxy.stderr).toContain("pods/proxy is not allowed in a kars sandbox namespace (kars sandbox posture)");
   });
 
   it("are not refused by kars in an unlabelled namespace", () => {

@@ -6,7 +6,7 @@
  */
 import { controllerKubeconfig } from "./stack";
 import { kubectl } from "./kubectl";
-import { e2e } from "./helpers";
+import { e2e, eventually, sandboxYaml } from "./helpers";
 
 const { stack, k } = e2e();
 const asController = kubectl(stack.cluster.kubectlBin, controllerKubeconfig(stack.dir));
@@ -86,5 +86,91 @@ describe("what policies/vap/kars-controller-scope.yaml refuses it, inside the ap
 
   it("the same writes by the cluster admin are not its business", () => {
     expect(k(["create", "configmap", "x", "-n", "default", "--from-literal=a=b", "--dry-run=server"]).code).toBe(0);
+  });
+});
+
+describe("what the shape policies refuse it in a sandbox namespace, as a stolen token would try (red-team helper-29)", () => {
+  const SANDBOX_NS = "kars-rbac-probe";
+  beforeAll(() => {
+    if (k(["get", "namespace", "rbac-tests"]).code !== 0) k.ok(["create", "namespace", "rbac-tests"]);
+    // a sandbox and its namespace, as the controller makes them
+    k.ok(["apply", "-f", "-"], sandboxYaml("rbac-probe", "rbac-tests", "runtime:\n  kind: Hermes\ninferenceRef:\n  name: p"));
+    return eventually("the probe sandbox's namespace", () => k(["get", "namespace", SANDBOX_NS]).code === 0);
+  });
+  afterAll(() => {
+    k(["delete", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--wait=false"]);
+  });
+
+  const refused = (args: string[], stdin: string | undefined, policy: string, message: string) => {
+    const r = asController([...args, "--dry-run=server"], stdin);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`ValidatingAdmissionPolicy '${policy}'`);
+    expect(r.stderr).toContain(message);
+  };
+  const allowed = (args: string[], stdin?: string) => {
+    const r = asController([...args, "--dry-run=server"], stdin);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  };
+
+  it("a privileged, host-access Deployment", () => {
+    const dep = {
+      apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "backdoor", namespace: SANDBOX_NS },
+      spec: {
+        selector: { matchLabels: { a: "b" } },
+        template: {
+          metadata: { labels: { a: "b" } },
+          spec: {
+            serviceAccountName: "agent", automountServiceAccountToken: false, hostNetwork: true,
+            volumes: [{ name: "root", hostPath: { path: "/" } }],
+            containers: [{ name: "agent", image: "evil.example/x", securityContext: { privileged: true }, volumeMounts: [{ name: "root", mountPath: "/host" }] }],
+          },
+        },
+      },
+    };
+    refused(["create", "-f", "-"], JSON.stringify(dep), "kars-controller-deployments", "may write only the agent Deployment's shape");
+    // its own Deployment, given such a template
+    const patch = { spec: { template: { spec: { hostNetwork: true, containers: [{ name: "agent", securityContext: { privileged: true, allowPrivilegeEscalation: true } }] } } } };
+    refused(["patch", "deployment", "agent", "-n", SANDBOX_NS, "--type=strategic", "-p", JSON.stringify(patch)], undefined, "kars-controller-deployments", "may write only the agent Deployment's shape");
+  });
+
+  it("a NetworkPolicy opening all egress", () => {
+    const np = { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "kars-sandbox", namespace: SANDBOX_NS }, spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"], egress: [{}] } };
+    refused(["apply", "--server-side", "--force-conflicts", "--field-manager", "x", "-f", "-"], JSON.stringify(np), "kars-controller-networkpolicies", "may write only the sandbox NetworkPolicy kars-sandbox");
+  });
+
+  it("another ConfigMap, or a ServiceAccount with a token", () => {
+    refused(["create", "configmap", "other", "-n", SANDBOX_NS, "--from-literal=a=b"], undefined, "kars-controller-serviceaccounts-configmaps", "may write only the ConfigMap kars-router-profile");
+    refused(["create", "serviceaccount", "other", "-n", SANDBOX_NS], undefined, "kars-controller-serviceaccounts-configmaps", "may write only the ServiceAccount agent");
+  });
+
+  it("foreign labels or a finalizer on a sandbox namespace, or the seccomp installer's namespace name", () => {
+    refused(["label", "namespace", SANDBOX_NS, "pod-security.kubernetes.io/enforce=privileged"], undefined, "kars-controller-namespaces", "may set only kars' own labels and annotation on a sandbox namespace");
+    refused(["patch", "namespace", SANDBOX_NS, "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: ["evil.example/hold"] } })], undefined, "kars-controller-namespaces", "no ownerReferences or finalizers");
+    // what someone else put there and this request leaves alone does not stop the controller
+    k.ok(["label", "namespace", SANDBOX_NS, "team=platform", "--overwrite"]);
+    allowed(["label", "namespace", SANDBOX_NS, "kars.azure.com/isolation=enhanced", "--overwrite"]);
+    const ns = { apiVersion: "v1", kind: "Namespace", metadata: { name: "kars-node-setup", labels: { "kars.azure.com/role": "sandbox", "kars.azure.com/sandbox": "node-setup", "kars.azure.com/sandbox-namespace": "rbac-tests" } } };
+    if (k(["get", "namespace", "kars-node-setup"]).code !== 0) {
+      refused(["create", "-f", "-"], JSON.stringify(ns), "kars-controller-namespaces", "is not kars-node-setup");
+    } else {
+      refused(["delete", "namespace", "kars-node-setup"], undefined, "kars-controller-scope", "may change or delete only sandbox namespaces");
+    }
+  });
+
+  it("a KarsSandbox's spec, owners or another finalizer; its own finalizer stays its to set", () => {
+    refused(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ spec: { runtime: { kind: "BYO", byo: { image: "evil.example/backdoor:latest" } } } })], undefined, "kars-controller-karssandboxes", "may change only its finalizer kars.azure.com/cleanup on a KarsSandbox");
+    refused(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ metadata: { ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "gone", uid: "00000000-0000-0000-0000-000000000001" }] } })], undefined, "kars-controller-karssandboxes", "may change only its finalizer");
+    refused(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=json", "-p", JSON.stringify([{ op: "add", path: "/metadata/finalizers/-", value: "evil.example/never" }])], undefined, "kars-controller-karssandboxes", "may change only its finalizer");
+    allowed(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: null } })]);
+  });
+
+  it("an Event about anything but a KarsSandbox", () => {
+    const event = (kind: string, apiVersion: string) => JSON.stringify({
+      apiVersion: "v1", kind: "Event", metadata: { name: `probe.${kind.toLowerCase()}`, namespace: "kube-system" },
+      involvedObject: { kind, apiVersion, name: "x", namespace: "kube-system" }, reason: "Probe", message: "m", type: "Normal",
+    });
+    refused(["create", "-f", "-"], event("Pod", "v1"), "kars-controller-events", "may record events only about KarsSandboxes");
+    allowed(["create", "-f", "-"], event("KarsSandbox", "kars.azure.com/v1alpha1"));
   });
 });
