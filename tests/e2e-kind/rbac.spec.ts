@@ -12,6 +12,14 @@ const { stack, k } = e2e();
 const asController = kubectl(stack.cluster.kubectlBin, controllerKubeconfig(stack.dir));
 const canI = (args: string[]) => asController(["auth", "can-i", ...args]).stdout.trim();
 
+/** `args` as the controller, a server-side dry run (admission runs in full, nothing is stored): refused by `policy` with `message`. */
+function refusedByPolicy(args: string[], stdin: string | undefined, policy: string, message: string): void {
+  const r = asController([...args, "--dry-run=server"], stdin);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain(`ValidatingAdmissionPolicy '${policy}'`);
+  expect(r.stderr).toContain(message);
+}
+
 it("the controller authenticates as pepr-system/kars-controller, not as the cluster admin", () => {
   expect(asController.ok(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])).toBe("system:serviceaccount:pepr-system:kars-controller");
 });
@@ -67,7 +75,6 @@ describe("what policies/vap/kars-controller-scope.yaml refuses it, inside the ap
   beforeAll(() => {
     for (const ns of ["rbac-tests", "kars-not-mine"]) if (k(["get", "namespace", ns]).code !== 0) k.ok(["create", "namespace", ns]);
   });
-  // server-side dry runs: admission runs in full, nothing is stored
   it.each([
     ["a ConfigMap in default", ["create", "configmap", "x", "-n", "default", "--from-literal=a=b"], "the kars controller may write configmaps only in sandbox namespaces (labelled kars.azure.com/role=sandbox), not in namespace default"],
     ["a Deployment in kube-system", ["create", "deployment", "x", "-n", "kube-system", "--image=registry.k8s.io/pause:3.10"], "the kars controller may write deployments only in sandbox namespaces (labelled kars.azure.com/role=sandbox), not in namespace kube-system"],
@@ -78,10 +85,7 @@ describe("what policies/vap/kars-controller-scope.yaml refuses it, inside the ap
     ["a namespace that is not a sandbox's", ["create", "namespace", "not-a-sandbox"], "the kars controller may write only sandbox namespaces (kars-*, labelled kars.azure.com/role=sandbox), not namespace not-a-sandbox"],
     ["labelling default as a sandbox", ["label", "namespace", "default", "kars.azure.com/role=sandbox"], "the kars controller may write only sandbox namespaces (kars-*, labelled kars.azure.com/role=sandbox), not namespace default"],
   ])("%s", (_what, args, message) => {
-    const r = asController([...args, "--dry-run=server"]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("ValidatingAdmissionPolicy 'kars-controller-scope'");
-    expect(r.stderr).toContain(message);
+    refusedByPolicy(args, undefined, "kars-controller-scope", message);
   });
 
   it("the same writes by the cluster admin are not its business", () => {
@@ -101,12 +105,6 @@ describe("what the shape policies refuse it in a sandbox namespace, as a stolen 
     k(["delete", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--wait=false"]);
   });
 
-  const refused = (args: string[], stdin: string | undefined, policy: string, message: string) => {
-    const r = asController([...args, "--dry-run=server"], stdin);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`ValidatingAdmissionPolicy '${policy}'`);
-    expect(r.stderr).toContain(message);
-  };
   const allowed = (args: string[], stdin?: string) => {
     const r = asController([...args, "--dry-run=server"], stdin);
     expect(r.stderr).toBe("");
@@ -128,40 +126,40 @@ describe("what the shape policies refuse it in a sandbox namespace, as a stolen 
         },
       },
     };
-    refused(["create", "-f", "-"], JSON.stringify(dep), "kars-controller-deployments", "may write only the agent Deployment's shape");
+    refusedByPolicy(["create", "-f", "-"], JSON.stringify(dep), "kars-controller-deployments", "may write only the agent Deployment's shape");
     // its own Deployment, given such a template
     const patch = { spec: { template: { spec: { hostNetwork: true, containers: [{ name: "agent", securityContext: { privileged: true, allowPrivilegeEscalation: true } }] } } } };
-    refused(["patch", "deployment", "agent", "-n", SANDBOX_NS, "--type=strategic", "-p", JSON.stringify(patch)], undefined, "kars-controller-deployments", "may write only the agent Deployment's shape");
+    refusedByPolicy(["patch", "deployment", "agent", "-n", SANDBOX_NS, "--type=strategic", "-p", JSON.stringify(patch)], undefined, "kars-controller-deployments", "may write only the agent Deployment's shape");
   });
 
   it("a NetworkPolicy opening all egress", () => {
     const np = { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "kars-sandbox", namespace: SANDBOX_NS }, spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"], egress: [{}] } };
-    refused(["apply", "--server-side", "--force-conflicts", "--field-manager", "x", "-f", "-"], JSON.stringify(np), "kars-controller-networkpolicies", "may write only the sandbox NetworkPolicy kars-sandbox");
+    refusedByPolicy(["apply", "--server-side", "--force-conflicts", "--field-manager", "x", "-f", "-"], JSON.stringify(np), "kars-controller-networkpolicies", "may write only the sandbox NetworkPolicy kars-sandbox");
   });
 
   it("another ConfigMap, or a ServiceAccount with a token", () => {
-    refused(["create", "configmap", "other", "-n", SANDBOX_NS, "--from-literal=a=b"], undefined, "kars-controller-serviceaccounts-configmaps", "may write only the ConfigMap kars-router-profile");
-    refused(["create", "serviceaccount", "other", "-n", SANDBOX_NS], undefined, "kars-controller-serviceaccounts-configmaps", "may write only the ServiceAccount agent");
+    refusedByPolicy(["create", "configmap", "other", "-n", SANDBOX_NS, "--from-literal=a=b"], undefined, "kars-controller-serviceaccounts-configmaps", "may write only the ConfigMap kars-router-profile");
+    refusedByPolicy(["create", "serviceaccount", "other", "-n", SANDBOX_NS], undefined, "kars-controller-serviceaccounts-configmaps", "may write only the ServiceAccount agent");
   });
 
   it("foreign labels or a finalizer on a sandbox namespace, or the seccomp installer's namespace name", () => {
-    refused(["label", "namespace", SANDBOX_NS, "pod-security.kubernetes.io/enforce=privileged"], undefined, "kars-controller-namespaces", "may set only kars' own labels and annotation on a sandbox namespace");
-    refused(["patch", "namespace", SANDBOX_NS, "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: ["evil.example/hold"] } })], undefined, "kars-controller-namespaces", "no ownerReferences or finalizers");
+    refusedByPolicy(["label", "namespace", SANDBOX_NS, "pod-security.kubernetes.io/enforce=privileged"], undefined, "kars-controller-namespaces", "may set only kars' own labels and annotation on a sandbox namespace");
+    refusedByPolicy(["patch", "namespace", SANDBOX_NS, "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: ["evil.example/hold"] } })], undefined, "kars-controller-namespaces", "no ownerReferences or finalizers");
     // what someone else put there and this request leaves alone does not stop the controller
     k.ok(["label", "namespace", SANDBOX_NS, "team=platform", "--overwrite"]);
     allowed(["label", "namespace", SANDBOX_NS, "kars.azure.com/isolation=enhanced", "--overwrite"]);
     const ns = { apiVersion: "v1", kind: "Namespace", metadata: { name: "kars-node-setup", labels: { "kars.azure.com/role": "sandbox", "kars.azure.com/sandbox": "node-setup", "kars.azure.com/sandbox-namespace": "rbac-tests" } } };
     if (k(["get", "namespace", "kars-node-setup"]).code !== 0) {
-      refused(["create", "-f", "-"], JSON.stringify(ns), "kars-controller-namespaces", "is not kars-node-setup");
+      refusedByPolicy(["create", "-f", "-"], JSON.stringify(ns), "kars-controller-namespaces", "is not kars-node-setup");
     } else {
-      refused(["delete", "namespace", "kars-node-setup"], undefined, "kars-controller-scope", "may change or delete only sandbox namespaces");
+      refusedByPolicy(["delete", "namespace", "kars-node-setup"], undefined, "kars-controller-scope", "may change or delete only sandbox namespaces");
     }
   });
 
   it("a KarsSandbox's spec, owners or another finalizer; its own finalizer stays its to set", () => {
-    refused(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ spec: { runtime: { kind: "BYO", byo: { image: "evil.example/backdoor:latest" } } } })], undefined, "kars-controller-karssandboxes", "may change only its finalizer kars.azure.com/cleanup on a KarsSandbox");
-    refused(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ metadata: { ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "gone", uid: "00000000-0000-0000-0000-000000000001" }] } })], undefined, "kars-controller-karssandboxes", "may change only its finalizer");
-    refused(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=json", "-p", JSON.stringify([{ op: "add", path: "/metadata/finalizers/-", value: "evil.example/never" }])], undefined, "kars-controller-karssandboxes", "may change only its finalizer");
+    refusedByPolicy(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ spec: { runtime: { kind: "BYO", byo: { image: "evil.example/backdoor:latest" } } } })], undefined, "kars-controller-karssandboxes", "may change only its finalizer kars.azure.com/cleanup on a KarsSandbox");
+    refusedByPolicy(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ metadata: { ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "gone", uid: "00000000-0000-0000-0000-000000000001" }] } })], undefined, "kars-controller-karssandboxes", "may change only its finalizer");
+    refusedByPolicy(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=json", "-p", JSON.stringify([{ op: "add", path: "/metadata/finalizers/-", value: "evil.example/never" }])], undefined, "kars-controller-karssandboxes", "may change only its finalizer");
     allowed(["patch", "karssandbox", "-n", "rbac-tests", "rbac-probe", "--type=merge", "-p", JSON.stringify({ metadata: { finalizers: null } })]);
   });
 
@@ -170,7 +168,7 @@ describe("what the shape policies refuse it in a sandbox namespace, as a stolen 
       apiVersion: "v1", kind: "Event", metadata: { name: `probe.${kind.toLowerCase()}`, namespace: "kube-system" },
       involvedObject: { kind, apiVersion, name: "x", namespace: "kube-system" }, reason: "Probe", message: "m", type: "Normal",
     });
-    refused(["create", "-f", "-"], event("Pod", "v1"), "kars-controller-events", "may record events only about KarsSandboxes");
+    refusedByPolicy(["create", "-f", "-"], event("Pod", "v1"), "kars-controller-events", "may record events only about KarsSandboxes");
     allowed(["create", "-f", "-"], event("KarsSandbox", "kars.azure.com/v1alpha1"));
   });
 });

@@ -43,6 +43,16 @@ function writeConfig(configDir: string): void {
   );
 }
 
+/** Writes a config under `dir/<name>` and starts a router on it (stopped in afterAll); returns it and its state dir. */
+async function startRouterIn(name: string): Promise<{ router: RouterProcess; configDir: string; stateDir: string }> {
+  const configDir = path.join(dir, name, "config");
+  const stateDir = path.join(dir, name, "state");
+  writeConfig(configDir);
+  const router = await startRouterProcess(configDir, stateDir);
+  routers.push(router);
+  return { router, configDir, stateDir };
+}
+
 /** The events of a router's audit log (audit.jsonl in its state directory), in order. */
 function auditEvents(stateDir: string): { kind: string; decision?: string; code?: string; reservedTokens: number; usedTokens: number }[] {
   return fs.readFileSync(path.join(stateDir, "audit", "audit.jsonl"), "utf8").trim().split("\n").map(l => (JSON.parse(l) as { event: ReturnType<typeof auditEvents>[number] }).event);
@@ -81,10 +91,7 @@ afterAll(async () => {
 });
 
 it("200 concurrent requests never spend more than the budget", async () => {
-  const configDir = path.join(dir, "concurrent", "config");
-  writeConfig(configDir);
-  const router = await startRouterProcess(configDir, path.join(dir, "concurrent", "state"));
-  routers.push(router);
+  const { router } = await startRouterIn("concurrent");
   const reportedBefore = upstream.reportedTokens();
   const results = await Promise.all(Array.from({ length: 200 }, () => chat(router, "[[slow 300]] how much is left?")));
   const ok = results.filter(r => r.status === 200).length;
@@ -100,11 +107,7 @@ it("200 concurrent requests never spend more than the budget", async () => {
 });
 
 it("a router killed with SIGKILL mid-load remembers all spend after a restart", async () => {
-  const configDir = path.join(dir, "kill", "config");
-  const stateDir = path.join(dir, "kill", "state");
-  writeConfig(configDir);
-  const first = await startRouterProcess(configDir, stateDir);
-  routers.push(first);
+  const { router: first, configDir, stateDir } = await startRouterIn("kill");
   // Some requests finish (settled), the rest are in flight at the upstream when the router dies.
   const settled = await Promise.all(Array.from({ length: 5 }, () => chat(first, "quick")));
   expect(settled.every(r => r.status === 200)).toBe(true);
@@ -137,11 +140,7 @@ it("a router killed with SIGKILL mid-load remembers all spend after a restart", 
 });
 
 it("a router stopped with SIGTERM while a stream trickles on exits within its grace periods, the call charged and audited", async () => {
-  const configDir = path.join(dir, "sigterm", "config");
-  const stateDir = path.join(dir, "sigterm", "state");
-  writeConfig(configDir);
-  const router = await startRouterProcess(configDir, stateDir);
-  routers.push(router);
+  const { router, stateDir } = await startRouterIn("sigterm");
   const receivedBefore = upstream.received.length;
   // a stream whose upstream sends one chunk every 12 s: it would hold a plain undici close() for minutes
   const agent = request(`http://${router.listen.api}/v1/chat/completions`, {
@@ -162,10 +161,7 @@ it("a router stopped with SIGTERM while a stream trickles on exits within its gr
 }, 60_000);
 
 it("a request held half-sent on the ops port does not hold a SIGTERM", async () => {
-  const configDir = path.join(dir, "ops-hold", "config");
-  writeConfig(configDir);
-  const router = await startRouterProcess(configDir, path.join(dir, "ops-hold", "state"));
-  routers.push(router);
+  const { router } = await startRouterIn("ops-hold");
   const [host, port] = [router.listen.ops.slice(0, router.listen.ops.lastIndexOf(":")), Number(router.listen.ops.slice(router.listen.ops.lastIndexOf(":") + 1))];
   const held = net.connect({ host, port });
   await new Promise(r => held.once("connect", r));
