@@ -175,6 +175,32 @@ describe("SandboxController: InferencePolicy and the tenant budget", () => {
     c.stop();
   });
 
+  it.each([
+    ["no policy declares a tenant budget: siblings are neither listed nor re-reconciled", { tokenBudget: { dailyTokens: 1000 } }, 0, 1],
+    ["a tenant budget: each new sandbox lists and re-reconciles its siblings", { tenantTokenBudget: { dailyTokens: 9000 } }, 2, 3],
+  ])("%s", async (_what, spec: InferencePolicy["spec"], listsPerNew: number, reconcilesPerNew: number) => {
+    const { api, c } = setup();
+    api.putPolicy("p", spec);
+    let lists = 0;
+    const list = api.listSandboxes.bind(api);
+    api.listSandboxes = async (ns?: string) => (lists++, list(ns));
+    for (const n of ["a", "b"]) {
+      api.put({}, n);
+      c.enqueue("team", n);
+      await settle(c);
+    }
+    api.applied = [];
+    lists = 0;
+    api.put({}, "c");
+    c.enqueue("team", "c");
+    await settle(c);
+    // per reconcile: a list for the split (tenant budget only); per new sandbox: one more for its siblings
+    expect(lists).toBe(listsPerNew === 0 ? 0 : reconcilesPerNew + 1);
+    expect(api.applied.filter(x => x.startsWith("Deployment/"))).toHaveLength(reconcilesPerNew);
+    expect(api.profile("c").tenantTokenBudget).toEqual(spec.tenantTokenBudget ? { dailyTokens: 3000 } : undefined);
+    c.stop();
+  });
+
   it("a missing policy fails closed: zero budget, PolicyLoaded=False, a Warning Event; creating it re-projects the sandbox", async () => {
     const { api, c } = setup();
     api.put({}, "a");

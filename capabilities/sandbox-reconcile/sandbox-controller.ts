@@ -12,7 +12,7 @@ import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox } from "../shared/karssandbox-types";
 import type { ReconcileConfig } from "./config";
 import { inferenceProjection } from "./inference-policy-projection";
-import { sandboxesToRequeue } from "./tenant-budget";
+import { sandboxesToRequeue, tenantBudgetTotal } from "./tenant-budget";
 import { desiredChildren, sandboxNamespaceName, AGENT_NAME } from "./desired-children";
 import type { KubeApi } from "./kube-api";
 import { sandboxStatus, type Observation } from "./sandbox-status";
@@ -101,8 +101,14 @@ export class SandboxController {
     }
   }
 
-  /** Re-reconciles every other sandbox of `namespace`: N of the tenant-budget split changed. */
+  /**
+   * Re-reconciles every other sandbox of `namespace`: N of the tenant-budget split changed. Only when
+   * an InferencePolicy there declares a tenant budget: without one no sibling's profile depends on N,
+   * and re-reconciling all N siblings for each sandbox created would make a sync of N sandboxes cost
+   * N² reconciles (bench:reconcile).
+   */
   async #enqueueSiblings(namespace: string, name: string): Promise<void> {
+    if (tenantBudgetTotal(await this.#api.listInferencePolicies(namespace)) === undefined) return;
     for (const s of await this.#api.listSandboxes(namespace)) if (s.metadata.name !== name) this.enqueue(namespace, s.metadata.name);
   }
 
@@ -183,7 +189,9 @@ export class SandboxController {
       });
       return {};
     }
-    const [policies, siblings] = await Promise.all([this.#api.listInferencePolicies(namespace), this.#api.listSandboxes(namespace)]);
+    // the siblings only count for a tenant budget's split: not listed (N objects per reconcile) without one
+    const policies = await this.#api.listInferencePolicies(namespace);
+    const siblings = tenantBudgetTotal(policies) === undefined ? [] : await this.#api.listSandboxes(namespace);
     const inference = inferenceProjection(sb, policies, siblings, this.#cfg.upstreams);
     const policy = inference.policyLoaded;
     const children = desiredChildren(sb, this.#cfg, inference);
