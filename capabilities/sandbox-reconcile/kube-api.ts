@@ -7,6 +7,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "../shared/constants";
 import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
+import { reuseConnections } from "./kube-connections";
 
 /** Apiserver operations used by `SandboxController`. Errors are thrown as `KubeApiError`. */
 export interface KubeApi {
@@ -45,6 +46,7 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
   const k8s = await import("@kubernetes/client-node");
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
+  reuseConnections(kc);
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
