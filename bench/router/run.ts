@@ -22,7 +22,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
 import { ROUTER_ESBUILD_ARGS, ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../router/src/image-runtime";
-import { alone, processTree } from "../alone";
+import { alone } from "../alone";
+import { cpuMs, rssMiB } from "../proc";
 import { interleavedLatencies, quantile, sequentialLatencies, throughput } from "./measure";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -62,26 +63,6 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegEx
       reject(new Error(`${cmd} exited with ${code}:\n${out.slice(-2000)}`));
     });
   });
-}
-
-/** Resident set size in MiB of a process and its descendants (Linux /proc). */
-function rssMiB(pid: number): number {
-  let kib = 0;
-  for (const p of processTree(pid)) {
-    try {
-      kib += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
-    } catch {
-      // process gone
-    }
-  }
-  return kib / 1024;
-}
-
-/** CPU time (ms) a process has used so far, in its own code (user) and in the kernel (system) (Linux /proc, clock ticks of 10 ms). */
-function cpuMs(pid: number): { user: number; system: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 }; // utime, stime (fields 14, 15 of stat(5))
 }
 
 /** Runs `fn` while sampling the RSS of `pid` every 100 ms; returns fn's result and the peak. */

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { desiredWebhookConfigurations, MUTATING_WEBHOOK, VALIDATING_WEBHOOK } from "../../capabilities/shared/webhook-configurations";
+import { CONTROLLER_NODE_FLAGS } from "./controller-bundle";
 import { kubectl, type Kubectl } from "./kubectl";
 import { freePort, httpsGet, isAlive, startLogged, stopGroups, waitFor } from "./local/processes";
 import { startCluster, stopCluster, type Cluster } from "./providers";
@@ -49,13 +50,17 @@ export function controllerIdentity(k: Kubectl, dir: string): void {
 /**
  * Starts the kars controller process: `pepr.ts` under tsx on the pinned Node, with PEPR_MODE=dev
  * (watches + admission endpoints), our TLS cert, a random API path and the ServiceAccount identity of
- * controllerIdentity (which must have run for `dir`). Resolves once /healthz is up.
+ * controllerIdentity (which must have run for `dir`). Resolves once /healthz is up. With `bundle`
+ * (controller-bundle.ts buildControllerBundle), that bundle runs instead, with CONTROLLER_NODE_FLAGS.
  */
-export async function startController(cluster: Cluster, dir: string, prev?: Stack["controller"]): Promise<Stack["controller"]> {
+export async function startController(cluster: Cluster, dir: string, prev?: Stack["controller"], bundle?: string): Promise<Stack["controller"]> {
   const port = prev?.port ?? (await freePort());
   const apiPath = prev?.apiPath ?? randomBytes(16).toString("hex");
   const log = join(dir, "logs", "kars-controller.log");
-  const pid = startLogged(process.execPath, [join(repo, "node_modules", "tsx", "dist", "cli.mjs"), join(repo, "pepr.ts")], log, {
+  // KARS_CONTROLLER_NODE_ARGS: extra node flags for the controller (profiling, GC tracing)
+  const nodeArgs = (process.env.KARS_CONTROLLER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const args = bundle ? [...CONTROLLER_NODE_FLAGS, ...nodeArgs, bundle] : [join(repo, "node_modules", "tsx", "dist", "cli.mjs"), ...nodeArgs, join(repo, "pepr.ts")];
+  const pid = startLogged(process.execPath, args, log, {
     ...process.env,
     PATH: `${join(repo, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
     KUBECONFIG: controllerKubeconfig(dir),
@@ -84,8 +89,11 @@ export function registerWebhooks(k: Kubectl, cluster: Cluster, controller: Stack
   k.ok(["apply", "--server-side", "--force-conflicts", "--field-manager", "kars-install", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: configs }));
 }
 
-/** Starts cluster + CRDs + controller + webhooks. Stops what it started if a step fails. */
-export async function startStack(provider: Cluster["provider"], dir: string): Promise<Stack> {
+/**
+ * Starts cluster + CRDs + controller + webhooks. Stops what it started if a step fails. `bundle`: see
+ * startController.
+ */
+export async function startStack(provider: Cluster["provider"], dir: string, bundle?: string): Promise<Stack> {
   const cluster = await startCluster(provider, dir);
   mkdirSync(join(dir, "logs"), { recursive: true });
   let controller: Stack["controller"] | undefined;
@@ -93,7 +101,7 @@ export async function startStack(provider: Cluster["provider"], dir: string): Pr
     const k = kubectl(cluster.kubectlBin, cluster.kubeconfig);
     installCrds(k);
     controllerIdentity(k, dir);
-    controller = await startController(cluster, dir);
+    controller = await startController(cluster, dir, undefined, bundle);
     registerWebhooks(k, cluster, controller);
     const stack: Stack = { dir, cluster, controller };
     writeFileSync(join(dir, "stack.json"), JSON.stringify(stack, null, 2));
