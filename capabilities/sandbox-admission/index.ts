@@ -11,6 +11,7 @@ import { postureViolations } from "./posture-violations";
 import { isSandboxNamespace, sandboxContextFromNamespace } from "./sandbox-context";
 import { ignoredFieldWarnings } from "./ignored-fields";
 import { KarsSandboxKind } from "../shared/kinds";
+import { shedManagedFields } from "../shared/watch-cache";
 
 const config = parseAdmissionConfig(process.env);
 const log = Log.child({ component: "admission.posture" }, { level: process.env.KARS_LOG_LEVEL ?? "info" });
@@ -33,7 +34,7 @@ const namespaceCache = new Map<string, { at: number; ns: kind.Namespace | undefi
 async function namespaceOf(name: string): Promise<kind.Namespace | undefined> {
   const hit = namespaceCache.get(name);
   if (!hit) {
-    const ns = await K8s(kind.Namespace).Get(name);
+    const ns = shedManagedFields(await K8s(kind.Namespace).Get(name));
     namespaceCache.set(name, { at: Date.now(), ns });
     return ns;
   }
@@ -42,7 +43,7 @@ async function namespaceOf(name: string): Promise<kind.Namespace | undefined> {
     K8s(kind.Namespace)
       .Get(name)
       .then(
-        ns => namespaceCache.set(name, { at: Date.now(), ns }),
+        ns => namespaceCache.set(name, { at: Date.now(), ns: shedManagedFields(ns) }),
         () => (hit.refreshing = false),
       );
   }
@@ -53,7 +54,7 @@ async function namespaceOf(name: string): Promise<kind.Namespace | undefined> {
 When(a.Namespace)
   .IsCreatedOrUpdated()
   .Watch(ns => {
-    if (ns.metadata?.name) namespaceCache.set(ns.metadata.name, { at: Date.now(), ns });
+    if (ns.metadata?.name) namespaceCache.set(ns.metadata.name, { at: Date.now(), ns: shedManagedFields(ns) });
   });
 
 // Why: a sandbox pod must carry the guards and hardened defaults before it is stored.

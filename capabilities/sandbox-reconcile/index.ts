@@ -4,6 +4,7 @@
  */
 import { Capability, a, Log } from "pepr";
 import { FIELD_MANAGER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
+import { shedManagedFields } from "../shared/watch-cache";
 import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import { InferencePolicyKind, KarsSandboxKind } from "../shared/kinds";
 import { parseReconcileConfig } from "./config";
@@ -46,18 +47,19 @@ function enqueue(namespace: string | undefined, name: string | undefined): void 
 // Why: every create, spec edit or deletion (deletionTimestamp) of a KarsSandbox is a reconcile.
 When(KarsSandboxKind)
   .IsCreatedOrUpdated()
-  .Reconcile(sb => enqueue(sb.metadata?.namespace, sb.metadata?.name));
+  .Reconcile(sb => enqueue(shedManagedFields(sb).metadata?.namespace, sb.metadata?.name));
 
 // Why: a deleted sandbox changes N of its namespace's tenant-budget split; reconciling its key
 // (now gone) re-reconciles its siblings.
 When(KarsSandboxKind)
   .IsDeleted()
-  .Watch(sb => enqueue(sb.metadata?.namespace, sb.metadata?.name));
+  .Watch(sb => enqueue(shedManagedFields(sb).metadata?.namespace, sb.metadata?.name));
 
 // Why: an InferencePolicy edit (budget, content safety, models, tenant budget) or its creation or
 // deletion changes the router profile of the sandboxes that name it, and, when it declares a
 // tenant budget, every sandbox of its namespace (tenant-budget.ts decides which).
 const policyChanged = (p: InferencePolicyKind): void => {
+  shedManagedFields(p);
   if (!p.metadata?.namespace || !p.metadata.name) return;
   const policy = { metadata: { name: p.metadata.name, namespace: p.metadata.namespace }, spec: p.spec ?? {} } as InferencePolicy;
   if (controller) void controller.enqueueForPolicy(policy);
@@ -67,7 +69,7 @@ When(InferencePolicyKind).IsCreatedOrUpdated().Watch(policyChanged);
 When(InferencePolicyKind).IsDeleted().Watch(policyChanged);
 
 const owner = (o: { metadata?: { labels?: Record<string, string> } }): void =>
-  enqueue(o.metadata?.labels?.[LABEL_SANDBOX_NAMESPACE], o.metadata?.labels?.[LABEL_SANDBOX]);
+  enqueue(shedManagedFields(o).metadata?.labels?.[LABEL_SANDBOX_NAMESPACE], o.metadata?.labels?.[LABEL_SANDBOX]);
 
 // Why: the agent Deployment's progress (available, or pods refused by admission) feeds the status,
 // and an edited or deleted Deployment is drift to correct.
