@@ -44,10 +44,15 @@ function enqueue(namespace: string | undefined, name: string | undefined): void 
   else void ready?.then(c => c.enqueue(namespace, name));
 }
 
-// Why: every create, spec edit or deletion (deletionTimestamp) of a KarsSandbox is a reconcile.
+// Why: every create, spec edit or deletion (deletionTimestamp) of a KarsSandbox is a reconcile;
+// the events of the controller's own finalizer and status writes are not (isOwnWrite).
 When(KarsSandboxKind)
   .IsCreatedOrUpdated()
-  .Reconcile(sb => enqueue(shedManagedFields(sb).metadata?.namespace, sb.metadata?.name));
+  .Reconcile(sb => {
+    const { namespace, name, resourceVersion } = shedManagedFields(sb).metadata ?? {};
+    if (namespace && name && controller?.isOwnWrite(namespace, name, resourceVersion)) return;
+    enqueue(namespace, name);
+  });
 
 // Why: a deleted sandbox changes N of its namespace's tenant-budget split; reconciling its key
 // (now gone) re-reconciles its siblings.

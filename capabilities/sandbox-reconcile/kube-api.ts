@@ -18,16 +18,23 @@ export interface KubeApi {
   /** Deletes an object (background propagation); a missing object is not an error. */
   delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<void>;
   /** Replaces `status` of a KarsSandbox through the status subresource. */
-  patchStatus(sb: KarsSandbox, status: KarsSandboxStatus): Promise<void>;
+  patchStatus(sb: KarsSandbox, status: KarsSandboxStatus): Promise<WrittenVersion>;
   /** Sets `metadata.finalizers` of a KarsSandbox (optimistic: fails on a stale resourceVersion). */
-  setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<void>;
-  /** Every KarsSandbox in `namespace`, or in the cluster when it is absent (periodic resync). */
+  setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<WrittenVersion>;
+  /**
+   * Every KarsSandbox in `namespace`, or in the cluster when it is absent (periodic resync). Lists
+   * here and below are served from the apiserver's watch cache (`resourceVersion=0`): as fresh as
+   * the watch events that trigger reconciles, without a quorum read from etcd each time.
+   */
   listSandboxes(namespace?: string): Promise<KarsSandbox[]>;
   /** Every InferencePolicy in `namespace`. */
   listInferencePolicies(namespace: string): Promise<InferencePolicy[]>;
   /** Records a core/v1 Event about a KarsSandbox (what `kubectl describe` shows). */
   recordEvent(sb: KarsSandbox, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
+
+/** The resourceVersion a write left the object at (undefined when the answer carried none). */
+export type WrittenVersion = string | undefined;
 
 /** An apiserver error with its HTTP status (0 when the request never got an answer). */
 export class KubeApiError extends Error {
@@ -85,14 +92,16 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
     },
     patchStatus: (sb, status) =>
       wrap(`status of KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
-        await custom.patchNamespacedCustomObjectStatus({ ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { status } }, merge);
+        const out = (await custom.patchNamespacedCustomObjectStatus({ ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { status } }, merge)) as { metadata?: { resourceVersion?: string } };
+        return out?.metadata?.resourceVersion;
       }),
     setFinalizers: (sb, finalizers) =>
       wrap(`finalizers of KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
-        await custom.patchNamespacedCustomObject(
+        const out = (await custom.patchNamespacedCustomObject(
           { ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { metadata: { finalizers, resourceVersion: sb.metadata.resourceVersion } } },
           merge,
-        );
+        )) as { metadata?: { resourceVersion?: string } };
+        return out?.metadata?.resourceVersion;
       }),
     recordEvent: (sb, type, reason, message) =>
       wrap(`event on KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
@@ -116,12 +125,12 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
       }),
     listSandboxes: namespace =>
       wrap(`list KarsSandboxes${namespace ? ` in ${namespace}` : ""}`, async () => {
-        const list = (namespace ? await custom.listNamespacedCustomObject({ ...plural, namespace }) : await custom.listClusterCustomObject(plural)) as { items: KarsSandbox[] };
+        const list = (namespace ? await custom.listNamespacedCustomObject({ ...plural, namespace, resourceVersion: "0" }) : await custom.listClusterCustomObject({ ...plural, resourceVersion: "0" })) as { items: KarsSandbox[] };
         return list.items;
       }),
     listInferencePolicies: namespace =>
       wrap(`list InferencePolicies in ${namespace}`, async () => {
-        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "inferencepolicies", namespace })) as { items: InferencePolicy[] };
+        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "inferencepolicies", namespace, resourceVersion: "0" })) as { items: InferencePolicy[] };
         return list.items;
       }),
   };

@@ -26,15 +26,19 @@ class FakeApi implements KubeApi {
     this.objects.delete(this.key(apiVersion, kind, name, ns));
     if (kind === "Namespace") for (const k of [...this.objects.keys()]) if (k.split("/").at(-2) === name) this.objects.delete(k);
   }
+  /** resourceVersions, as the apiserver hands them out: one counter for every write. */
+  rv = 100;
   async patchStatus(sb: KarsSandbox, status: KarsSandboxStatus) {
     const o = this.objects.get(this.key("kars.azure.com/v1alpha1", "KarsSandbox", sb.metadata.name, sb.metadata.namespace))!;
     o.status = status;
+    return (o.metadata!.resourceVersion = String(++this.rv));
   }
   async setFinalizers(sb: KarsSandbox, finalizers: string[]) {
     const k = this.key("kars.azure.com/v1alpha1", "KarsSandbox", sb.metadata.name, sb.metadata.namespace);
     const o = this.objects.get(k)!;
     o.metadata!.finalizers = finalizers;
     if (o.metadata!.deletionTimestamp && finalizers.length === 0) this.objects.delete(k);
+    return (o.metadata!.resourceVersion = String(++this.rv));
   }
   events: string[] = [];
   async recordEvent(sb: KarsSandbox, type: string, reason: string) {
@@ -88,6 +92,26 @@ describe("SandboxController", () => {
     expect(api.sandbox("demo")!.metadata.finalizers).toEqual(["kars.azure.com/cleanup"]);
     expect(api.applied).toEqual(["Namespace/kars-demo", "ServiceAccount/agent", "NetworkPolicy/kars-sandbox", "ConfigMap/kars-router-profile", "Deployment/agent"]);
     expect(api.sandbox("demo")!.status).toMatchObject({ phase: "Provisioning", observedGeneration: 1, namespace: "kars-demo" });
+    c.stop();
+  });
+
+  it("takes the events of its own finalizer and status writes for its own, and nobody else's", async () => {
+    const { api, c } = setup();
+    api.putPolicy("p", {});
+    api.put({});
+    const rv = () => (api.sandbox("demo")!.metadata as { resourceVersion?: string }).resourceVersion;
+    expect(c.isOwnWrite("team", "demo", rv())).toBe(false);
+    c.enqueue("team", "demo");
+    await settle(c);
+    // one pass: finalizer, children and status (no second pass for the finalizer's own event)
+    expect(api.applied.filter(x => x.startsWith("Deployment/"))).toHaveLength(1);
+    const written = rv();
+    expect(c.isOwnWrite("team", "demo", written)).toBe(true);
+    expect(c.isOwnWrite("team", "other", written)).toBe(false);
+    expect(c.isOwnWrite("team", "demo", undefined)).toBe(false);
+    api.sandbox("demo")!.metadata.labels = { team: "x" }; // someone else's write: a new resourceVersion
+    (api.sandbox("demo")!.metadata as { resourceVersion?: string }).resourceVersion = String(++api.rv);
+    expect(c.isOwnWrite("team", "demo", rv())).toBe(false);
     c.stop();
   });
 

@@ -45,6 +45,8 @@ export class SandboxController {
   readonly #failures = new Map<string, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #concurrency: number;
+  /** The resourceVersion the controller's last write left each KarsSandbox at (see isOwnWrite). */
+  readonly #ownWrites = new Map<string, string>();
   #resync?: NodeJS.Timeout;
   #stopped = false;
 
@@ -112,6 +114,21 @@ export class SandboxController {
     for (const s of await this.#api.listSandboxes(namespace)) if (s.metadata.name !== name) this.enqueue(namespace, s.metadata.name);
   }
 
+  /**
+   * Whether `resourceVersion` of KarsSandbox `namespace/name` is the one the controller's own last
+   * write to it (finalizer, status) left: the watch event of that write, which needs no reconcile
+   * (the pass that wrote it saw everything it changed). Any other writer's change has another
+   * resourceVersion, so it is never taken for the controller's own.
+   */
+  isOwnWrite(namespace: string, name: string, resourceVersion: string | undefined): boolean {
+    return resourceVersion !== undefined && this.#ownWrites.get(`${namespace}/${name}`) === resourceVersion;
+  }
+
+  #wrote(key: string, resourceVersion: string | undefined): void {
+    if (resourceVersion === undefined) this.#ownWrites.delete(key);
+    else this.#ownWrites.set(key, resourceVersion);
+  }
+
   /** Resolves when nothing is pending or running (tests, benchmarks). */
   async idle(): Promise<void> {
     while (this.#pending.size || this.#running.size) await new Promise(r => setTimeout(r, 20));
@@ -160,16 +177,18 @@ export class SandboxController {
       API_VERSION, "KarsSandbox", name, namespace,
     );
     if (!sb) {
+      this.#ownWrites.delete(key);
       await this.#enqueueSiblings(namespace, name);
       return {};
     }
     if (sb.metadata.deletionTimestamp) return this.#finalize(sb);
     const finalizers = sb.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) {
-      // First sight of this sandbox: the siblings' tenant-budget shares shrink now, not at resync.
-      await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]);
+      // First sight of this sandbox: the siblings' tenant-budget shares shrink now, not at resync;
+      // its children follow in this same pass.
+      this.#wrote(key, await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]));
+      sb.metadata.finalizers = [...finalizers, FINALIZER];
       await this.#enqueueSiblings(namespace, name);
-      return { requeueAfterMs: 0 };
     }
     const nsName = sandboxNamespaceName(sb);
     const problem = specProblem(sb, this.#cfg);
@@ -228,7 +247,7 @@ export class SandboxController {
   async #writeStatus(sb: KarsSandbox, obs: Observation): Promise<void> {
     const status = sandboxStatus(sb, obs, this.#now());
     if (sameJson(status, sb.status)) return;
-    await this.#api.patchStatus(sb, status);
+    this.#wrote(`${sb.metadata.namespace}/${sb.metadata.name}`, await this.#api.patchStatus(sb, status));
     // One Event per change of the Ready condition's reason, so `kubectl describe` and GitOps tools
     // show what happened without an Event per resync.
     const ready = status.conditions?.find(c => c.type === "Ready");
