@@ -7,12 +7,13 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "../shared/constants";
 import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox, KarsSandboxStatus } from "../shared/karssandbox-types";
+import type { AppliedState } from "./applied-children";
 import { reuseConnections } from "./kube-connections";
 
 /** Apiserver operations used by `SandboxController`. Errors are thrown as `KubeApiError`. */
 export interface KubeApi {
-  /** Server-side apply of a full desired object. */
-  apply(obj: KubernetesObject): Promise<void>;
+  /** Server-side apply of a full desired object; answers what it left the object at. */
+  apply(obj: KubernetesObject): Promise<AppliedState>;
   /** Reads an object; undefined when it does not exist. */
   get<T extends object>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined>;
   /** Deletes an object (background propagation); a missing object is not an error. */
@@ -72,7 +73,8 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
   return {
     apply: obj =>
       wrap(`apply ${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`, async () => {
-        await objects.patch(obj, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+        const out = (await objects.patch(obj, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply)) as { metadata?: { resourceVersion?: string; generation?: number } };
+        return { resourceVersion: out?.metadata?.resourceVersion, generation: out?.metadata?.generation };
       }),
     get: async <T extends object>(apiVersion: string, kind: string, name: string, namespace?: string) => {
       try {

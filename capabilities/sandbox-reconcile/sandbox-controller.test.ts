@@ -17,7 +17,13 @@ class FakeApi implements KubeApi {
       throw new Error("apply refused: conflict");
     }
     this.applied.push(`${o.kind}/${o.metadata!.name}`);
-    this.objects.set(this.key(o.apiVersion!, o.kind!, o.metadata!.name!, o.metadata!.namespace), structuredClone(o) as never);
+    const k = this.key(o.apiVersion!, o.kind!, o.metadata!.name!, o.metadata!.namespace);
+    const before = this.objects.get(k) as { spec?: unknown; metadata?: { generation?: number } } | undefined;
+    const generation = (before?.metadata?.generation ?? 0) + (JSON.stringify(before?.spec) === JSON.stringify((o as { spec?: unknown }).spec) ? 0 : 1);
+    const stored = structuredClone(o) as KubernetesObject & Record<string, unknown>;
+    stored.metadata = { ...stored.metadata, resourceVersion: String(++this.rv), generation };
+    this.objects.set(k, stored);
+    return { resourceVersion: stored.metadata!.resourceVersion, generation };
   }
   async get<T extends object>(apiVersion: string, kind: string, name: string, ns?: string) {
     return structuredClone(this.objects.get(this.key(apiVersion, kind, name, ns))) as T | undefined;
@@ -112,6 +118,40 @@ describe("SandboxController", () => {
     api.sandbox("demo")!.metadata.labels = { team: "x" }; // someone else's write: a new resourceVersion
     (api.sandbox("demo")!.metadata as { resourceVersion?: string }).resourceVersion = String(++api.rv);
     expect(c.isOwnWrite("team", "demo", rv())).toBe(false);
+    c.stop();
+  });
+
+  it("applies a child again only when it or the desired children changed", async () => {
+    const { api, c } = setup();
+    api.putPolicy("p", {});
+    api.put({});
+    const pass = async () => {
+      api.applied = [];
+      c.enqueue("team", "demo");
+      await settle(c);
+      return [...api.applied];
+    };
+    expect(await pass()).toHaveLength(5);
+    expect(await pass()).toEqual([]); // nothing changed: nothing applied
+    // the Deployment's rollout writes its status: a new resourceVersion, the same generation
+    const dep = api.objects.get(api.key("apps/v1", "Deployment", "agent", "kars-demo"))!;
+    dep.metadata!.resourceVersion = String(++api.rv);
+    dep.status = { availableReplicas: 1, observedGeneration: 1 };
+    expect(await pass()).toEqual([]);
+    // someone edits the NetworkPolicy: only it is put back
+    const np = api.objects.get(api.key("networking.k8s.io/v1", "NetworkPolicy", "kars-sandbox", "kars-demo"))!;
+    (np as { spec: { egress: unknown[] } }).spec.egress = [{}];
+    np.metadata!.resourceVersion = String(++api.rv);
+    expect(await pass()).toEqual(["NetworkPolicy/kars-sandbox"]);
+    // someone changes the Deployment's spec (generation moves), or deletes the ServiceAccount
+    dep.metadata!.generation = (dep.metadata!.generation ?? 0) + 1;
+    dep.metadata!.resourceVersion = String(++api.rv);
+    await api.delete("v1", "ServiceAccount", "agent", "kars-demo");
+    expect(await pass()).toEqual(["ServiceAccount/agent", "Deployment/agent"]);
+    // the sandbox's spec changes: every child is applied
+    api.sandbox("demo")!.spec.suspended = true;
+    api.sandbox("demo")!.metadata.generation = 2;
+    expect(await pass()).toHaveLength(5);
     c.stop();
   });
 

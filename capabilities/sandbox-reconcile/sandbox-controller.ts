@@ -6,7 +6,8 @@
  * server-side apply of the children → observe the Deployment → status. A sandbox appearing or
  * disappearing re-reconciles its namespace's other sandboxes (their tenant-budget share changes).
  */
-import type { V1Deployment, V1Namespace } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Namespace } from "@kubernetes/client-node";
+import { childKey, desiredDigest, unchangedSinceApply, type AppliedChildren, type AppliedState, type LiveChild } from "./applied-children";
 import { API_VERSION, FINALIZER, LABEL_SANDBOX, LABEL_SANDBOX_NAMESPACE } from "../shared/constants";
 import type { InferencePolicy } from "../shared/inferencepolicy-types";
 import type { KarsSandbox } from "../shared/karssandbox-types";
@@ -47,6 +48,8 @@ export class SandboxController {
   readonly #concurrency: number;
   /** The resourceVersion the controller's last write left each KarsSandbox at (see isOwnWrite). */
   readonly #ownWrites = new Map<string, string>();
+  /** What the last successful pass applied for each sandbox (applied-children.ts). */
+  readonly #applied = new Map<string, AppliedChildren>();
   #resync?: NodeJS.Timeout;
   #stopped = false;
 
@@ -178,10 +181,14 @@ export class SandboxController {
     );
     if (!sb) {
       this.#ownWrites.delete(key);
+      this.#applied.delete(key);
       await this.#enqueueSiblings(namespace, name);
       return {};
     }
-    if (sb.metadata.deletionTimestamp) return this.#finalize(sb);
+    if (sb.metadata.deletionTimestamp) {
+      this.#applied.delete(key);
+      return this.#finalize(sb);
+    }
     const finalizers = sb.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) {
       // First sight of this sandbox: the siblings' tenant-budget shares shrink now, not at resync;
@@ -193,6 +200,7 @@ export class SandboxController {
     const nsName = sandboxNamespaceName(sb);
     const problem = specProblem(sb, this.#cfg);
     if (problem) {
+      this.#applied.delete(key);
       await this.#api.delete("apps/v1", "Deployment", AGENT_NAME, nsName);
       await this.#writeStatus(sb, { kind: "stalled", reason: problem.reason, message: problem.message });
       this.#log.info({ sandbox: key, reason: problem.reason }, "sandbox stalled");
@@ -214,15 +222,32 @@ export class SandboxController {
     const inference = inferenceProjection(sb, policies, siblings, this.#cfg.upstreams);
     const policy = inference.policyLoaded;
     const children = desiredChildren(sb, this.#cfg, inference);
+    const ordered = [children.namespace, children.serviceAccount, children.networkPolicy, children.routerProfile, children.deployment] as KubernetesObject[];
+    // a child the last apply left as it is, with the same desired children, is not applied again (applied-children.ts)
+    const digest = desiredDigest(ordered);
+    const last = this.#applied.get(key);
+    const applied: Record<string, AppliedState> = {};
+    let dep: V1Deployment | undefined;
     try {
-      for (const child of [children.namespace, children.serviceAccount, children.networkPolicy, children.routerProfile, children.deployment]) {
-        await this.#api.apply(child as never);
+      for (const child of ordered) {
+        const ck = childKey(child);
+        if (last?.digest === digest) {
+          const live = child === children.namespace ? existing : await this.#api.get<LiveChild>(child.apiVersion!, child.kind!, child.metadata!.name!, child.metadata!.namespace);
+          if (unchangedSinceApply(child, live, last.children[ck])) {
+            applied[ck] = last.children[ck]!;
+            if (child === children.deployment) dep = live as V1Deployment;
+            continue;
+          }
+        }
+        applied[ck] = await this.#api.apply(child);
       }
     } catch (e) {
+      this.#applied.delete(key);
       await this.#writeStatus(sb, { kind: "applyFailed", message: e instanceof Error ? e.message : String(e), namespace: nsName, policy }).catch(() => undefined);
       throw e;
     }
-    const dep = await this.#api.get<V1Deployment>("apps/v1", "Deployment", AGENT_NAME, nsName);
+    this.#applied.set(key, { digest, children: applied });
+    dep ??= await this.#api.get<V1Deployment>("apps/v1", "Deployment", AGENT_NAME, nsName);
     const obs = { ...observeDeployment(dep, !!sb.spec.suspended, nsName), policy };
     await this.#writeStatus(sb, obs);
     this.#log.info({ sandbox: key, generation: sb.metadata.generation, observation: obs.kind, policyLoaded: policy.reason }, "reconcile done");
