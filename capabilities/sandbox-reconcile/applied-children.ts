@@ -11,6 +11,8 @@ import { canonical } from "../shared/json-equal";
 
 /** What an apply left a child at, as the apiserver answered it. */
 export interface AppliedState {
+  /** metadata.uid: the same object, not one deleted and made again under the same name. */
+  uid?: string;
   resourceVersion?: string;
   /** metadata.generation (kinds with a spec the apiserver versions: Deployment, NetworkPolicy). */
   generation?: number;
@@ -26,7 +28,7 @@ export interface AppliedChildren {
 
 /** A live object as read back from the apiserver (the fields these rules look at). */
 export interface LiveChild {
-  metadata?: { resourceVersion?: string; generation?: number; deletionTimestamp?: unknown; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata?: { uid?: string; resourceVersion?: string; generation?: number; deletionTimestamp?: unknown; labels?: Record<string, string>; annotations?: Record<string, string> };
 }
 
 /** `apiVersion/kind/namespace/name` of a child. */
@@ -45,16 +47,17 @@ const STATUS_WRITTEN_BY_OTHERS = new Set(["apps/v1/Deployment"]);
 /**
  * Whether `live`, the child as the apiserver holds it now, is still exactly what the controller's
  * last apply of `desired` left, so that applying `desired` again would change nothing: the same
- * resourceVersion (nobody has written it since); or, for a kind whose status others write (a
- * Deployment: its rollout), the same generation (nobody changed its spec) with every label and
- * annotation of `desired` still in place. False when any of that is unknown: never applied, not
+ * object (uid: not deleted and made again, perhaps with another spec at the same generation) and
+ * either the same resourceVersion (nobody has written it since) or, for a kind whose status others
+ * write (a Deployment: its rollout), the same generation (nobody changed its spec) with every label
+ * and annotation of `desired` still in place. False when any of that is unknown: never applied, not
  * found, being deleted, or `last` is from other desired children (the caller compares digests).
  * Fails towards applying: a false "unchanged" would leave someone's edit of a sandbox's namespace,
  * NetworkPolicy, profile or Deployment in place until the next change.
  */
 export function unchangedSinceApply(desired: KubernetesObject, live: LiveChild | undefined, last: AppliedState | undefined): boolean {
   const m = live?.metadata;
-  if (!m || !last?.resourceVersion || m.deletionTimestamp) return false;
+  if (!m || !last?.resourceVersion || !last.uid || m.uid !== last.uid || m.deletionTimestamp) return false;
   if (m.resourceVersion === last.resourceVersion) return true;
   if (!STATUS_WRITTEN_BY_OTHERS.has(`${desired.apiVersion}/${desired.kind}`)) return false;
   if (last.generation === undefined || m.generation !== last.generation) return false;

@@ -19,23 +19,33 @@ export interface KubeApi {
   /** Deletes an object (background propagation); a missing object is not an error. */
   delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<void>;
   /** Replaces `status` of a KarsSandbox through the status subresource. */
-  patchStatus(sb: KarsSandbox, status: KarsSandboxStatus): Promise<WrittenVersion>;
+  patchStatus(sb: KarsSandbox, status: KarsSandboxStatus): Promise<WrittenObject>;
   /** Sets `metadata.finalizers` of a KarsSandbox (optimistic: fails on a stale resourceVersion). */
-  setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<WrittenVersion>;
+  setFinalizers(sb: KarsSandbox & { metadata: { resourceVersion?: string } }, finalizers: string[]): Promise<WrittenObject>;
   /**
-   * Every KarsSandbox in `namespace`, or in the cluster when it is absent (periodic resync). Lists
-   * here and below are served from the apiserver's watch cache (`resourceVersion=0`): as fresh as
-   * the watch events that trigger reconciles, without a quorum read from etcd each time.
+   * Every KarsSandbox in `namespace` (a consistent read: a tenant budget's split must count every
+   * sandbox there is), or in the cluster when it is absent (the periodic resync, which only enqueues:
+   * served from the apiserver's watch cache, `resourceVersion=0`).
    */
   listSandboxes(namespace?: string): Promise<KarsSandbox[]>;
-  /** Every InferencePolicy in `namespace`. */
+  /** Every InferencePolicy in `namespace` (a consistent read: a tightened policy must be the one projected). */
   listInferencePolicies(namespace: string): Promise<InferencePolicy[]>;
   /** Records a core/v1 Event about a KarsSandbox (what `kubectl describe` shows). */
   recordEvent(sb: KarsSandbox, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
 
-/** The resourceVersion a write left the object at (undefined when the answer carried none). */
-export type WrittenVersion = string | undefined;
+/** The metadata a write left a KarsSandbox with, as the apiserver answered it (fields absent when it carried none). */
+export interface WrittenObject {
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  deletionTimestamp?: string;
+}
+
+function written(o: { metadata?: WrittenObject } | undefined): WrittenObject {
+  const m = o?.metadata ?? {};
+  return { resourceVersion: m.resourceVersion, generation: m.generation, labels: m.labels, deletionTimestamp: m.deletionTimestamp };
+}
 
 /** An apiserver error with its HTTP status (0 when the request never got an answer). */
 export class KubeApiError extends Error {
@@ -73,8 +83,8 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
   return {
     apply: obj =>
       wrap(`apply ${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name}`, async () => {
-        const out = (await objects.patch(obj, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply)) as { metadata?: { resourceVersion?: string; generation?: number } };
-        return { resourceVersion: out?.metadata?.resourceVersion, generation: out?.metadata?.generation };
+        const out = (await objects.patch(obj, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply)) as { metadata?: { uid?: string; resourceVersion?: string; generation?: number } };
+        return { uid: out?.metadata?.uid, resourceVersion: out?.metadata?.resourceVersion, generation: out?.metadata?.generation };
       }),
     get: async <T extends object>(apiVersion: string, kind: string, name: string, namespace?: string) => {
       try {
@@ -94,16 +104,16 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
     },
     patchStatus: (sb, status) =>
       wrap(`status of KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
-        const out = (await custom.patchNamespacedCustomObjectStatus({ ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { status } }, merge)) as { metadata?: { resourceVersion?: string } };
-        return out?.metadata?.resourceVersion;
+        const out = (await custom.patchNamespacedCustomObjectStatus({ ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { status } }, merge)) as { metadata?: WrittenObject };
+        return written(out);
       }),
     setFinalizers: (sb, finalizers) =>
       wrap(`finalizers of KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
         const out = (await custom.patchNamespacedCustomObject(
           { ...plural, namespace: sb.metadata.namespace, name: sb.metadata.name, body: { metadata: { finalizers, resourceVersion: sb.metadata.resourceVersion } } },
           merge,
-        )) as { metadata?: { resourceVersion?: string } };
-        return out?.metadata?.resourceVersion;
+        )) as { metadata?: WrittenObject };
+        return written(out);
       }),
     recordEvent: (sb, type, reason, message) =>
       wrap(`event on KarsSandbox ${sb.metadata.namespace}/${sb.metadata.name}`, async () => {
@@ -127,12 +137,12 @@ export async function createKubeApi(fieldManager: string): Promise<KubeApi> {
       }),
     listSandboxes: namespace =>
       wrap(`list KarsSandboxes${namespace ? ` in ${namespace}` : ""}`, async () => {
-        const list = (namespace ? await custom.listNamespacedCustomObject({ ...plural, namespace, resourceVersion: "0" }) : await custom.listClusterCustomObject({ ...plural, resourceVersion: "0" })) as { items: KarsSandbox[] };
+        const list = (namespace ? await custom.listNamespacedCustomObject({ ...plural, namespace }) : await custom.listClusterCustomObject({ ...plural, resourceVersion: "0" })) as { items: KarsSandbox[] };
         return list.items;
       }),
     listInferencePolicies: namespace =>
       wrap(`list InferencePolicies in ${namespace}`, async () => {
-        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "inferencepolicies", namespace, resourceVersion: "0" })) as { items: InferencePolicy[] };
+        const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: "inferencepolicies", namespace })) as { items: InferencePolicy[] };
         return list.items;
       }),
   };

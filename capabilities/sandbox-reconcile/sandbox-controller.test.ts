@@ -21,9 +21,10 @@ class FakeApi implements KubeApi {
     const before = this.objects.get(k) as { spec?: unknown; metadata?: { generation?: number } } | undefined;
     const generation = (before?.metadata?.generation ?? 0) + (JSON.stringify(before?.spec) === JSON.stringify((o as { spec?: unknown }).spec) ? 0 : 1);
     const stored = structuredClone(o) as KubernetesObject & Record<string, unknown>;
-    stored.metadata = { ...stored.metadata, resourceVersion: String(++this.rv), generation };
+    const uid = (before?.metadata as { uid?: string } | undefined)?.uid ?? `uid-${++this.rv}`;
+    stored.metadata = { ...stored.metadata, uid, resourceVersion: String(++this.rv), generation };
     this.objects.set(k, stored);
-    return { resourceVersion: stored.metadata!.resourceVersion, generation };
+    return { uid, resourceVersion: stored.metadata!.resourceVersion, generation };
   }
   async get<T extends object>(apiVersion: string, kind: string, name: string, ns?: string) {
     return structuredClone(this.objects.get(this.key(apiVersion, kind, name, ns))) as T | undefined;
@@ -37,14 +38,20 @@ class FakeApi implements KubeApi {
   async patchStatus(sb: KarsSandbox, status: KarsSandboxStatus) {
     const o = this.objects.get(this.key("kars.azure.com/v1alpha1", "KarsSandbox", sb.metadata.name, sb.metadata.namespace))!;
     o.status = status;
-    return (o.metadata!.resourceVersion = String(++this.rv));
+    o.metadata!.resourceVersion = String(++this.rv);
+    return this.written(o);
+  }
+  written(o: KubernetesObject) {
+    const m = o.metadata!;
+    return { resourceVersion: m.resourceVersion, generation: m.generation, labels: m.labels, deletionTimestamp: m.deletionTimestamp as string | undefined };
   }
   async setFinalizers(sb: KarsSandbox, finalizers: string[]) {
     const k = this.key("kars.azure.com/v1alpha1", "KarsSandbox", sb.metadata.name, sb.metadata.namespace);
     const o = this.objects.get(k)!;
     o.metadata!.finalizers = finalizers;
     if (o.metadata!.deletionTimestamp && finalizers.length === 0) this.objects.delete(k);
-    return (o.metadata!.resourceVersion = String(++this.rv));
+    o.metadata!.resourceVersion = String(++this.rv);
+    return this.written(o);
   }
   events: string[] = [];
   async recordEvent(sb: KarsSandbox, type: string, reason: string) {
@@ -148,10 +155,34 @@ describe("SandboxController", () => {
     dep.metadata!.resourceVersion = String(++api.rv);
     await api.delete("v1", "ServiceAccount", "agent", "kars-demo");
     expect(await pass()).toEqual(["ServiceAccount/agent", "Deployment/agent"]);
+    // someone deletes the Deployment and makes it again, kars' labels copied, at the same generation
+    const copy = structuredClone(api.objects.get(api.key("apps/v1", "Deployment", "agent", "kars-demo"))!);
+    copy.metadata = { ...copy.metadata, uid: "someone-elses", resourceVersion: String(++api.rv) };
+    api.objects.set(api.key("apps/v1", "Deployment", "agent", "kars-demo"), copy);
+    expect(await pass()).toEqual(["Deployment/agent"]);
     // the sandbox's spec changes: every child is applied
     api.sandbox("demo")!.spec.suspended = true;
     api.sandbox("demo")!.metadata.generation = 2;
     expect(await pass()).toHaveLength(5);
+    c.stop();
+  });
+
+  it.each([
+    ["its spec", (o: KarsSandbox) => void (o.metadata.generation = 2)],
+    ["its labels", (o: KarsSandbox) => void (o.metadata.labels = { team: "b" })],
+    ["its deletion", (o: KarsSandbox) => void (o.metadata.deletionTimestamp = "2026-12-01T00:00:00Z")],
+  ])("does not take its status write for its own when %s changed between the pass's read and that write", async (_what, change) => {
+    const { api, c } = setup();
+    api.putPolicy("p", {});
+    api.put({});
+    const patch = api.patchStatus.bind(api);
+    api.patchStatus = async (sb, status) => {
+      change(api.sandbox("demo")!); // someone else's write lands first (no precondition on status)
+      return patch(sb, status);
+    };
+    c.enqueue("team", "demo");
+    await c.idle();
+    expect(c.isOwnWrite("team", "demo", (api.sandbox("demo")!.metadata as { resourceVersion?: string }).resourceVersion)).toBe(false);
     c.stop();
   });
 

@@ -15,7 +15,7 @@ import type { ReconcileConfig } from "./config";
 import { inferenceProjection } from "./inference-policy-projection";
 import { sandboxesToRequeue, tenantBudgetTotal } from "./tenant-budget";
 import { desiredChildren, sandboxNamespaceName, AGENT_NAME } from "./desired-children";
-import type { KubeApi } from "./kube-api";
+import type { KubeApi, WrittenObject } from "./kube-api";
 import { sandboxStatus, type Observation } from "./sandbox-status";
 import { specProblem } from "./spec-problems";
 import { sameJson } from "../shared/json-equal";
@@ -121,15 +121,20 @@ export class SandboxController {
    * Whether `resourceVersion` of KarsSandbox `namespace/name` is the one the controller's own last
    * write to it (finalizer, status) left: the watch event of that write, which needs no reconcile
    * (the pass that wrote it saw everything it changed). Any other writer's change has another
-   * resourceVersion, so it is never taken for the controller's own.
+   * resourceVersion, so it is never taken for the controller's own; and a write is recorded only
+   * when its answer shows the generation and labels the pass worked from and no deletion (#wrote):
+   * after a watch gap the re-list emits only the newest version, which must not hide an edit or a
+   * deletion made between the pass's read and its write.
    */
   isOwnWrite(namespace: string, name: string, resourceVersion: string | undefined): boolean {
     return resourceVersion !== undefined && this.#ownWrites.get(`${namespace}/${name}`) === resourceVersion;
   }
 
-  #wrote(key: string, resourceVersion: string | undefined): void {
-    if (resourceVersion === undefined) this.#ownWrites.delete(key);
-    else this.#ownWrites.set(key, resourceVersion);
+  #wrote(sb: KarsSandbox, out: WrittenObject): void {
+    const key = `${sb.metadata.namespace}/${sb.metadata.name}`;
+    const same = out.resourceVersion !== undefined && !out.deletionTimestamp && out.generation === sb.metadata.generation && sameJson(out.labels ?? {}, sb.metadata.labels ?? {});
+    if (same) this.#ownWrites.set(key, out.resourceVersion!);
+    else this.#ownWrites.delete(key);
   }
 
   /** Resolves when nothing is pending or running (tests, benchmarks). */
@@ -193,7 +198,7 @@ export class SandboxController {
     if (!finalizers.includes(FINALIZER)) {
       // First sight of this sandbox: the siblings' tenant-budget shares shrink now, not at resync;
       // its children follow in this same pass.
-      this.#wrote(key, await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]));
+      this.#wrote(sb, await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]));
       sb.metadata.finalizers = [...finalizers, FINALIZER];
       await this.#enqueueSiblings(namespace, name);
     }
@@ -272,7 +277,7 @@ export class SandboxController {
   async #writeStatus(sb: KarsSandbox, obs: Observation): Promise<void> {
     const status = sandboxStatus(sb, obs, this.#now());
     if (sameJson(status, sb.status)) return;
-    this.#wrote(`${sb.metadata.namespace}/${sb.metadata.name}`, await this.#api.patchStatus(sb, status));
+    this.#wrote(sb, await this.#api.patchStatus(sb, status));
     // One Event per change of the Ready condition's reason, so `kubectl describe` and GitOps tools
     // show what happened without an Event per resync.
     const ready = status.conditions?.find(c => c.type === "Ready");
