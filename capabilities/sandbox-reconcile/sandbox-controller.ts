@@ -112,8 +112,8 @@ export class SandboxController {
    * and re-reconciling all N siblings for each sandbox created would make a sync of N sandboxes cost
    * N² reconciles (bench:reconcile).
    */
-  async #enqueueSiblings(namespace: string, name: string): Promise<void> {
-    if (tenantBudgetTotal(await this.#api.listInferencePolicies(namespace)) === undefined) return;
+  async #enqueueSiblings(namespace: string, name: string, policies?: readonly InferencePolicy[]): Promise<void> {
+    if (tenantBudgetTotal(policies ?? (await this.#api.listInferencePolicies(namespace))) === undefined) return;
     for (const s of await this.#api.listSandboxes(namespace)) if (s.metadata.name !== name) this.enqueue(namespace, s.metadata.name);
   }
 
@@ -195,12 +195,14 @@ export class SandboxController {
       return this.#finalize(sb);
     }
     const finalizers = sb.metadata.finalizers ?? [];
+    let firstSightPolicies: InferencePolicy[] | undefined; // listed once for the siblings and this pass
     if (!finalizers.includes(FINALIZER)) {
       // First sight of this sandbox: the siblings' tenant-budget shares shrink now, not at resync;
       // its children follow in this same pass.
       this.#wrote(sb, await this.#api.setFinalizers(sb, [...finalizers, FINALIZER]));
       sb.metadata.finalizers = [...finalizers, FINALIZER];
-      await this.#enqueueSiblings(namespace, name);
+      firstSightPolicies = await this.#api.listInferencePolicies(namespace);
+      await this.#enqueueSiblings(namespace, name, firstSightPolicies);
     }
     const nsName = sandboxNamespaceName(sb);
     const problem = specProblem(sb, this.#cfg);
@@ -222,7 +224,7 @@ export class SandboxController {
       return {};
     }
     // the siblings only count for a tenant budget's split: not listed (N objects per reconcile) without one
-    const policies = await this.#api.listInferencePolicies(namespace);
+    const policies = firstSightPolicies ?? (await this.#api.listInferencePolicies(namespace));
     const siblings = tenantBudgetTotal(policies) === undefined ? [] : await this.#api.listSandboxes(namespace);
     const inference = inferenceProjection(sb, policies, siblings, this.#cfg.upstreams);
     const policy = inference.policyLoaded;
