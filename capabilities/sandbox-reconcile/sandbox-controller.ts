@@ -3,8 +3,9 @@
  * with exponential backoff (KFC's watch swallows callback errors, PITFALLS), a periodic resync of
  * every sandbox (watch streams drop), and the steps of one pass: finalizer → spec problems →
  * InferencePolicy projection (the sandbox's policy and its share of the tenant budget) →
- * server-side apply of the children → observe the Deployment → status. A sandbox appearing or
- * disappearing re-reconciles its namespace's other sandboxes (their tenant-budget share changes).
+ * server-side apply of the children that changed (applied-children.ts) → observe the Deployment →
+ * status. Where a tenant budget is split, a sandbox appearing or disappearing re-reconciles its
+ * namespace's other sandboxes (their share changes).
  */
 import type { KubernetesObject, V1Deployment, V1Namespace } from "@kubernetes/client-node";
 import { childKey, desiredDigest, unchangedSinceApply, type AppliedChildren, type AppliedState, type LiveChild } from "./applied-children";
