@@ -4,12 +4,17 @@
 import * as fs from "node:fs";
 import { processTree } from "./alone";
 
+/** VmRSS of one process in KiB (proc_pid_status(5)); throws when it is gone. */
+function vmRssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+}
+
 /** Resident set size in MiB of a process and its descendants (processes gone meanwhile count 0). */
 export function rssMiB(pid: number): number {
   let kib = 0;
   for (const p of processTree(pid)) {
     try {
-      kib += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+      kib += vmRssKiB(p);
     } catch {
       // process gone
     }
@@ -22,7 +27,7 @@ export function rssByProcess(pid: number): { pid: number; command: string; mib: 
   return processTree(pid).flatMap(p => {
     try {
       const command = fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim().slice(0, 80);
-      return [{ pid: p, command, mib: Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0) / 1024 }];
+      return [{ pid: p, command, mib: vmRssKiB(p) / 1024 }];
     } catch {
       return [];
     }

@@ -17,6 +17,7 @@ import { startStack, stopStack, type Stack } from "../../tests/e2e-kind/stack";
 import { applyPatch } from "fast-json-patch";
 import { kubectl } from "../../tests/e2e-kind/kubectl";
 import { quantile } from "../router/measure";
+import { apiserverClient } from "../apiserver-client";
 
 const N = Number(process.env.BENCH_N ?? 1000);
 const PODS = Number(process.env.BENCH_PODS ?? 200);
@@ -94,12 +95,9 @@ async function serverSide(stack: Stack, ns: string): Promise<void> {
 }
 
 async function throughApiserver(stack: Stack, sandboxNs: string, plainNs: string): Promise<void> {
-  const kc = readFileSync(stack.cluster.kubeconfig, "utf8");
-  const b64 = (key: string) => Buffer.from(new RegExp(`${key}: (\\S+)`).exec(kc)![1]!, "base64");
-  const server = /server: (\S+)/.exec(kc)![1]!;
-  const agent = new https.Agent({ keepAlive: true, ca: b64("certificate-authority-data"), cert: b64("client-certificate-data"), key: b64("client-key-data") });
+  const api = apiserverClient(stack.cluster.kubeconfig);
   const create = async (ns: string, i: number) => {
-    const r = await post(agent, `${server}/api/v1/namespaces/${ns}/pods`, JSON.stringify({ ...samplePod(ns), metadata: { name: `bench-${i}`, namespace: ns } }));
+    const r = await api.request("POST", `/api/v1/namespaces/${ns}/pods`, { ...samplePod(ns), metadata: { name: `bench-${i}`, namespace: ns } });
     if (r.status !== 201) throw new Error(`create in ${ns} answered ${r.status}: ${r.body.slice(0, 300)}`);
   };
   const run = async (ns: string, offset: number) => {
@@ -116,7 +114,7 @@ async function throughApiserver(stack: Stack, sandboxNs: string, plainNs: string
   const withKars = await run(sandboxNs, 0);
   const over = quantile(withKars, 0.99) - quantile(without, 0.99);
   console.log(`BENCH admission pod_create_p99_ms=${quantile(withKars, 0.99).toFixed(2)} without_kars_p99_ms=${quantile(without, 0.99).toFixed(2)} overhead_p99_ms=${over.toFixed(2)} ratio=${(quantile(withKars, 0.99) / quantile(without, 0.99)).toFixed(2)} target<10 ${over < 10 ? "pass" : "fail"}`);
-  agent.destroy();
+  api.close();
 }
 
 async function main(): Promise<void> {

@@ -16,7 +16,6 @@
  * Environment: BENCH_SANDBOXES (default 1000), BENCH_TIMEOUT_S (per phase, default 300),
  * BENCH_CONCURRENCY (creates in flight, default 8).
  */
-import https from "node:https";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +23,7 @@ import { buildControllerBundle } from "../../tests/e2e-kind/controller-bundle";
 import { FAKE_NODE } from "../../tests/e2e-kind/local/control-plane";
 import { kubectl } from "../../tests/e2e-kind/kubectl";
 import { startStack, stopStack } from "../../tests/e2e-kind/stack";
+import { apiserverClient, type ApiserverClient } from "../apiserver-client";
 import { rssByProcess, rssMiB, treeCpuMs } from "../proc";
 
 const N = Number(process.env.BENCH_SANDBOXES ?? 1000);
@@ -38,26 +38,7 @@ function log(msg: string): void {
   process.stderr.write(`bench:reconcile ${msg}\n`);
 }
 
-/** An HTTPS client for the apiserver with the admin certificate of `kubeconfig`. */
-function apiClient(kubeconfig: string): { request: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: string }>; close: () => void } {
-  const kc = readFileSync(kubeconfig, "utf8");
-  const b64 = (key: string) => Buffer.from(new RegExp(`${key}: (\\S+)`).exec(kc)![1]!, "base64");
-  const server = /server: (\S+)/.exec(kc)![1]!;
-  const agent = new https.Agent({ keepAlive: true, maxSockets: CONCURRENCY + 2, ca: b64("certificate-authority-data"), cert: b64("client-certificate-data"), key: b64("client-key-data") });
-  const request = (method: string, path: string, body?: unknown) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = https.request(`${server}${path}`, { method, agent, headers: body === undefined ? {} : { "content-type": "application/json" } }, res => {
-        const chunks: Buffer[] = [];
-        res.on("data", (d: Buffer) => chunks.push(d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      });
-      req.on("error", reject);
-      req.end(body === undefined ? undefined : JSON.stringify(body));
-    });
-  return { request, close: () => agent.destroy() };
-}
-
-type Api = ReturnType<typeof apiClient>;
+type Api = ApiserverClient;
 
 /** POSTs every object to its collection path, CONCURRENCY at a time; throws on an answer other than 201. */
 async function createAll(api: Api, objects: { path: string; body: unknown }[]): Promise<void> {
@@ -185,7 +166,7 @@ async function main(): Promise<void> {
   const stack = await startStack("local", join(dir, "stack"), bundle);
   // an interrupted run leaves no control plane behind
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void stopStack(stack).finally(() => process.exit(130)));
-  const api = apiClient(stack.cluster.kubeconfig);
+  const api = apiserverClient(stack.cluster.kubeconfig, CONCURRENCY + 2);
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(stack.controller.pid))), 250);
   try {
