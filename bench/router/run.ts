@@ -6,8 +6,15 @@
  *   overhead p50 < 0.5 ms, overhead p99 < 2 ms, throughput ≥ 5× LiteLLM's, RSS < 128 MiB under load.
  * LiteLLM is installed into a venv under ~/.cache/kars/ (never the repository); when that is not
  * possible the output says so and the router's own numbers are still printed.
- * Environment: BENCH_SEQ (sequential requests per target, default 5000), BENCH_SECONDS (throughput
- * run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1, BENCH_ROUTER_NODE_ARGS (extra node
+ * Phases, in order: a short sequential warm-up; the cold latency (information: the first
+ * BENCH_COLD_SEQ requests through the just-started router, interleaved with direct ones); the
+ * throughput runs (router with its peak RSS, floor, LiteLLM, direct), which also bring each proxy to its
+ * steady state; then the latency the targets are judged on, at that steady state, as a router that has
+ * been serving for a while is. Measured before the JIT has settled (the router's first ~10k requests),
+ * the p99 carries the compile jobs V8 runs on worker threads, which on a 2-core box delay every
+ * process's wake-ups by milliseconds; the cold line shows that.
+ * Environment: BENCH_SEQ (sequential requests per target, default 5000), BENCH_COLD_SEQ (default
+ * 2000), BENCH_SECONDS (throughput run, default 8), BENCH_CONCURRENCY (default 32), BENCH_SKIP_LITELLM=1, BENCH_ROUTER_NODE_ARGS (extra node
  * flags for the router, after the image's: profiling, GC tracing), BENCH_LATENCIES_FILE (writes every
  * sequential latency, direct, through the router and through the floor proxy, in request order, as
  * JSON: for studying the tail).
@@ -28,6 +35,7 @@ import { interleavedLatencies, quantile, sequentialLatencies, throughput } from 
 
 const ROOT = path.resolve(__dirname, "../..");
 const SEQ = Number(process.env.BENCH_SEQ ?? 5000);
+const COLD_SEQ = Number(process.env.BENCH_COLD_SEQ ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const CACHE = path.join(os.homedir(), ".cache", "kars");
@@ -194,14 +202,27 @@ async function main(): Promise<void> {
   if (!litellm) console.log(`BENCH router litellm unavailable: ${litellmWhy}`);
 
   const auth = { authorization: `Bearer ${LITELLM_MASTER_KEY}` };
+  const litellmPid = litellm?.pid ?? null;
   log("warm-up");
   await sequentialLatencies(upstream, "/v1/chat/completions", 300);
   await sequentialLatencies(router, "/v1/chat/completions", 500);
   await sequentialLatencies(floor, "/v1/chat/completions", 300);
   if (litellm) await sequentialLatencies(litellm.origin, "/v1/chat/completions", 100, auth);
 
-  // each contender alone on the box: LiteLLM stopped while the router is measured, and the other way round
-  const litellmPid = litellm?.pid ?? null;
+  // Just started, V8 has not compiled the router's hot path yet: measured for information (and each
+  // contender alone on the box: LiteLLM stopped while the router is measured, and the other way round).
+  log(`cold latency: ${COLD_SEQ} sequential requests per target, direct and through the just-started router interleaved`);
+  const [coldBase, coldRouter] = await alone([litellmPid], () => interleavedLatencies([upstream, router], "/v1/chat/completions", COLD_SEQ));
+
+  // The throughput runs come first: they bring each proxy to its steady state (optimised code; for the
+  // router ~10k requests, during which compile jobs on V8's worker threads take CPU from every process
+  // on the box), and the latency runs after them measure that state, as a long-running router is.
+  log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
+  const [routerTp, routerRss] = await alone([litellmPid], () => withPeakRss(routerPid, () => throughput(router, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000)));
+  const floorTp = await alone([litellmPid, routerPid], () => throughput(floor, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
+  const [litellmTp, litellmRss] = litellm ? await alone([routerPid], () => withPeakRss(litellm!.pid, () => throughput(litellm!.origin, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000, auth))) : [{ rps: NaN, errors: 0 }, NaN];
+  const directTp = await alone([litellmPid, routerPid], () => throughput(upstream, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
+
   log(`latency: ${SEQ} sequential requests per target, direct, through the router and through the floor proxy interleaved`);
   const cpu0 = cpuMs(routerPid);
   const [base, viaRouter, viaFloor] = await alone([litellmPid], () => interleavedLatencies([upstream, router, floor], "/v1/chat/completions", SEQ));
@@ -209,26 +230,24 @@ async function main(): Promise<void> {
   const routerUserUs = ((cpu1.user - cpu0.user) * 1000) / SEQ;
   const routerSystemUs = ((cpu1.system - cpu0.system) * 1000) / SEQ;
   const viaLitellm = litellm ? await alone([routerPid], () => sequentialLatencies(litellm!.origin, "/v1/chat/completions", Math.min(SEQ, 500), auth)) : [];
-
-  log(`throughput: ${CONCURRENCY} concurrent for ${SECONDS}s per target`);
-  const [routerTp, routerRss] = await alone([litellmPid], () => withPeakRss(routerPid, () => throughput(router, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000)));
-  if (process.env.BENCH_LATENCIES_FILE) fs.writeFileSync(process.env.BENCH_LATENCIES_FILE, JSON.stringify({ direct: base, router: viaRouter, floor: viaFloor }));
-  const [litellmTp, litellmRss] = litellm ? await alone([routerPid], () => withPeakRss(litellm!.pid, () => throughput(litellm!.origin, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000, auth))) : [{ rps: NaN, errors: 0 }, NaN];
-  const directTp = await alone([litellmPid, routerPid], () => throughput(upstream, "/v1/chat/completions", CONCURRENCY, SECONDS * 1000));
+  if (process.env.BENCH_LATENCIES_FILE) fs.writeFileSync(process.env.BENCH_LATENCIES_FILE, JSON.stringify({ direct: base, router: viaRouter, floor: viaFloor, coldDirect: coldBase, coldRouter }));
 
   const o50 = quantile(viaRouter, 0.5) - quantile(base, 0.5);
   const o99 = quantile(viaRouter, 0.99) - quantile(base, 0.99);
+  const c50 = quantile(coldRouter, 0.5) - quantile(coldBase, 0.5);
+  const c99 = quantile(coldRouter, 0.99) - quantile(coldBase, 0.99);
   const f50 = quantile(viaFloor, 0.5) - quantile(base, 0.5);
   const f99 = quantile(viaFloor, 0.99) - quantile(base, 0.99);
   const l50 = litellm ? quantile(viaLitellm, 0.5) - quantile(base, 0.5) : NaN;
   const l99 = litellm ? quantile(viaLitellm, 0.99) - quantile(base, 0.99) : NaN;
-  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors} cpu_per_request_us=${fmt(routerUserUs + routerSystemUs)} (user ${fmt(routerUserUs)}, system ${fmt(routerSystemUs)}); litellm errors=${litellmTp.errors}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
+  log(`direct p50=${fmt(quantile(base, 0.5))}ms p99=${fmt(quantile(base, 0.99))}ms rps=${fmt(directTp.rps)}; router p50=${fmt(quantile(viaRouter, 0.5))}ms p99=${fmt(quantile(viaRouter, 0.99))}ms rps=${fmt(routerTp.rps)} errors=${routerTp.errors} floor rps=${fmt(floorTp.rps)} errors=${floorTp.errors} cpu_per_request_us=${fmt(routerUserUs + routerSystemUs)} (user ${fmt(routerUserUs)}, system ${fmt(routerSystemUs)}); litellm errors=${litellmTp.errors}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
   const verdict = (ok: boolean) => (ok ? "pass" : "fail");
   const ratio = (a: number, b: number) => fmt(a / b);
   console.log(`BENCH router overhead_p50_ms=${fmt(o50)} litellm_overhead_p50_ms=${fmt(l50)} ratio=${ratio(l50, o50)} target<0.5 ${verdict(o50 < 0.5)}`);
   console.log(`BENCH router overhead_p99_ms=${fmt(o99)} litellm_overhead_p99_ms=${fmt(l99)} ratio=${ratio(l99, o99)} target<2 ${verdict(o99 < 2)}`);
   console.log(`BENCH router throughput_rps=${fmt(routerTp.rps)} litellm_throughput_rps=${fmt(litellmTp.rps)} ratio=${ratio(routerTp.rps, litellmTp.rps)} target>=5 ${litellm ? verdict(routerTp.rps / litellmTp.rps >= 5) : "fail (no LiteLLM to compare)"}`);
-  console.log(`BENCH router floor_overhead_p50_ms=${fmt(f50)} floor_overhead_p99_ms=${fmt(f99)} router_above_floor_p50_ms=${fmt(o50 - f50)} router_above_floor_p99_ms=${fmt(o99 - f99)} (information: the floor is a bare node:http + undici proxy, bench/router/floor-proxy.ts, measured interleaved with the router)`);
+  console.log(`BENCH router floor_overhead_p50_ms=${fmt(f50)} floor_overhead_p99_ms=${fmt(f99)} router_above_floor_p50_ms=${fmt(o50 - f50)} router_above_floor_p99_ms=${fmt(o99 - f99)} floor_throughput_rps=${fmt(floorTp.rps)} (information: the floor is a bare node:http + undici proxy, bench/router/floor-proxy.ts, measured interleaved with the router)`);
+  console.log(`BENCH router cold_overhead_p50_ms=${fmt(c50)} cold_overhead_p99_ms=${fmt(c99)} cold_requests=${COLD_SEQ} (information: the first requests after the router started, before V8 has optimised its hot path; the targets above are measured at steady state)`);
   console.log(`BENCH router rss_mib=${fmt(routerRss)} litellm_rss_mib=${fmt(litellmRss)} target<128 ${verdict(routerRss < 128)}`);
   fs.rmSync(dir, { recursive: true, force: true });
 }
