@@ -1,6 +1,7 @@
 /**
- * Starts `node bin/kars.js router --config-dir … --state-dir …` as a real process (on the pinned Node
- * 24, as `npm test` provides) and waits for its `LISTEN api|egress|ops <host:port>` lines.
+ * Starts `node bin/kars.js router --config-dir … --state-dir …` (or the image's bundle) as a real
+ * process (on the pinned Node 24, as `npm test` provides) and waits for its `LISTEN api|egress|ops
+ * <host:port>` lines.
  *
  * The child never reaches a real identity endpoint: Azure identity variables inherited from the
  * machine (Workload Identity, App Service / Arc / Cloud Shell managed identity) are dropped, IMDS is
@@ -11,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
+import { ROUTER_IMAGE_ENV, ROUTER_NODE_FLAGS } from "../../../router/src/image-runtime";
 import { LOG_FLUSH_MS } from "../../../router/src/server";
 
 /** A router child process and what it printed. */
@@ -61,11 +63,22 @@ export function routerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
+/** How the router runs: `kars router` through bin/kars.js (default), or the image's bundle. */
+export interface RouterRuntime {
+  /**
+   * A bundle built with ROUTER_ESBUILD_ARGS (router/src/image-runtime.ts): run as the image runs it,
+   * with ROUTER_NODE_FLAGS and ROUTER_IMAGE_ENV (which the test's `env` may override).
+   */
+  bundle?: string;
+}
+
 /** Starts the router with `routerEnv(env)`; rejects when it exits or prints no LISTEN lines within 60 s. */
-export async function startRouterProcess(configDir: string, stateDir: string, env: NodeJS.ProcessEnv = {}): Promise<RouterProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/kars.js"), "router", "--config-dir", configDir, "--state-dir", stateDir], {
+export async function startRouterProcess(configDir: string, stateDir: string, env: NodeJS.ProcessEnv = {}, runtime: RouterRuntime = {}): Promise<RouterProcess> {
+  const args = ["--config-dir", configDir, "--state-dir", stateDir];
+  const argv = runtime.bundle ? [...ROUTER_NODE_FLAGS, runtime.bundle, ...args] : [path.join(ROOT, "bin/kars.js"), "router", ...args];
+  const child = spawn(process.execPath, argv, {
     cwd: ROOT,
-    env: routerEnv(env),
+    env: routerEnv(runtime.bundle ? { ...ROUTER_IMAGE_ENV, ...env } : env),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
