@@ -20,6 +20,15 @@ describe("CircuitBreakers", () => {
     expect(b.allow("d", 1500)).toBe(false);
   });
 
+  it("release gives an unused half-open trial back without closing or re-opening", () => {
+    const b = new CircuitBreakers({ failureThreshold: 1, openMs: 1000 });
+    b.release("d"); // nothing recorded: no-op
+    b.failure("d", 0);
+    expect(b.allow("d", 1000)).toBe(true);
+    b.release("d");
+    expect([b.status("d", 1000), b.allow("d", 1000), b.allow("d", 1000)]).toEqual(["half-open", true, false]);
+  });
+
   it("keeps deployments apart", () => {
     const b = new CircuitBreakers({ failureThreshold: 1, openMs: 1000 });
     b.failure("a", 0);

@@ -9,7 +9,8 @@ export const DEFAULT_BREAKER: BreakerOptions = { failureThreshold: 5, openMs: 30
 /**
  * One circuit breaker per upstream deployment (issue 3). Closed → open after N consecutive failures
  * (429, 5xx, connection errors); open refuses for `openMs`; then half-open lets one trial through,
- * whose outcome closes or re-opens it. Times are ms from the caller's clock.
+ * whose outcome closes or re-opens it (or, when nothing was sent after all, `release` gives it back).
+ * Times are ms from the caller's clock.
  */
 export class CircuitBreakers {
   private readonly state = new Map<string, { failures: number; openUntil: number; trialInFlight: boolean }>();
@@ -24,6 +25,16 @@ export class CircuitBreakers {
     if (s.trialInFlight) return false;
     s.trialInFlight = true;
     return true;
+  }
+
+  /**
+   * Gives back the half-open trial `allow` granted when no request went to `key` after all (the
+   * policy refused that deployment, or the request could not be built): the next caller may try.
+   * Closed or open breakers are unchanged.
+   */
+  release(key: string): void {
+    const s = this.state.get(key);
+    if (s) s.trialInFlight = false;
   }
 
   /** Records a success: closes the breaker. */

@@ -105,4 +105,51 @@ describe("forwardWithFallback", () => {
     expect(err?.message).not.toContain(detail);
     expect(String((err?.cause as Error).message)).toContain(detail);
   });
+
+  describe("circuit breaker", () => {
+    /** Calls forwardWithFallback over [a, b] at clock `now`; returns which upstreams the request reached. */
+    async function attempt(breakers: CircuitBreakers, now: number, answers: Record<string, Answer>, permits?: (u: UpstreamSpec) => string | null, body: Record<string, unknown> = {}): Promise<string[]> {
+      const seen: string[] = [];
+      await forwardWithFallback([up("a"), up("b")], "chat", body, undefined, { ...deps(answers, seen, breakers), now: () => now }, permits).catch(() => undefined);
+      return seen;
+    }
+
+    it.each<[string, Answer]>([
+      ["5xx answers", 503],
+      ["429 answers", 429],
+      ["connections refused", "refused"],
+    ])("opens after the threshold of consecutive %s, skips that upstream while open, and tries it again half-open", async (_t, failing) => {
+      const breakers = new CircuitBreakers({ failureThreshold: 3, openMs: 1000 });
+      for (let i = 0; i < 3; i++) expect(await attempt(breakers, 0, { a: failing, b: 200 })).toEqual(["a", "b"]);
+      expect(await attempt(breakers, 999, { a: 200, b: 200 })).toEqual(["b"]);
+      expect(await attempt(breakers, 1000, { a: 200, b: 200 })).toEqual(["a"]);
+      expect(breakers.status("a", 1000)).toBe("closed");
+    });
+
+    it("counts consecutive failures only: an answer in between starts the count again", async () => {
+      const breakers = new CircuitBreakers({ failureThreshold: 2, openMs: 1000 });
+      await attempt(breakers, 0, { a: 503, b: 200 });
+      await attempt(breakers, 0, { a: 200, b: 200 });
+      await attempt(breakers, 0, { a: 503, b: 200 });
+      expect(await attempt(breakers, 0, { a: 200, b: 200 })).toEqual(["a"]);
+    });
+
+    it("a missing credential counts as a failure of that upstream", async () => {
+      const breakers = new CircuitBreakers({ failureThreshold: 1, openMs: 1000 });
+      const seen: string[] = [];
+      const auth = async (u: UpstreamSpec) => (u.name === "a" ? Promise.reject(new Error("AADSTS700016")) : { authorization: "Bearer x" });
+      await forwardWithFallback([up("a"), up("b")], "chat", {}, undefined, { ...deps({ a: 200, b: 200 }, seen, breakers), auth }).catch(() => undefined);
+      expect([seen, breakers.status("a", 0)]).toEqual([["b"], "open"]);
+    });
+
+    it.each<[string, (u: UpstreamSpec) => string | null, Record<string, unknown>, string[]]>([
+      ["the policy refused it (the next candidate served)", u => (u.name === "a" ? "denied for now" : null), {}, ["b"]],
+      ["the request could not be built for it (the call failed)", () => null, { n: 1n }, []],
+    ])("gives a half-open trial back when no request went out because %s", async (_t, permits, body, reached) => {
+      const breakers = new CircuitBreakers({ failureThreshold: 1, openMs: 1000 });
+      breakers.failure("a", 0);
+      expect(await attempt(breakers, 1000, { a: 200, b: 200 }, permits, body)).toEqual(reached);
+      expect(await attempt(breakers, 1001, { a: 200, b: 200 })).toEqual(["a"]);
+    });
+  });
 });

@@ -105,44 +105,55 @@ export async function forwardWithFallback(
       skipped.push({ name: upstream.name, reason: "circuit open" });
       continue;
     }
-    const refusal = permits(upstream);
-    if (refusal !== null) {
-      skipped.push({ name: upstream.name, reason: "denied by policy", detail: refusal });
-      continue;
-    }
-    let headers: Record<string, string>;
+    // every path below records the attempt's outcome on the breaker, or gives its half-open trial back
+    let recorded = false;
+    const record = (ok: boolean): void => {
+      recorded = true;
+      if (ok) deps.breakers.success(upstream.name);
+      else deps.breakers.failure(upstream.name, deps.now());
+    };
     try {
-      headers = await deps.auth(upstream);
-    } catch (err) {
-      deps.breakers.failure(upstream.name, deps.now());
-      skipped.push({ name: upstream.name, reason: "no credential", detail: (err as Error).message });
-      continue;
-    }
-    const target = upstreamTarget(upstream, api, body, completionLimit);
-    const payload = JSON.stringify(target.body); // outside the try: failing here is not the upstream's failure
-    tried++;
-    let response: UpstreamResponse;
-    try {
-      response = await deps.fetch(target.url, { headers, body: payload, signal });
-    } catch (err) {
-      deps.breakers.failure(upstream.name, deps.now());
-      if (!failedBeforeSending(err)) {
-        const tries = [...skipped, { name: upstream.name, reason: "connection lost after sending" }];
-        throw new UpstreamOutcomeUnknown("upstream_error", `the model upstream failed after the request was sent; not retried, as it may have been processed (${tries.map(t => `${t.name}: ${t.reason}`).join("; ")})`, { cause: err });
+      const refusal = permits(upstream);
+      if (refusal !== null) {
+        skipped.push({ name: upstream.name, reason: "denied by policy", detail: refusal });
+        continue;
       }
-      lastWasRateLimit = false;
-      skipped.push({ name: upstream.name, reason: "connection failed", detail: (err as Error).message });
-      continue;
+      let headers: Record<string, string>;
+      try {
+        headers = await deps.auth(upstream);
+      } catch (err) {
+        record(false);
+        skipped.push({ name: upstream.name, reason: "no credential", detail: (err as Error).message });
+        continue;
+      }
+      const target = upstreamTarget(upstream, api, body, completionLimit);
+      const payload = JSON.stringify(target.body); // outside the try: failing here is not the upstream's failure
+      tried++;
+      let response: UpstreamResponse;
+      try {
+        response = await deps.fetch(target.url, { headers, body: payload, signal });
+      } catch (err) {
+        record(false);
+        if (!failedBeforeSending(err)) {
+          const tries = [...skipped, { name: upstream.name, reason: "connection lost after sending" }];
+          throw new UpstreamOutcomeUnknown("upstream_error", `the model upstream failed after the request was sent; not retried, as it may have been processed (${tries.map(t => `${t.name}: ${t.reason}`).join("; ")})`, { cause: err });
+        }
+        lastWasRateLimit = false;
+        skipped.push({ name: upstream.name, reason: "connection failed", detail: (err as Error).message });
+        continue;
+      }
+      if (isFallbackStatus(response.status)) {
+        record(false);
+        lastWasRateLimit = response.status === 429;
+        skipped.push({ name: upstream.name, reason: `status ${response.status}` });
+        await response.dump();
+        continue;
+      }
+      record(true);
+      return { upstream, response, skipped, secrets: credentialValues(headers) };
+    } finally {
+      if (!recorded) deps.breakers.release(upstream.name);
     }
-    if (isFallbackStatus(response.status)) {
-      deps.breakers.failure(upstream.name, deps.now());
-      lastWasRateLimit = response.status === 429;
-      skipped.push({ name: upstream.name, reason: `status ${response.status}` });
-      await response.dump();
-      continue;
-    }
-    deps.breakers.success(upstream.name);
-    return { upstream, response, skipped, secrets: credentialValues(headers) };
   }
   const why = skipped.map(s => `${s.name}: ${s.reason}`).join("; ");
   // the details go to the router's log (as the error's cause), never into the agent's answer
