@@ -9,3 +9,4 @@ for f in .ci/deps.d/*.sh; do
   bash "$f"
 done
 bash tests/e2e-kind/local/build-binaries.sh
+bash tests/image-verification/build-tools.sh

@@ -1,0 +1,284 @@
+import { createHash } from "node:crypto";
+import { Agent, request, type Dispatcher } from "undici";
+import { ImageVerificationError } from "./errors";
+
+/** Manifest media types kars asks for and reads (OCI image spec; Docker's v2 schema 2 equivalents). */
+export const MANIFEST_MEDIA_TYPES = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+] as const;
+
+/** Largest manifest read (bytes): the OCI distribution spec recommends registries accept at least 4 MiB. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Largest signature blob read (bytes): a simple-signing payload or a Sigstore bundle is a few KiB. */
+export const MAX_SIGNATURE_BLOB_BYTES = 1024 * 1024;
+
+/** Redirects followed for a blob download, and how many at most. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 3;
+
+/** A manifest as the registry served it, checked against its digest. */
+export interface FetchedManifest {
+  /** `sha256:<hex>` of `bytes` (equal to the digest asked for, when one was asked for). */
+  digest: string;
+  /** The manifest's Content-Type (or its own `mediaType` field when the header is missing). */
+  mediaType: string;
+  bytes: Buffer;
+  /** The parsed manifest (OCI image manifest or index shape). */
+  json: OciManifest;
+}
+
+/** The fields of an OCI image manifest / index that kars reads (OCI image spec, manifest.md, image-index.md). */
+export interface OciManifest {
+  schemaVersion?: number;
+  mediaType?: string;
+  artifactType?: string;
+  config?: OciDescriptor;
+  layers?: OciDescriptor[];
+  manifests?: OciDescriptor[];
+  subject?: OciDescriptor;
+  annotations?: Record<string, string>;
+}
+
+/** An OCI content descriptor (OCI image spec, descriptor.md). */
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { os?: string; architecture?: string; variant?: string };
+}
+
+/** Basic credentials for one registry (from an image pull secret), used for the token exchange. */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+/** How the client reaches registries. */
+export interface RegistryClientOptions {
+  /** Registries (host[:port]) spoken to over plain http (tests on loopback); every other one over https. */
+  plainHttp?: readonly string[];
+  /** Credentials per registry host[:port]. Never logged, never put in an error message. */
+  credentials?: ReadonlyMap<string, RegistryCredentials>;
+  /** undici dispatcher (tests, custom CAs); default: a keep-alive Agent. */
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * A small client of the OCI distribution API (OCI distribution spec v1.1: "Pulling manifests",
+ * "Pulling blobs", "Listing Referrers", and the Docker token flow of its 401 challenges) for what image
+ * verification reads: manifests by tag or digest, small blobs, and referrers.
+ * Every read is bounded by the caller's AbortSignal (its deadline) and by a size limit, and checked
+ * against the digest it was asked for: a registry that serves other content than it was asked for is
+ * refused (`digest_mismatch`), never believed. Fails closed: any error throws ImageVerificationError.
+ */
+export class RegistryClient {
+  private readonly dispatcher: Dispatcher;
+  /** Bearer tokens by `registry scope`, until their expiry (ms since epoch). */
+  private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
+
+  constructor(private readonly options: RegistryClientOptions = {}) {
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+  }
+
+  /**
+   * GETs a manifest by tag or digest. With a digest, the bytes must hash to it; with a tag, the digest
+   * is computed from the bytes (a registry's Docker-Content-Digest header is not trusted).
+   * Throws `image_not_found` on 404, and the other codes of `send`.
+   */
+  async manifest(registry: string, repository: string, reference: string, signal: AbortSignal, accept: readonly string[] = MANIFEST_MEDIA_TYPES): Promise<FetchedManifest> {
+    const res = await this.send(registry, repository, `/v2/${repository}/manifests/${reference}`, signal, { accept: accept.join(", ") });
+    if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no manifest ${reference}`);
+    if (res.statusCode !== 200) throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET manifest ${reference} answered ${res.statusCode}`);
+    const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, `${registry}/${repository} manifest ${reference}`);
+    const digest = sha256Digest(bytes);
+    if (reference.includes(":") && reference !== digest) {
+      throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: asked for manifest ${reference}, the registry served content with digest ${digest}`);
+    }
+    let json: OciManifest;
+    try {
+      json = JSON.parse(bytes.toString("utf8")) as OciManifest;
+    } catch (err) {
+      throw new ImageVerificationError("unsupported", `${registry}/${repository}: manifest ${reference} is not JSON`, { cause: err });
+    }
+    if (!json || typeof json !== "object" || Array.isArray(json)) throw new ImageVerificationError("unsupported", `${registry}/${repository}: manifest ${reference} is not a JSON object`);
+    const header = String(res.headers["content-type"] ?? "").split(";")[0].trim();
+    return { digest, mediaType: header || json.mediaType || "", bytes, json };
+  }
+
+  /** GETs a blob by digest, at most `maxBytes`, checked against its digest. Throws like `manifest`. */
+  async blob(registry: string, repository: string, digest: string, signal: AbortSignal, maxBytes = MAX_SIGNATURE_BLOB_BYTES): Promise<Buffer> {
+    let res = await this.send(registry, repository, `/v2/${repository}/blobs/${digest}`, signal, {});
+    // registries often redirect blob downloads to storage: followed (a few hops), without our credentials, https only
+    let from = new URL(`${this.scheme(registry)}://${registry}/v2/${repository}/blobs/${digest}`);
+    for (let hop = 0; REDIRECT_STATUSES.has(res.statusCode) && hop < MAX_REDIRECTS; hop++) {
+      const location = String(res.headers.location ?? "");
+      await res.body.dump();
+      let to: URL;
+      try {
+        to = new URL(location, from);
+      } catch (err) {
+        throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: blob ${digest} redirects to a location that is not a URL`, { cause: err });
+      }
+      if (to.protocol !== "https:" && !(to.protocol === "http:" && to.origin === from.origin)) {
+        throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: blob ${digest} redirects to ${to.protocol} ${to.host}, not https`);
+      }
+      res = await this.get(to.toString(), {}, signal, registry);
+      from = to;
+    }
+    if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no blob ${digest}`);
+    if (res.statusCode !== 200) throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET blob ${digest} answered ${res.statusCode}`);
+    const bytes = await readBounded(res.body, maxBytes, `${registry}/${repository} blob ${digest}`);
+    if (sha256Digest(bytes) !== digest) throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: blob ${digest} has other content (digest ${sha256Digest(bytes)})`);
+    return bytes;
+  }
+
+  /**
+   * The referrers of `digest` with `artifactType` (OCI distribution spec v1.1 "Listing Referrers"):
+   * the referrers API when the registry has it, else the referrers tag schema (`sha256-<hex>` tag
+   * holding an index). Returns the descriptors (possibly none).
+   */
+  async referrers(registry: string, repository: string, digest: string, artifactType: string, signal: AbortSignal): Promise<OciDescriptor[]> {
+    const res = await this.send(registry, repository, `/v2/${repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`, signal, { accept: "application/vnd.oci.image.index.v1+json" });
+    let index: OciManifest | undefined;
+    if (res.statusCode === 200) {
+      const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, `${registry}/${repository} referrers of ${digest}`);
+      try {
+        index = JSON.parse(bytes.toString("utf8")) as OciManifest;
+      } catch (err) {
+        throw new ImageVerificationError("unsupported", `${registry}/${repository}: the referrers of ${digest} are not JSON`, { cause: err });
+      }
+    } else if (res.statusCode === 404) {
+      await res.body.dump();
+      // no referrers API: the fallback tag schema
+      try {
+        index = (await this.manifest(registry, repository, digest.replace(":", "-"), signal, ["application/vnd.oci.image.index.v1+json"])).json;
+      } catch (err) {
+        if (err instanceof ImageVerificationError && err.code === "image_not_found") return [];
+        throw err;
+      }
+    } else {
+      await res.body.dump();
+      throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET referrers of ${digest} answered ${res.statusCode}`);
+    }
+    // a registry may ignore the filter (it says so in OCI-Filters-Applied); filter here in any case
+    return (index?.manifests ?? []).filter(d => d && typeof d === "object" && d.artifactType === artifactType && typeof d.digest === "string");
+  }
+
+  /**
+   * Sends one GET, answering a 401 Bearer challenge once with a token for `repository:pull` (Docker
+   * registry token authentication; anonymous, or with basic credentials). Returns the response (body
+   * unread) for 200, 404 and other statuses; throws `registry_unauthorized` when the registry still
+   * says 401/403, `timeout` when `signal` fired, `registry_unreachable` for a connection error.
+   */
+  private async send(registry: string, repository: string, pathAndQuery: string, signal: AbortSignal, headers: Record<string, string>): Promise<Dispatcher.ResponseData<unknown>> {
+    const url = `${this.scheme(registry)}://${registry}${pathAndQuery}`;
+    const scopeKey = `${registry} repository:${repository}:pull`;
+    const cached = this.tokens.get(scopeKey);
+    const auth: Record<string, string> = cached && cached.expiresAt > Date.now() ? { authorization: `Bearer ${cached.token}` } : {};
+    let res = await this.get(url, { ...headers, ...auth }, signal, registry);
+    if (res.statusCode === 401) {
+      const challenge = String(res.headers["www-authenticate"] ?? "");
+      await res.body.dump();
+      const token = await this.token(registry, repository, challenge, signal);
+      this.tokens.set(scopeKey, token);
+      res = await this.get(url, { ...headers, authorization: `Bearer ${token.token}` }, signal, registry);
+    }
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      await res.body.dump();
+      throw new ImageVerificationError("registry_unauthorized", `${registry}/${repository}: the registry refused access (${res.statusCode})`);
+    }
+    return res;
+  }
+
+  private async get(url: string, headers: Record<string, string>, signal: AbortSignal, registry: string): Promise<Dispatcher.ResponseData<unknown>> {
+    try {
+      return await request(url, { method: "GET", headers, signal, dispatcher: this.dispatcher });
+    } catch (err) {
+      if (signal.aborted) throw new ImageVerificationError("timeout", `${registry}: no answer before the verification deadline`, { cause: err });
+      throw new ImageVerificationError("registry_unreachable", `${registry}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Docker token flow: GET realm?service=…&scope=repository:<repo>:pull, with basic credentials when configured. */
+  private async token(registry: string, repository: string, challenge: string, signal: AbortSignal): Promise<{ token: string; expiresAt: number }> {
+    const params = parseBearerChallenge(challenge);
+    if (!params?.realm) throw new ImageVerificationError("registry_unauthorized", `${registry}/${repository}: the registry asks for authentication kars does not speak (${challenge.split(" ")[0] || "no challenge"})`);
+    let realm: URL;
+    try {
+      realm = new URL(params.realm);
+    } catch (err) {
+      throw new ImageVerificationError("registry_unauthorized", `${registry}: token realm is not a URL`, { cause: err });
+    }
+    // a token endpoint over plain http would carry the registry password in clear: only where the registry itself is plain http (tests)
+    if (realm.protocol !== "https:" && !(realm.protocol === "http:" && this.scheme(registry) === "http")) {
+      throw new ImageVerificationError("registry_unauthorized", `${registry}: token realm ${realm.origin} is not https`);
+    }
+    if (params.service) realm.searchParams.set("service", params.service);
+    realm.searchParams.set("scope", `repository:${repository}:pull`);
+    const creds = this.options.credentials?.get(registry);
+    const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` } : {};
+    const res = await this.get(realm.toString(), headers, signal, registry);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new ImageVerificationError("registry_unauthorized", `${registry}: the token endpoint answered ${res.statusCode}`);
+    }
+    const body = (await readBounded(res.body, 64 * 1024, `${registry} token`)).toString("utf8");
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      parsed = JSON.parse(body) as typeof parsed;
+    } catch (err) {
+      throw new ImageVerificationError("registry_unauthorized", `${registry}: the token endpoint's answer is not JSON`, { cause: err });
+    }
+    const token = typeof parsed.token === "string" ? parsed.token : typeof parsed.access_token === "string" ? parsed.access_token : undefined;
+    if (!token) throw new ImageVerificationError("registry_unauthorized", `${registry}: the token endpoint gave no token`);
+    // Docker's token spec: 60 s when not given; refreshed 10 s early
+    const seconds = typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
+    return { token, expiresAt: Date.now() + Math.max(0, seconds - 10) * 1000 };
+  }
+
+  private scheme(registry: string): "http" | "https" {
+    return this.options.plainHttp?.includes(registry) ? "http" : "https";
+  }
+
+  /** Closes the connections this client opened (not a dispatcher that was passed in). */
+  async close(): Promise<void> {
+    if (!this.options.dispatcher) await this.dispatcher.close();
+  }
+}
+
+/** `sha256:<hex>` of `bytes`. */
+export function sha256Digest(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/**
+ * Parses a `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` challenge (RFC 6750 §3 and
+ * Docker's token authentication spec); null when it is not a Bearer challenge.
+ */
+export function parseBearerChallenge(header: string): Record<string, string> | null {
+  const m = /^\s*Bearer\s+(.*)$/i.exec(header);
+  if (!m) return null;
+  const out: Record<string, string> = {};
+  for (const p of m[1].matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) out[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3];
+  return out;
+}
+
+/** Reads a body to the end, refusing more than `max` bytes (the body is destroyed then). */
+async function readBounded(body: Dispatcher.ResponseData["body"], max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      body.destroy();
+      throw new ImageVerificationError("unsupported", `${what} is larger than ${max} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,144 @@
+import { ImageVerificationError } from "./errors";
+import { parseImageReference, type ImageReference } from "./image-reference";
+import { matchingPolicies, type ImagePolicy } from "./policy-match";
+import type { RegistryClient } from "./registry-client";
+import { discoverSignatures, type FoundSignature } from "./signature-discovery";
+import { TtlCache } from "./verdict-cache";
+import { checkWithKey } from "./verify-key";
+
+/** Default bound on one image's registry work (ms): well under a webhook's timeout (DESIGN §4). */
+export const DEFAULT_VERIFY_DEADLINE_MS = 4000;
+/** How long a verified verdict is reused (ms) and how many are kept. */
+export const VERDICT_TTL_MS = 10 * 60_000;
+/** How long a tag's digest is reused (ms): tags move, so briefly; what is pinned is what was verified. */
+export const TAG_TTL_MS = 30_000;
+const CACHE_ENTRIES = 10_000;
+
+/** What verifying one image found. */
+export interface ImageVerdict {
+  /** The image as the pod named it. */
+  image: string;
+  /** The digest the signatures were checked for (the one the reference names, or its tag's). */
+  digest: string;
+  /**
+   * The reference to run: the pod's own spelling pinned to `digest` (`name[:tag]@digest`; the kubelet
+   * pulls by the digest), or undefined when nothing was verified (no policy matched, or warn mode failed).
+   */
+  pinned?: string;
+  /** For each matching policy: the authority whose key verified a signature. */
+  verifiedBy: { policy: string; authority: string }[];
+  /** Refusals of `warn` policies (the pod is admitted; the user is told). */
+  warnings: string[];
+}
+
+/** What verifyImage needs, passed in. */
+export interface VerifyImageDeps {
+  client: RegistryClient;
+  /** ms since epoch (cache expiry). */
+  now: () => number;
+  /** Bound on this image's registry work (ms); default DEFAULT_VERIFY_DEADLINE_MS. */
+  deadlineMs?: number;
+  /** Reused across calls (see createVerificationCaches). */
+  caches?: VerificationCaches;
+}
+
+/** The verdict and tag caches, shared by every admission of one webhook process. */
+export interface VerificationCaches {
+  verdicts: TtlCache<{ policy: string; authority: string }[]>;
+  tags: TtlCache<string>;
+}
+
+/** Fresh, bounded caches (VERDICT_TTL_MS, TAG_TTL_MS). */
+export function createVerificationCaches(): VerificationCaches {
+  return { verdicts: new TtlCache(VERDICT_TTL_MS, CACHE_ENTRIES), tags: new TtlCache(TAG_TTL_MS, CACHE_ENTRIES) };
+}
+
+/**
+ * Cosign-on-admission for one image (DESIGN §4): resolves its tag to a digest at the registry, finds
+ * the signatures stored for that digest (Sigstore bundles as OCI referrers, legacy `.sig` tags), and
+ * requires, for every KarsImagePolicy whose globs match, a signature that one of the policy's
+ * authorities verifies and whose signed payload names that same digest. The verified digest is
+ * returned pinned into the reference, so the pod runs what was verified even if the tag moves.
+ * A multi-arch image is verified by the digest its reference resolves to: the index's (what
+ * `cosign sign image:tag` signs); signatures of single platform manifests are not looked up.
+ * Images no policy matches are not looked up and not pinned.
+ *
+ * Fails closed: an `enforce` policy that is not satisfied, a registry error, or the deadline throws
+ * ImageVerificationError (its code is the reason class: no_signature, invalid_signature, timeout,
+ * registry_unreachable, …; its message names the image, the digest when known, and the policy).
+ * A `warn` policy's failure is returned in `warnings` instead.
+ */
+export async function verifyImage(image: string, policies: readonly ImagePolicy[], deps: VerifyImageDeps): Promise<ImageVerdict> {
+  const ref = parseImageReference(image);
+  const matching = matchingPolicies(policies, ref);
+  if (matching.length === 0) return { image, digest: ref.digest ?? "", verifiedBy: [], warnings: [] };
+  const caches = deps.caches ?? createVerificationCaches();
+  const signal = AbortSignal.timeout(deps.deadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS);
+  const digest = await resolveDigest(ref, deps, caches, signal, image);
+  const cacheKey = `${ref.registry}/${ref.repository}@${digest} ${matching.map(p => `${p.name}@${p.generation}`).join(",")}`;
+  const cached = caches.verdicts.get(cacheKey, deps.now());
+  if (cached) return { image, digest, pinned: pin(image, digest), verifiedBy: cached, warnings: [] };
+
+  let signatures: FoundSignature[];
+  try {
+    signatures = await discoverSignatures(deps.client, ref.registry, ref.repository, digest, signal);
+  } catch (err) {
+    throw named(err, image, digest);
+  }
+  const verifiedBy: { policy: string; authority: string }[] = [];
+  const warnings: string[] = [];
+  for (const policy of matching) {
+    const outcome = satisfy(policy, signatures, digest);
+    if ("authority" in outcome) verifiedBy.push({ policy: policy.name, authority: outcome.authority });
+    else if (policy.mode === "warn") warnings.push(`image ${image} (${digest}): ${outcome.error.message} (KarsImagePolicy ${policy.name}, mode warn)`);
+    else throw new ImageVerificationError(outcome.error.code, `image ${image} (${digest}): ${outcome.error.message} (KarsImagePolicy ${policy.name})`);
+  }
+  if (warnings.length > 0) return { image, digest, verifiedBy, warnings };
+  caches.verdicts.set(cacheKey, verifiedBy, deps.now());
+  return { image, digest, pinned: pin(image, digest), verifiedBy, warnings };
+}
+
+/** The digest the reference names, or its tag's (cached briefly); errors name the image. */
+async function resolveDigest(ref: ImageReference, deps: VerifyImageDeps, caches: VerificationCaches, signal: AbortSignal, image: string): Promise<string> {
+  if (ref.digest) return ref.digest;
+  const key = `${ref.registry}/${ref.repository}:${ref.tag}`;
+  const known = caches.tags.get(key, deps.now());
+  if (known) return known;
+  try {
+    const m = await deps.client.manifest(ref.registry, ref.repository, ref.tag as string, signal);
+    caches.tags.set(key, m.digest, deps.now());
+    return m.digest;
+  } catch (err) {
+    throw named(err, image, undefined);
+  }
+}
+
+/** The first authority of `policy` that verifies one of `signatures` for `digest`, or the refusal. */
+function satisfy(policy: ImagePolicy, signatures: readonly FoundSignature[], digest: string): { authority: string } | { error: ImageVerificationError } {
+  if (signatures.length === 0) return { error: new ImageVerificationError("no_signature", "no signature found (no Sigstore bundle referrer, no .sig tag)") };
+  const reasons: string[] = [];
+  let allUnsupported = true;
+  for (const authority of policy.authorities) {
+    for (const sig of signatures) {
+      const check = checkWithKey(sig, digest, authority.key);
+      if (check.ok) return { authority: authority.name };
+      if (!check.unsupported) allUnsupported = false;
+      reasons.push(`${sig.kind} ${sig.source.slice(0, 19)}…: ${check.reason} (authority ${authority.name})`);
+    }
+  }
+  const code = allUnsupported ? "unsupported" : "invalid_signature";
+  const lead = allUnsupported ? "no signature in a form kars verifies with a key" : "no signature verifies with the policy's authorities";
+  return { error: new ImageVerificationError(code, `${lead}: ${reasons.slice(0, 4).join("; ")}${reasons.length > 4 ? `; and ${reasons.length - 4} more` : ""}`) };
+}
+
+/** The pod's spelling of the image, pinned: any digest it had is replaced by `digest`. */
+function pin(image: string, digest: string): string {
+  const at = image.indexOf("@");
+  return `${at >= 0 ? image.slice(0, at) : image}@${digest}`;
+}
+
+/** A registry error re-thrown with the image (and digest, when known) in its message. */
+function named(err: unknown, image: string, digest: string | undefined): ImageVerificationError {
+  const e = err instanceof ImageVerificationError ? err : new ImageVerificationError("registry_unreachable", (err as Error)?.message ?? String(err), { cause: err });
+  return new ImageVerificationError(e.code, `image ${image}${digest ? ` (${digest})` : ""}: ${e.message}`, { cause: e });
+}
