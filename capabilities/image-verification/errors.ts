@@ -24,7 +24,9 @@ export type ImageVerificationCode =
   /** A signature verifies but was made by another identity than the policy names (keyless). */
   | "wrong_identity"
   /** A format or algorithm kars does not handle (named, never reported as a failed check). */
-  | "unsupported";
+  | "unsupported"
+  /** The KarsImagePolicy that matches the image cannot be used (e.g. its key does not parse): fail closed. */
+  | "policy_invalid";
 
 /** A refusal of image verification (see ImageVerificationCode); `cause` keeps the underlying error. */
 export class ImageVerificationError extends Error {

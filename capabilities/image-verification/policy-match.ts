@@ -22,6 +22,8 @@ export interface ImagePolicy {
   /** An image matching `images` must carry a signature that one of these verifies. */
   authorities: readonly KeyAuthority[];
   mode: "enforce" | "warn";
+  /** Why the policy cannot be used (a key that does not parse): a matching image is refused (fail closed). */
+  problem?: string;
 }
 
 /**

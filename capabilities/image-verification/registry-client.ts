@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Agent, request, type Dispatcher } from "undici";
+import { isPlainHttpRegistry } from "./config";
 import { ImageVerificationError } from "./errors";
 
 /** Manifest media types kars asks for and reads (OCI image spec; Docker's v2 schema 2 equivalents). */
@@ -60,7 +61,7 @@ export interface RegistryCredentials {
 
 /** How the client reaches registries. */
 export interface RegistryClientOptions {
-  /** Registries (host[:port]) spoken to over plain http (tests on loopback); every other one over https. */
+  /** Registries spoken to over plain http, `host:port` or `host:*` (tests on loopback); every other one over https. */
   plainHttp?: readonly string[];
   /** Credentials per registry host[:port]. Never logged, never put in an error message. */
   credentials?: ReadonlyMap<string, RegistryCredentials>;
@@ -242,7 +243,7 @@ export class RegistryClient {
   }
 
   private scheme(registry: string): "http" | "https" {
-    return this.options.plainHttp?.includes(registry) ? "http" : "https";
+    return isPlainHttpRegistry(registry, this.options.plainHttp ?? []) ? "http" : "https";
   }
 
   /** Closes the connections this client opened (not a dispatcher that was passed in). */

@@ -115,6 +115,7 @@ async function resolveDigest(ref: ImageReference, deps: VerifyImageDeps, caches:
 
 /** The first authority of `policy` that verifies one of `signatures` for `digest`, or the refusal. */
 function satisfy(policy: ImagePolicy, signatures: readonly FoundSignature[], digest: string): { authority: string } | { error: ImageVerificationError } {
+  if (policy.problem) return { error: new ImageVerificationError("policy_invalid", `the policy cannot be used: ${policy.problem}`) };
   if (signatures.length === 0) return { error: new ImageVerificationError("no_signature", "no signature found (no Sigstore bundle referrer, no .sig tag)") };
   const reasons: string[] = [];
   let allUnsupported = true;

@@ -10,10 +10,17 @@ import { hardenSandboxPod } from "./harden-pod";
 import { postureViolations } from "./posture-violations";
 import { isSandboxNamespace, sandboxContextFromNamespace } from "./sandbox-context";
 import { ignoredFieldWarnings } from "./ignored-fields";
-import { KarsSandboxKind } from "../shared/kinds";
+import { KarsImagePolicyKind, KarsSandboxKind } from "../shared/kinds";
 import { shedManagedFields } from "../shared/watch-cache";
+import { parseImageVerificationConfig } from "../image-verification/config";
+import { imagePolicyFromResource } from "../image-verification/image-policy-from-resource";
+import { verifyPodImages, withPinnedImages } from "../image-verification/pod-images";
+import type { ImagePolicy } from "../image-verification/policy-match";
+import { RegistryClient } from "../image-verification/registry-client";
+import { createVerificationCaches, type VerifyImageDeps } from "../image-verification/verify-image";
 
 const config = parseAdmissionConfig(process.env);
+const imageConfig = parseImageVerificationConfig(process.env);
 const log = Log.child({ component: "admission.posture" }, { level: process.env.KARS_LOG_LEVEL ?? "info" });
 
 /** The admission capability (pods in sandbox namespaces; KarsSandbox warnings). */
@@ -50,6 +57,46 @@ async function namespaceOf(name: string): Promise<kind.Namespace | undefined> {
   return hit.ns;
 }
 
+/**
+ * KarsImagePolicies by name, kept current by a watch; listed once before the first admission that needs
+ * them, so that a controller just started does not admit unverified images while its watch catches up
+ * (a failed list throws: the pod is refused, fail closed).
+ */
+const imagePolicies = new Map<string, ImagePolicy>();
+let imagePoliciesListed: Promise<void> | null = null;
+async function currentImagePolicies(): Promise<ImagePolicy[]> {
+  imagePoliciesListed ??= K8s(KarsImagePolicyKind)
+    .Get()
+    .then(list => {
+      for (const o of list.items) if (o.metadata?.name && !imagePolicies.has(o.metadata.name)) imagePolicies.set(o.metadata.name, imagePolicyFromResource(o));
+    })
+    .catch(err => {
+      imagePoliciesListed = null;
+      throw new Error(`cannot list KarsImagePolicies: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  await imagePoliciesListed;
+  return [...imagePolicies.values()];
+}
+const imageDeps: VerifyImageDeps = {
+  client: new RegistryClient({ plainHttp: imageConfig.plainHttpRegistries }),
+  now: Date.now,
+  deadlineMs: imageConfig.deadlineMs,
+  caches: createVerificationCaches(),
+};
+
+// Why: which images must be signed, without a LIST per pod.
+When(KarsImagePolicyKind)
+  .IsCreatedOrUpdated()
+  .Watch(p => {
+    if (p.metadata?.name) imagePolicies.set(p.metadata.name, imagePolicyFromResource(p));
+  });
+// Why: a deleted policy no longer binds images.
+When(KarsImagePolicyKind)
+  .IsDeleted()
+  .Watch(p => {
+    if (p.metadata?.name) imagePolicies.delete(p.metadata.name);
+  });
+
 // Why: keep the admission context of sandbox namespaces current without a GET per pod.
 When(a.Namespace)
   .IsCreatedOrUpdated()
@@ -64,7 +111,9 @@ When(a.Pod)
     const ns = await namespaceOf(req.Request.namespace ?? "");
     if (!isSandboxNamespace(ns)) return;
     const hardened = hardenSandboxPod(req.Raw, sandboxContextFromNamespace(ns!), config);
-    req.Raw.spec = hardened.spec;
+    // cosign-on-admission: pin each image a KarsImagePolicy verified to that digest; a refusal is Validate's to report
+    const images = await verifyPodImages({ ...req.Raw, spec: hardened.spec }, await currentImagePolicies(), imageDeps);
+    req.Raw.spec = withPinnedImages({ spec: hardened.spec }, images.pins).spec;
   });
 
 // Why: deny anything weaker than the sandbox posture, naming every field (fail closed on errors).
@@ -75,10 +124,11 @@ When(a.Pod)
     try {
       const ns = await namespaceOf(req.Request.namespace ?? "");
       if (!isSandboxNamespace(ns)) return req.Approve();
-      const violations = postureViolations(req.Raw, sandboxContextFromNamespace(ns!), config);
+      const images = await verifyPodImages(req.Raw, await currentImagePolicies(), imageDeps);
+      const violations = [...postureViolations(req.Raw, sandboxContextFromNamespace(ns!), config), ...images.violations];
       if (violations.length === 0) {
-        log.info({ pod: name, decision: "admit" }, "sandbox pod admitted");
-        return req.Approve();
+        log.info({ pod: name, decision: "admit", ...(images.warnings.length ? { imageWarnings: images.warnings.length } : {}) }, "sandbox pod admitted");
+        return images.warnings.length ? req.Approve(images.warnings) : req.Approve();
       }
       log.info({ pod: name, decision: "deny", violations: violations.length }, "sandbox pod denied");
       return req.Deny(formatViolations(violations), 422);

@@ -4,6 +4,7 @@
  */
 import { stringify } from "yaml";
 import { inferencePolicyCrd } from "./inferencepolicy-crd";
+import { karsImagePolicyCrd } from "./karsimagepolicy-crd";
 import { karsSandboxCrd } from "./karssandbox-crd";
 
 /** `{ file name → YAML text }` for `manifests/crds/`. */
@@ -12,5 +13,6 @@ export function renderCrdManifests(): Record<string, string> {
   return {
     "kars.azure.com_karssandboxes.yaml": header + stringify(karsSandboxCrd(), { lineWidth: 0 }),
     "kars.azure.com_inferencepolicies.yaml": header + stringify(inferencePolicyCrd(), { lineWidth: 0 }),
+    "kars.azure.com_karsimagepolicies.yaml": header + stringify(karsImagePolicyCrd(), { lineWidth: 0 }),
   };
 }

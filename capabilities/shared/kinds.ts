@@ -5,6 +5,7 @@
 import { a, RegisterKind } from "pepr";
 import { GROUP, VERSION } from "./constants";
 import type { InferencePolicySpec } from "./inferencepolicy-types";
+import type { KarsImagePolicySpec } from "./karsimagepolicy-types";
 import type { KarsSandboxSpec, KarsSandboxStatus } from "./karssandbox-types";
 
 /** KarsSandbox as a Pepr kind (`kars.azure.com/v1alpha1`, namespaced). */
@@ -21,3 +22,10 @@ export class InferencePolicyKind extends a.GenericKind {
 }
 
 RegisterKind(InferencePolicyKind, { group: GROUP, version: VERSION, kind: "InferencePolicy", plural: "inferencepolicies" });
+
+/** KarsImagePolicy as a Pepr kind (`kars.azure.com/v1alpha1`, cluster-scoped, DESIGN §3). */
+export class KarsImagePolicyKind extends a.GenericKind {
+  declare spec?: KarsImagePolicySpec;
+}
+
+RegisterKind(KarsImagePolicyKind, { group: GROUP, version: VERSION, kind: "KarsImagePolicy", plural: "karsimagepolicies" });

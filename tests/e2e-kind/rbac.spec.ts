@@ -30,6 +30,7 @@ describe("what reconcile and admission need", () => {
     [["patch", "karssandboxes.kars.azure.com", "--subresource=status", "-n", "any"]],
     [["patch", "karssandboxes.kars.azure.com", "-n", "any"]], // its finalizer (RBAC cannot narrow a patch to one field)
     [["list", "inferencepolicies.kars.azure.com", "-n", "any"]],
+    [["watch", "karsimagepolicies.kars.azure.com"]],
     [["create", "namespaces"]],
     [["delete", "namespaces"]],
     [["patch", "deployments.apps", "-n", "kars-any"]],
@@ -63,6 +64,7 @@ describe("what it is refused", () => {
     ["replace a KarsSandbox's status (update)", ["update", "karssandboxes.kars.azure.com", "--subresource=status", "-n", "any"]],
     ["write a Deployment's scale", ["patch", "deployments.apps", "--subresource=scale", "-n", "kars-any"]],
     ["write InferencePolicies", ["patch", "inferencepolicies.kars.azure.com", "-n", "any"]],
+    ["write KarsImagePolicies (it only reads which images must be signed)", ["patch", "karsimagepolicies.kars.azure.com"]],
     ["touch Pepr's store outside pepr-system", ["patch", "peprstores.pepr.dev", "-n", "default"]],
     ["change nodes", ["patch", "nodes"]],
     ["create DaemonSets", ["create", "daemonsets.apps", "-n", "kars-any"]],

@@ -28,7 +28,7 @@ export interface Stack {
  */
 export function installCrds(k: Kubectl): void {
   k.ok(["apply", "--server-side", "--field-manager", "kars-install", "-k", join(repo, "manifests")]);
-  k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/inferencepolicies.kars.azure.com", "crd/peprstores.pepr.dev"]);
+  k.ok(["wait", "--for", "condition=Established", "--timeout", "60s", "crd/karssandboxes.kars.azure.com", "crd/inferencepolicies.kars.azure.com", "crd/karsimagepolicies.kars.azure.com", "crd/peprstores.pepr.dev"]);
 }
 
 /** Where startController finds the kubeconfig the controller runs with (written by controllerIdentity). */
@@ -69,6 +69,8 @@ export async function startController(cluster: Cluster, dir: string, prev?: Stac
     SSL_KEY_PATH: cluster.pki.webhookKey,
     SSL_CERT_PATH: cluster.pki.webhookCert,
     KARS_WEBHOOK_PORT: String(port),
+    // image verification reaches the specs' loopback registries (crane, plain http); every other registry is https only
+    KARS_IMAGE_PLAIN_HTTP_REGISTRIES: process.env.KARS_IMAGE_PLAIN_HTTP_REGISTRIES ?? "127.0.0.1:*",
     // Pepr's own per-request lines (six per admission) at warn; kars' decisions stay at info.
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     KARS_LOG_LEVEL: process.env.KARS_LOG_LEVEL ?? "info",

@@ -1,0 +1,79 @@
+import { generateKeyPairSync } from "node:crypto";
+import type { V1Pod } from "@kubernetes/client-node";
+import { ImageVerificationError } from "./errors";
+import { podImages, verifyPodImages, withPinnedImages } from "./pod-images";
+import type { ImagePolicy } from "./policy-match";
+import type { RegistryClient } from "./registry-client";
+import { createVerificationCaches } from "./verify-image";
+
+const D = `sha256:${"c".repeat(64)}`;
+const pod: V1Pod = {
+  spec: {
+    initContainers: [{ name: "guard", image: "ghcr.io/kars/guard:1" }],
+    containers: [{ name: "agent", image: "ghcr.io/team/agent:1" }, { name: "router", image: "ghcr.io/kars/router:1" }, { name: "again", image: "ghcr.io/team/agent:1" }],
+    ephemeralContainers: [{ name: "debug", image: "ghcr.io/team/debug:1" }],
+  },
+};
+
+describe("podImages", () => {
+  it("lists every image with its field path", () => {
+    expect(podImages(pod).map(i => `${i.path}=${i.image}`)).toEqual([
+      "spec.initContainers[0].image=ghcr.io/kars/guard:1",
+      "spec.containers[0].image=ghcr.io/team/agent:1",
+      "spec.containers[1].image=ghcr.io/kars/router:1",
+      "spec.containers[2].image=ghcr.io/team/agent:1",
+      "spec.ephemeralContainers[0].image=ghcr.io/team/debug:1",
+    ]);
+  });
+});
+
+describe("verifyPodImages", () => {
+  const key = generateKeyPairSync("ed25519").publicKey;
+  const policy = (images: string[], extra: Partial<ImagePolicy> = {}): ImagePolicy => ({ name: "p", generation: 1, images, authorities: [{ name: "k", key }], mode: "enforce", ...extra });
+  /** A registry client whose manifests resolve every tag to D, and that has no signatures for anything; counts tag lookups. */
+  function client(): { client: RegistryClient; lookups: string[] } {
+    const lookups: string[] = [];
+    const fake = {
+      manifest: async (_r: string, repo: string, reference: string) => {
+        if (reference.endsWith(".sig")) throw new ImageVerificationError("image_not_found", "none");
+        lookups.push(`${repo}:${reference}`);
+        return { digest: D, mediaType: "", bytes: Buffer.alloc(0), json: {} };
+      },
+      referrers: async () => [],
+    };
+    return { client: fake as unknown as RegistryClient, lookups };
+  }
+
+  it("refuses each matching image at its path, looking each distinct image up once; others are left alone", async () => {
+    const c = client();
+    const v = await verifyPodImages(pod, [policy(["ghcr.io/team/**"])], { client: c.client, now: () => 0, caches: createVerificationCaches() });
+    expect(v.violations.map(x => x.path)).toEqual(["spec.containers[0].image", "spec.containers[2].image", "spec.ephemeralContainers[0].image"]);
+    expect(v.violations[0]).toEqual({ path: "spec.containers[0].image", message: `image ghcr.io/team/agent:1 (${D}): no signature found (no Sigstore bundle referrer, no .sig tag) (KarsImagePolicy p)`, rule: "kars image policy" });
+    expect(c.lookups.sort()).toEqual(["team/agent:1", "team/debug:1"]);
+    expect([v.pins, v.warnings]).toEqual([[], []]);
+  });
+
+  it("turns a warn policy's refusal into one warning per image and admits", async () => {
+    const v = await verifyPodImages(pod, [policy(["ghcr.io/team/agent"], { mode: "warn" })], { client: client().client, now: () => 0 });
+    expect([v.violations, v.warnings.length]).toEqual([[], 1]);
+  });
+
+  it("refuses a matching image when the policy cannot be used (fail closed)", async () => {
+    const v = await verifyPodImages(pod, [policy(["ghcr.io/kars/guard"], { authorities: [], problem: "spec.authorities[0].key.pem: not a public key" })], { client: client().client, now: () => 0 });
+    expect(v.violations).toEqual([{ path: "spec.initContainers[0].image", message: `image ghcr.io/kars/guard:1 (${D}): the policy cannot be used: spec.authorities[0].key.pem: not a public key (KarsImagePolicy p)`, rule: "kars image policy" }]);
+  });
+
+  it("makes no registry call when no policy matches", async () => {
+    const c = client();
+    expect(await verifyPodImages(pod, [policy(["quay.io/**"])], { client: c.client, now: () => 0 })).toEqual({ pins: [], violations: [], warnings: [] });
+    expect(c.lookups).toEqual([]);
+  });
+});
+
+describe("withPinnedImages", () => {
+  it("writes pinned references at their paths, on a copy", () => {
+    const pinned = withPinnedImages(pod, [{ path: "spec.containers[2].image", image: `ghcr.io/team/agent:1@${D}` }, { path: "spec.initContainers[0].image", image: `ghcr.io/kars/guard:1@${D}` }]);
+    expect(podImages(pinned).map(i => i.image)).toEqual([`ghcr.io/kars/guard:1@${D}`, "ghcr.io/team/agent:1", "ghcr.io/kars/router:1", `ghcr.io/team/agent:1@${D}`, "ghcr.io/team/debug:1"]);
+    expect(pod.spec!.containers[2].image).toBe("ghcr.io/team/agent:1");
+  });
+});

@@ -1,0 +1,76 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import type { Violation } from "../shared/violation";
+import { ImageVerificationError } from "./errors";
+import type { ImagePolicy } from "./policy-match";
+import { verifyImage, type VerifyImageDeps } from "./verify-image";
+
+/** Rule name of image refusals in admission messages. */
+export const IMAGE_POLICY_RULE = "kars image policy";
+
+/** One image of a pod and its field path (`spec.containers[0].image`). */
+export interface PodImage {
+  path: string;
+  image: string;
+}
+
+/** Every image of a pod (containers, init containers, ephemeral containers) with its field path. */
+export function podImages(pod: V1Pod): PodImage[] {
+  const out: PodImage[] = [];
+  for (const list of ["initContainers", "containers", "ephemeralContainers"] as const) {
+    (pod.spec?.[list] ?? []).forEach((c, i) => {
+      if (typeof c?.image === "string") out.push({ path: `spec.${list}[${i}].image`, image: c.image });
+    });
+  }
+  return out;
+}
+
+/** What verifying a pod's images found: images to pin (by path), refusals, warnings. */
+export interface PodImageVerdicts {
+  /** Images verified under a policy, each to be replaced by its pinned reference. */
+  pins: PodImage[];
+  /** One per refused image, with its field path, the reason and the rule (STYLE §4). */
+  violations: Violation[];
+  /** Warnings of `warn` policies, for the admission response. */
+  warnings: string[];
+}
+
+/**
+ * Verifies every image of `pod` under `policies` (verifyImage; each distinct image once, all at
+ * once). Fails closed: an error of any kind on an image is a violation at that image's path; nothing
+ * is thrown. Pure apart from the registry reads in `deps`.
+ */
+export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy[], deps: VerifyImageDeps): Promise<PodImageVerdicts> {
+  const images = podImages(pod);
+  const distinct = [...new Set(images.map(i => i.image))];
+  const outcomes = new Map(
+    await Promise.all(distinct.map(async image => [image, await verifyImage(image, policies, deps).then(v => ({ v }), (e: unknown) => ({ e }))] as const)),
+  );
+  const out: PodImageVerdicts = { pins: [], violations: [], warnings: [] };
+  const warned = new Set<string>();
+  for (const { path, image } of images) {
+    const o = outcomes.get(image)!;
+    if ("e" in o) {
+      const message = o.e instanceof ImageVerificationError ? o.e.message : `image ${image}: verification failed (${(o.e as Error)?.message ?? String(o.e)})`;
+      out.violations.push({ path, message, rule: IMAGE_POLICY_RULE });
+      continue;
+    }
+    if (o.v.pinned && o.v.pinned !== image) out.pins.push({ path, image: o.v.pinned });
+    for (const w of o.v.warnings) {
+      if (warned.has(w)) continue;
+      warned.add(w);
+      out.warnings.push(w);
+    }
+  }
+  return out;
+}
+
+/** `pod` with each pinned image written at its path (a copy; the input is not changed). */
+export function withPinnedImages(pod: V1Pod, pins: readonly PodImage[]): V1Pod {
+  const spec = structuredClone(pod.spec ?? { containers: [] });
+  for (const { path, image } of pins) {
+    const m = /^spec\.(initContainers|containers|ephemeralContainers)\[(\d+)\]\.image$/.exec(path);
+    const c = m ? spec[m[1] as "containers"]?.[Number(m[2])] : undefined;
+    if (c) c.image = image;
+  }
+  return { ...pod, spec };
+}
