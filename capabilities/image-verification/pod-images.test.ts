@@ -63,6 +63,23 @@ describe("verifyPodImages", () => {
     expect(v.violations).toEqual([{ path: "spec.initContainers[0].image", message: `image ghcr.io/kars/guard:1 (${D}): the policy cannot be used: spec.authorities[0].key.pem: not a public key (KarsImagePolicy p)`, rule: "kars image policy" }]);
   });
 
+  it("on UPDATE verifies only images new or changed at their path (an admitted pod's label change reads no registry)", async () => {
+    const c = client();
+    const updated: V1Pod = { spec: { ...pod.spec!, containers: [{ name: "agent", image: "ghcr.io/team/agent:2" }, ...pod.spec!.containers.slice(1)] } };
+    const v = await verifyPodImages(updated, [policy(["ghcr.io/**"])], { client: c.client, now: () => 0, caches: createVerificationCaches() }, pod);
+    expect([c.lookups, v.violations.map(x => x.path)]).toEqual([["team/agent:2"], ["spec.containers[0].image"]]);
+    const same = client();
+    expect((await verifyPodImages(pod, [policy(["ghcr.io/**"])], { client: same.client, now: () => 0 }, pod)).violations).toEqual([]);
+    expect(same.lookups).toEqual([]);
+  });
+
+  it("checks nothing, not even the reference's grammar, when there is no policy; with policies an unparseable reference is refused", async () => {
+    const odd: V1Pod = { spec: { containers: [{ name: "a", image: "REPLACE-ME/your-agent:latest" }] } };
+    expect(await verifyPodImages(odd, [], { client: client().client, now: () => 0 })).toEqual({ pins: [], violations: [], warnings: [] });
+    const v = await verifyPodImages(odd, [policy(["quay.io/**"])], { client: client().client, now: () => 0 });
+    expect(v.violations).toEqual([{ path: "spec.containers[0].image", message: expect.stringMatching(/^image reference "REPLACE-ME\/your-agent:latest": repository "REPLACE-ME\/your-agent" is not a valid repository name/), rule: "kars image policy" }]);
+  });
+
   it("makes no registry call when no policy matches", async () => {
     const c = client();
     expect(await verifyPodImages(pod, [policy(["quay.io/**"])], { client: c.client, now: () => 0 })).toEqual({ pins: [], violations: [], warnings: [] });

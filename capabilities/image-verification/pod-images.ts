@@ -36,11 +36,14 @@ export interface PodImageVerdicts {
 
 /**
  * Verifies every image of `pod` under `policies` (verifyImage; each distinct image once, all at
- * once). Fails closed: an error of any kind on an image is a violation at that image's path; nothing
+ * once); with `oldPod` (an UPDATE), only images that are new or changed at their path. Fails closed: an error of any kind on an image is a violation at that image's path; nothing
  * is thrown. Pure apart from the registry reads in `deps`.
  */
-export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy[], deps: VerifyImageDeps): Promise<PodImageVerdicts> {
-  const images = podImages(pod);
+export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy[], deps: VerifyImageDeps, oldPod?: V1Pod): Promise<PodImageVerdicts> {
+  // on UPDATE only what changed: an image admitted before is not re-read from the registry (a label
+  // change must not fail because a registry is down), a new or changed one is verified
+  const before = new Set((oldPod ? podImages(oldPod) : []).map(i => `${i.path}=${i.image}`));
+  const images = podImages(pod).filter(i => !before.has(`${i.path}=${i.image}`));
   const distinct = [...new Set(images.map(i => i.image))];
   const outcomes = new Map(
     await Promise.all(distinct.map(async image => [image, await verifyImage(image, policies, deps).then(v => ({ v }), (e: unknown) => ({ e }))] as const)),

@@ -53,6 +53,15 @@ describe("RegistryClient", () => {
     await reg.close();
   });
 
+  it("checks a sha512 digest with sha512", async () => {
+    const d512 = `sha512:${createHash("sha512").update(MANIFEST).digest("hex")}`;
+    const reg = await fakeRegistry({ [`/v2/team/app/manifests/${d512}`]: json(MANIFEST) });
+    const client = new RegistryClient({ plainHttp: [reg.host] });
+    expect((await client.manifest(reg.host, "team/app", d512, signal())).digest).toBe(d512);
+    await client.close();
+    await reg.close();
+  });
+
   it("refuses content that does not match the digest asked for (manifest and blob)", async () => {
     const d = sha("something else");
     const reg = await fakeRegistry({ [`/v2/team/app/manifests/${d}`]: json(MANIFEST), [`/v2/team/app/blobs/${d}`]: json(BLOB, "application/octet-stream") });

@@ -96,7 +96,7 @@ export class RegistryClient {
     if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no manifest ${reference}`);
     if (res.statusCode !== 200) throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET manifest ${reference} answered ${res.statusCode}`);
     const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, `${registry}/${repository} manifest ${reference}`);
-    const digest = sha256Digest(bytes);
+    const digest = reference.includes(":") ? digestOf(bytes, reference) : sha256Digest(bytes);
     if (reference.includes(":") && reference !== digest) {
       throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: asked for manifest ${reference}, the registry served content with digest ${digest}`);
     }
@@ -134,7 +134,8 @@ export class RegistryClient {
     if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no blob ${digest}`);
     if (res.statusCode !== 200) throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET blob ${digest} answered ${res.statusCode}`);
     const bytes = await readBounded(res.body, maxBytes, `${registry}/${repository} blob ${digest}`);
-    if (sha256Digest(bytes) !== digest) throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: blob ${digest} has other content (digest ${sha256Digest(bytes)})`);
+    const actual = digestOf(bytes, digest);
+    if (actual !== digest) throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: blob ${digest} has other content (digest ${actual})`);
     return bytes;
   }
 
@@ -255,6 +256,12 @@ export class RegistryClient {
 /** `sha256:<hex>` of `bytes`. */
 export function sha256Digest(bytes: Buffer): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** The digest of `bytes` in the algorithm `expected` names (sha256 or sha512; anything else hashes with sha256, and so mismatches). */
+function digestOf(bytes: Buffer, expected: string): string {
+  const alg = expected.startsWith("sha512:") ? "sha512" : "sha256";
+  return `${alg}:${createHash(alg).update(bytes).digest("hex")}`;
 }
 
 /**

@@ -61,7 +61,7 @@ export function createVerificationCaches(): VerificationCaches {
  * returned pinned into the reference, so the pod runs what was verified even if the tag moves.
  * A multi-arch image is verified by the digest its reference resolves to: the index's (what
  * `cosign sign image:tag` signs); signatures of single platform manifests are not looked up.
- * Images no policy matches are not looked up and not pinned.
+ * Images no policy matches are not looked up and not pinned; with no policy at all nothing is checked.
  *
  * Fails closed: an `enforce` policy that is not satisfied, a registry error, or the deadline throws
  * ImageVerificationError (its code is the reason class: no_signature, invalid_signature, timeout,
@@ -69,6 +69,9 @@ export function createVerificationCaches(): VerificationCaches {
  * A `warn` policy's failure is returned in `warnings` instead.
  */
 export async function verifyImage(image: string, policies: readonly ImagePolicy[], deps: VerifyImageDeps): Promise<ImageVerdict> {
+  // no policy at all: nothing to check, not even the reference's grammar (that is the kubelet's to refuse)
+  if (policies.length === 0) return { image, digest: "", verifiedBy: [], warnings: [] };
+  // with policies, a reference that does not parse cannot be matched to them: refused (fail closed; no runtime could pull it)
   const ref = parseImageReference(image);
   const matching = matchingPolicies(policies, ref);
   if (matching.length === 0) return { image, digest: ref.digest ?? "", verifiedBy: [], warnings: [] };

@@ -124,7 +124,7 @@ When(a.Pod)
     try {
       const ns = await namespaceOf(req.Request.namespace ?? "");
       if (!isSandboxNamespace(ns)) return req.Approve();
-      const images = await verifyPodImages(req.Raw, await currentImagePolicies(), imageDeps);
+      const images = await verifyPodImages(req.Raw, await currentImagePolicies(), imageDeps, req.Request.operation === "UPDATE" ? req.OldResource : undefined);
       const violations = [...postureViolations(req.Raw, sandboxContextFromNamespace(ns!), config), ...images.violations];
       if (violations.length === 0) {
         log.info({ pod: name, decision: "admit", ...(images.warnings.length ? { imageWarnings: images.warnings.length } : {}) }, "sandbox pod admitted");
