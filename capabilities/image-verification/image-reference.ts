@@ -25,6 +25,20 @@ const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.
 /** A registry host: a DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
+/** Docker Hub's other names (the kubelet pulls all of them from Docker Hub). */
+const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+
+/**
+ * One spelling per registry, so that a policy's globs cannot be side-stepped by another spelling of
+ * the same server: host names are case-insensitive (DNS), a trailing dot and https' default port
+ * `:443` name the same server, and Docker Hub has several names.
+ */
+function canonicalRegistry(host: string): string {
+  let h = host.toLowerCase().replace(/\.(?=:|$)/, "");
+  if (h.endsWith(":443")) h = h.slice(0, -4);
+  return DOCKER_HUB_ALIASES.has(h) ? "docker.io" : h;
+}
+
 /** Whether `s` is a digest kars accepts (see DIGEST). */
 export function isDigest(s: string): boolean {
   return DIGEST.test(s);
@@ -32,7 +46,9 @@ export function isDigest(s: string): boolean {
 
 /**
  * Parses an image reference as a pod's `image` field carries it (`[host[:port]/]path[:tag][@digest]`).
- * The first component is a registry host when it has a `.` or `:`, or is `localhost` (Docker's rule).
+ * The first component is a registry host when it has a `.` or `:`, or is `localhost` (Docker's rule);
+ * the host is given one spelling (canonicalRegistry: lower case, no trailing dot, no `:443`, Docker
+ * Hub's aliases as `docker.io`).
  * Throws ImageVerificationError `invalid_reference` naming what is wrong.
  */
 export function parseImageReference(ref: string): ImageReference {
@@ -51,8 +67,8 @@ export function parseImageReference(ref: string): ImageReference {
   if (slash > 0) {
     const first = rest.slice(0, slash);
     if (first.includes(".") || first.includes(":") || first === "localhost") {
-      if (!HOST.test(first)) throw bad(`registry host ${JSON.stringify(first)} is not a host[:port]`);
-      registry = first === "index.docker.io" ? "docker.io" : first;
+      if (!HOST.test(first.replace(/\.(?=:|$)/, ""))) throw bad(`registry host ${JSON.stringify(first)} is not a host[:port]`);
+      registry = canonicalRegistry(first);
       rest = rest.slice(slash + 1);
     }
   }

@@ -15,6 +15,10 @@ describe("imageGlobMatches", () => {
     ["ghcr.io/org/agen?", "ghcr.io/org/agent", true],
     ["ghcr.io/org/a.ent", "ghcr.io/org/agent", false],
     ["**", "anything.example/x/y", true],
+    // other spellings of the same server cannot side-step a policy
+    ["ghcr.io/org/*", "GHCR.io:443/org/agent", true],
+    ["ghcr.io/org/*", "ghcr.io./org/agent", true],
+    ["docker.io/library/*", "registry-1.docker.io/library/busybox", true],
   ])("%s against %s → %p", (glob, image, expected) => {
     expect(imageGlobMatches(glob, parseImageReference(image))).toBe(expected);
   });

@@ -115,7 +115,7 @@ export class RegistryClient {
   async blob(registry: string, repository: string, digest: string, signal: AbortSignal, maxBytes = MAX_SIGNATURE_BLOB_BYTES): Promise<Buffer> {
     let res = await this.send(registry, repository, `/v2/${repository}/blobs/${digest}`, signal, {});
     // registries often redirect blob downloads to storage: followed (a few hops), without our credentials, https only
-    let from = new URL(`${this.scheme(registry)}://${registry}/v2/${repository}/blobs/${digest}`);
+    let from = new URL(`${this.origin(registry)}/v2/${repository}/blobs/${digest}`);
     for (let hop = 0; REDIRECT_STATUSES.has(res.statusCode) && hop < MAX_REDIRECTS; hop++) {
       const location = String(res.headers.location ?? "");
       await res.body.dump();
@@ -178,7 +178,7 @@ export class RegistryClient {
    * says 401/403, `timeout` when `signal` fired, `registry_unreachable` for a connection error.
    */
   private async send(registry: string, repository: string, pathAndQuery: string, signal: AbortSignal, headers: Record<string, string>): Promise<Dispatcher.ResponseData<unknown>> {
-    const url = `${this.scheme(registry)}://${registry}${pathAndQuery}`;
+    const url = `${this.origin(registry)}${pathAndQuery}`;
     const scopeKey = `${registry} repository:${repository}:pull`;
     const cached = this.tokens.get(scopeKey);
     const auth: Record<string, string> = cached && cached.expiresAt > Date.now() ? { authorization: `Bearer ${cached.token}` } : {};
@@ -241,6 +241,11 @@ export class RegistryClient {
     // Docker's token spec: 60 s when not given; refreshed 10 s early
     const seconds = typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
     return { token, expiresAt: Date.now() + Math.max(0, seconds - 10) * 1000 };
+  }
+
+  /** Where the registry's API is: Docker Hub's (`docker.io`) is served at registry-1.docker.io. */
+  private origin(registry: string): string {
+    return `${this.scheme(registry)}://${registry === "docker.io" ? "registry-1.docker.io" : registry}`;
   }
 
   private scheme(registry: string): "http" | "https" {
