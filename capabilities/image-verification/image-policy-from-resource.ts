@@ -1,10 +1,10 @@
 import type { KarsImagePolicySpec } from "../shared/karsimagepolicy-types";
-import type { ImagePolicy, KeyAuthority } from "./policy-match";
+import { canonicalGlob, type ImagePolicy, type KeyAuthority } from "./policy-match";
 import { parsePublicKey } from "./verify-key";
 
 /** A KarsImagePolicy object as the API serves it (the fields read here). */
 export interface KarsImagePolicyResource {
-  metadata?: { name?: string; generation?: number };
+  metadata?: { name?: string; generation?: number; uid?: string };
   spec?: Partial<KarsImagePolicySpec>;
 }
 
@@ -12,7 +12,8 @@ export interface KarsImagePolicyResource {
  * The ImagePolicy of a KarsImagePolicy object (pure). The CRD's schema already refuses most bad
  * input; what it cannot judge — a PEM that does not parse as a public key, a missing spec on an object
  * stored before the schema — becomes the policy's `problem`, so the images it matches are refused
- * (fail closed) with that reason, never let through unverified.
+ * (fail closed) with that reason, never let through unverified. Globs are put in the spelling images
+ * are matched in (canonicalGlob).
  */
 export function imagePolicyFromResource(obj: KarsImagePolicyResource): ImagePolicy {
   const name = obj.metadata?.name ?? "";
@@ -28,10 +29,11 @@ export function imagePolicyFromResource(obj: KarsImagePolicyResource): ImagePoli
     }
   });
   if (authorities.length === 0 && problems.length === 0) problems.push("spec.authorities: none");
-  const images = Array.isArray(spec.images) ? spec.images.filter((g): g is string => typeof g === "string") : [];
+  const images = Array.isArray(spec.images) ? spec.images.filter((g): g is string => typeof g === "string").map(canonicalGlob) : [];
   return {
     name,
     generation: obj.metadata?.generation ?? 0,
+    ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}),
     images,
     authorities,
     mode: spec.mode === "warn" ? "warn" : "enforce",

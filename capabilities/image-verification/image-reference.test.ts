@@ -14,6 +14,9 @@ describe("parseImageReference", () => {
     ["ghcr.io./org/agent", "ghcr.io/org/agent:latest"],
     ["ghcr.io.:443/org/agent", "ghcr.io/org/agent:latest"],
     ["Registry.Example:5000/team/agent", "registry.example:5000/team/agent:latest"],
+    ["ghcr.io:0443/org/agent", "ghcr.io/org/agent:latest"],
+    ["registry-1.docker.io:00443/library/x", "docker.io/library/x:latest"],
+    ["registry.example:05000/team/agent", "registry.example:5000/team/agent:latest"],
     ["ghcr.io/org/team/agent:v2", "ghcr.io/org/team/agent:v2"],
     ["localhost/agent", "localhost/agent:latest"],
     ["127.0.0.1:5000/team/agent:1", "127.0.0.1:5000/team/agent:1"],
@@ -32,6 +35,7 @@ describe("parseImageReference", () => {
     [`ghcr.io/org/agent@md5:${"a".repeat(32)}`, /digest "md5:/],
     ["ghcr.io//agent", /not a valid repository name/],
     ["bad_host.io:x/agent", /registry host "bad_host.io:x" is not a host\[:port\]/],
+    ["registry.example:70000/agent", /registry port 70000 is not 1 to 65535/],
   ])("refuses %p naming what is wrong", (ref, why) => {
     expect(() => parseImageReference(ref)).toThrow(why);
     try {

@@ -23,19 +23,24 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** OCI distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`. */
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 /** A registry host: a DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,6})?$/;
 
 /** Docker Hub's other names (the kubelet pulls all of them from Docker Hub). */
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 
 /**
- * One spelling per registry, so that a policy's globs cannot be side-stepped by another spelling of
+ * One spelling per registry (`host[:port]`, also for a policy glob's host part), so that a policy's globs cannot be side-stepped by another spelling of
  * the same server: host names are case-insensitive (DNS), a trailing dot and https' default port
  * `:443` name the same server, and Docker Hub has several names.
  */
-function canonicalRegistry(host: string): string {
+export function canonicalRegistry(host: string): string {
   let h = host.toLowerCase().replace(/\.(?=:|$)/, "");
-  if (h.endsWith(":443")) h = h.slice(0, -4);
+  // the port as a number: `:0443` and `:443` are the same port, and https' default
+  const port = /:(\d+)$/.exec(h);
+  if (port) {
+    const n = Number(port[1]);
+    h = `${h.slice(0, port.index)}${n === 443 ? "" : `:${n}`}`;
+  }
   return DOCKER_HUB_ALIASES.has(h) ? "docker.io" : h;
 }
 
@@ -68,6 +73,8 @@ export function parseImageReference(ref: string): ImageReference {
     const first = rest.slice(0, slash);
     if (first.includes(".") || first.includes(":") || first === "localhost") {
       if (!HOST.test(first.replace(/\.(?=:|$)/, ""))) throw bad(`registry host ${JSON.stringify(first)} is not a host[:port]`);
+      const port = /:(\d+)$/.exec(first);
+      if (port && (Number(port[1]) < 1 || Number(port[1]) > 65535)) throw bad(`registry port ${port[1]} is not 1 to 65535`);
       registry = canonicalRegistry(first);
       rest = rest.slice(slash + 1);
     }

@@ -4,6 +4,7 @@ import { ImageVerificationError } from "./errors";
 import { podImages, verifyPodImages, withPinnedImages } from "./pod-images";
 import type { ImagePolicy } from "./policy-match";
 import type { RegistryClient } from "./registry-client";
+import { bundle, MemoryRegistry } from "./testdata/signatures";
 import { createVerificationCaches } from "./verify-image";
 
 const D = `sha256:${"c".repeat(64)}`;
@@ -12,6 +13,7 @@ const pod: V1Pod = {
     initContainers: [{ name: "guard", image: "ghcr.io/kars/guard:1" }],
     containers: [{ name: "agent", image: "ghcr.io/team/agent:1" }, { name: "router", image: "ghcr.io/kars/router:1" }, { name: "again", image: "ghcr.io/team/agent:1" }],
     ephemeralContainers: [{ name: "debug", image: "ghcr.io/team/debug:1" }],
+    volumes: [{ name: "tools", image: { reference: "ghcr.io/team/tools:1" } }, { name: "scratch", emptyDir: {} }],
   },
 };
 
@@ -23,6 +25,7 @@ describe("podImages", () => {
       "spec.containers[1].image=ghcr.io/kars/router:1",
       "spec.containers[2].image=ghcr.io/team/agent:1",
       "spec.ephemeralContainers[0].image=ghcr.io/team/debug:1",
+      "spec.volumes[0].image.reference=ghcr.io/team/tools:1",
     ]);
   });
 });
@@ -47,9 +50,9 @@ describe("verifyPodImages", () => {
   it("refuses each matching image at its path, looking each distinct image up once; others are left alone", async () => {
     const c = client();
     const v = await verifyPodImages(pod, [policy(["ghcr.io/team/**"])], { client: c.client, now: () => 0, caches: createVerificationCaches() });
-    expect(v.violations.map(x => x.path)).toEqual(["spec.containers[0].image", "spec.containers[2].image", "spec.ephemeralContainers[0].image"]);
+    expect(v.violations.map(x => x.path)).toEqual(["spec.containers[0].image", "spec.containers[2].image", "spec.ephemeralContainers[0].image", "spec.volumes[0].image.reference"]);
     expect(v.violations[0]).toEqual({ path: "spec.containers[0].image", message: `image ghcr.io/team/agent:1 (${D}): no signature found (no Sigstore bundle referrer, no .sig tag) (KarsImagePolicy p)`, rule: "kars image policy" });
-    expect(c.lookups.sort()).toEqual(["team/agent:1", "team/debug:1"]);
+    expect(c.lookups.sort()).toEqual(["team/agent:1", "team/debug:1", "team/tools:1"]);
     expect([v.pins, v.warnings]).toEqual([[], []]);
   });
 
@@ -90,7 +93,36 @@ describe("verifyPodImages", () => {
 describe("withPinnedImages", () => {
   it("writes pinned references at their paths, on a copy", () => {
     const pinned = withPinnedImages(pod, [{ path: "spec.containers[2].image", image: `ghcr.io/team/agent:1@${D}` }, { path: "spec.initContainers[0].image", image: `ghcr.io/kars/guard:1@${D}` }]);
-    expect(podImages(pinned).map(i => i.image)).toEqual([`ghcr.io/kars/guard:1@${D}`, "ghcr.io/team/agent:1", "ghcr.io/kars/router:1", `ghcr.io/team/agent:1@${D}`, "ghcr.io/team/debug:1"]);
+    expect(podImages(pinned).map(i => i.image)).toEqual([`ghcr.io/kars/guard:1@${D}`, "ghcr.io/team/agent:1", "ghcr.io/kars/router:1", `ghcr.io/team/agent:1@${D}`, "ghcr.io/team/debug:1", "ghcr.io/team/tools:1"]);
+    expect(podImages(withPinnedImages(pod, [{ path: "spec.volumes[0].image.reference", image: `ghcr.io/team/tools:1@${D}` }]))[5].image).toBe(`ghcr.io/team/tools:1@${D}`);
     expect(pod.spec!.containers[2].image).toBe("ghcr.io/team/agent:1");
+  });
+});
+
+describe("verifyPodImages with requirePinned (the validating webhook)", () => {
+  const trusted = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const one: V1Pod = { spec: { containers: [{ name: "agent", image: "registry.example/team/agent:1" }] } };
+  const enforce: ImagePolicy = { name: "team", generation: 1, images: ["registry.example/team/**"], authorities: [{ name: "release", key: trusted.publicKey }], mode: "enforce" };
+
+  it("refuses a verified image that is not pinned (the mutating webhook could not pin it, or an UPDATE named a tag)", async () => {
+    const reg = new MemoryRegistry();
+    const digest = reg.image("agent", "1");
+    reg.attachBundle(digest, bundle(trusted.privateKey, digest).bundle);
+    // the mutating webhook met a 503 and pinned nothing; the validating webhook's own check passes, yet the tag is refused
+    reg.failNextManifests = 1;
+    const mutate = await verifyPodImages(one, [enforce], { client: reg.client(), now: () => 0 });
+    expect(mutate.pins).toEqual([]);
+    const validate = await verifyPodImages(one, [enforce], { client: reg.client(), now: () => 0 }, undefined, { requirePinned: true });
+    expect(validate.violations).toEqual([{ path: "spec.containers[0].image", message: `image registry.example/team/agent:1 must name the digest it is verified as (${digest}): kars pins verified images when a pod is created; give the digest when changing one (name@${digest})`, rule: "kars image policy" }]);
+    // pinned, it passes
+    const pinned = withPinnedImages(one, [{ path: "spec.containers[0].image", image: `registry.example/team/agent:1@${digest}` }]);
+    expect((await verifyPodImages(pinned, [enforce], { client: reg.client(), now: () => 0 }, undefined, { requirePinned: true })).violations).toEqual([]);
+  });
+
+  it("lets a warn-only image stay unpinned", async () => {
+    const reg = new MemoryRegistry();
+    reg.image("agent", "1");
+    const v = await verifyPodImages(one, [{ ...enforce, mode: "warn" }], { client: reg.client(), now: () => 0 }, undefined, { requirePinned: true });
+    expect([v.violations, v.warnings.length]).toEqual([[], 1]);
   });
 });

@@ -13,7 +13,11 @@ export interface PodImage {
   image: string;
 }
 
-/** Every image of a pod (containers, init containers, ephemeral containers) with its field path. */
+/**
+ * Every image of a pod with its field path: containers, init containers, ephemeral containers, and
+ * image volumes (`spec.volumes[i].image.reference`, KEP-4639: an OCI image mounted as a volume, whose
+ * content a container can read and run like its own image's).
+ */
 export function podImages(pod: V1Pod): PodImage[] {
   const out: PodImage[] = [];
   for (const list of ["initContainers", "containers", "ephemeralContainers"] as const) {
@@ -21,6 +25,9 @@ export function podImages(pod: V1Pod): PodImage[] {
       if (typeof c?.image === "string") out.push({ path: `spec.${list}[${i}].image`, image: c.image });
     });
   }
+  (pod.spec?.volumes ?? []).forEach((v, i) => {
+    if (typeof v?.image?.reference === "string") out.push({ path: `spec.volumes[${i}].image.reference`, image: v.image.reference });
+  });
   return out;
 }
 
@@ -36,10 +43,13 @@ export interface PodImageVerdicts {
 
 /**
  * Verifies every image of `pod` under `policies` (verifyImage; each distinct image once, all at
- * once); with `oldPod` (an UPDATE), only images that are new or changed at their path. Fails closed: an error of any kind on an image is a violation at that image's path; nothing
+ * once); with `oldPod` (an UPDATE), only images that are new or changed at their path. With
+ * `requirePinned` (the validating webhook), an image an enforce policy covers must also name its
+ * digest: the mutating webhook pins what it verified, so an unpinned one there means it could not (a
+ * transient registry error, an UPDATE to a tag), and a tag would be resolved anew by the kubelet. Fails closed: an error of any kind on an image is a violation at that image's path; nothing
  * is thrown. Pure apart from the registry reads in `deps`.
  */
-export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy[], deps: VerifyImageDeps, oldPod?: V1Pod): Promise<PodImageVerdicts> {
+export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy[], deps: VerifyImageDeps, oldPod?: V1Pod, options: { requirePinned?: boolean } = {}): Promise<PodImageVerdicts> {
   // on UPDATE only what changed: an image admitted before is not re-read from the registry (a label
   // change must not fail because a registry is down), a new or changed one is verified
   const before = new Set((oldPod ? podImages(oldPod) : []).map(i => `${i.path}=${i.image}`));
@@ -58,6 +68,10 @@ export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy
       continue;
     }
     if (o.v.pinned && o.v.pinned !== image) out.pins.push({ path, image: o.v.pinned });
+    // what an enforce policy covers runs only by the digest that was verified: a tag would be resolved again by the kubelet
+    if (options.requirePinned && o.v.enforced && !image.includes("@")) {
+      out.violations.push({ path, message: `image ${image} must name the digest it is verified as (${o.v.digest}): kars pins verified images when a pod is created; give the digest when changing one (name@${o.v.digest})`, rule: IMAGE_POLICY_RULE });
+    }
     for (const w of o.v.warnings) {
       if (warned.has(w)) continue;
       warned.add(w);
@@ -74,6 +88,9 @@ export function withPinnedImages(pod: V1Pod, pins: readonly PodImage[]): V1Pod {
     const m = /^spec\.(initContainers|containers|ephemeralContainers)\[(\d+)\]\.image$/.exec(path);
     const c = m ? spec[m[1] as "containers"]?.[Number(m[2])] : undefined;
     if (c) c.image = image;
+    const v = /^spec\.volumes\[(\d+)\]\.image\.reference$/.exec(path);
+    const volume = v ? spec.volumes?.[Number(v[1])] : undefined;
+    if (volume?.image) volume.image.reference = image;
   }
   return { ...pod, spec };
 }

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
 import { parseImageReference } from "./image-reference";
-import { imageGlobMatches, matchingPolicies, type ImagePolicy } from "./policy-match";
+import { canonicalGlob, imageGlobMatches, matchingPolicies, type ImagePolicy } from "./policy-match";
 
 describe("imageGlobMatches", () => {
   it.each<[string, string, boolean]>([
@@ -29,5 +29,32 @@ describe("imageGlobMatches", () => {
     const policies = [p("a", ["ghcr.io/**"]), p("b", ["docker.io/**"]), p("c", ["ghcr.io/org/agent", "quay.io/**"])];
     expect(matchingPolicies(policies, parseImageReference("ghcr.io/org/agent:v1")).map(x => x.name)).toEqual(["a", "c"]);
     expect(matchingPolicies(policies, parseImageReference("registry.k8s.io/pause"))).toEqual([]);
+  });
+});
+
+describe("canonicalGlob", () => {
+  it.each<[string, string]>([
+    ["busybox", "docker.io/library/busybox"],
+    ["myorg/*", "docker.io/myorg/*"],
+    ["index.docker.io/library/*", "docker.io/library/*"],
+    ["registry-1.docker.io/**", "docker.io/**"],
+    ["docker.io/busybox", "docker.io/library/busybox"],
+    ["Registry.Example.com/**", "registry.example.com/**"],
+    ["registry.example.com:443/team/*", "registry.example.com/team/*"],
+    ["registry.example.com./team/*", "registry.example.com/team/*"],
+    ["127.0.0.1:*/kars-e2e/**", "127.0.0.1:*/kars-e2e/**"],
+    ["**", "**"],
+    ["*.example.com/**", "*.example.com/**"],
+  ])("%s → %s", (glob, canonical) => {
+    expect(canonicalGlob(glob)).toBe(canonical);
+  });
+
+  it.each<[string, string]>([
+    ["busybox", "busybox:1.36"],
+    ["myorg/*", "myorg/agent"],
+    ["Registry.Example.com/**", "registry.example.com/team/agent"],
+    ["registry-1.docker.io/**", "docker.io/library/busybox"],
+  ])("a glob written as %s matches %s once canonical", (glob, image) => {
+    expect(imageGlobMatches(canonicalGlob(glob), parseImageReference(image))).toBe(true);
   });
 });

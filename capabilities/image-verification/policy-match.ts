@@ -1,5 +1,5 @@
 import type { KeyObject } from "node:crypto";
-import type { ImageReference } from "./image-reference";
+import { canonicalRegistry, type ImageReference } from "./image-reference";
 
 /** One signing authority of a policy: a public key (keyless authorities are not handled yet). */
 export interface KeyAuthority {
@@ -17,6 +17,8 @@ export interface ImagePolicy {
   name: string;
   /** metadata.generation: a changed policy is a new cache key. */
   generation: number;
+  /** metadata.uid: a deleted and re-created policy (generation 1 again) is a new cache key too. */
+  uid?: string;
   /** Globs over `registry/repository` (see imageGlobMatches). */
   images: readonly string[];
   /** An image matching `images` must carry a signature that one of these verifies. */
@@ -39,6 +41,25 @@ export function imageGlobMatches(pattern: string, ref: ImageReference): boolean 
 /** The policies whose globs match `ref`, in the order given. */
 export function matchingPolicies(policies: readonly ImagePolicy[], ref: ImageReference): ImagePolicy[] {
   return policies.filter(p => p.images.some(g => imageGlobMatches(g, ref)));
+}
+
+/**
+ * A policy glob in the spelling images are matched in: its registry part as canonicalRegistry spells
+ * hosts (case, trailing dot, `:443`, Docker Hub's aliases), and Docker's normalisation where it names no
+ * registry (`busybox` → `docker.io/library/busybox`, `myorg/*` → `docker.io/myorg/*`). A glob that
+ * starts with a wildcard is kept as written (it names no one registry).
+ */
+export function canonicalGlob(glob: string): string {
+  if (/^[*?]/.test(glob)) return glob;
+  const slash = glob.indexOf("/");
+  if (slash < 0) return /[.:]/.test(glob) || glob === "localhost" ? glob : `docker.io/library/${glob}`;
+  const first = glob.slice(0, slash);
+  const rest = glob.slice(slash + 1);
+  if (/[.:]/.test(first) || first === "localhost") {
+    const host = canonicalRegistry(first);
+    return `${host}/${host === "docker.io" && !rest.includes("/") && !/[*?]/.test(rest) ? `library/${rest}` : rest}`;
+  }
+  return `docker.io/${glob}`;
 }
 
 const compiled = new Map<string, RegExp>();

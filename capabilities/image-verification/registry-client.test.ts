@@ -123,6 +123,17 @@ describe("RegistryClient", () => {
     await storage.close();
   });
 
+  it("says timeout when the deadline cuts a body being read, and names no address when it cannot connect", async () => {
+    const reg = await fakeRegistry({ "/v2/team/app/manifests/v1": (_q, res) => res.writeHead(200, { "content-type": "application/json" }).write("{") });
+    const client = new RegistryClient({ plainHttp: [reg.host, "127.0.0.1:1"] });
+    const slow = (await client.manifest(reg.host, "team/app", "v1", AbortSignal.timeout(300)).catch((e: unknown) => e)) as ImageVerificationError;
+    expect([slow.code, slow.message]).toEqual(["timeout", `${reg.host}: no answer before the verification deadline`]);
+    const gone = (await client.manifest("127.0.0.1:1", "team/app", "v1", signal()).catch((e: unknown) => e)) as ImageVerificationError;
+    expect([gone.code, gone.message]).toEqual(["registry_unreachable", "127.0.0.1:1: cannot reach the registry (ECONNREFUSED)"]);
+    await client.close();
+    await reg.close();
+  });
+
   it("refuses a manifest over the size limit", async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 32);
     const reg = await fakeRegistry({ "/v2/team/app/manifests/v1": json(big) });
@@ -153,6 +164,15 @@ describe("RegistryClient", () => {
       const client = new RegistryClient({ plainHttp: [reg.host] });
       expect((await client.referrers(reg.host, "team/app", d, BUNDLE_TYPE, signal())).length).toBe(1);
       expect(await client.referrers(reg.host, "team/other", d, BUNDLE_TYPE, signal())).toEqual([]);
+      await client.close();
+      await reg.close();
+    });
+
+    it.each([400, 405, 406, 501])("takes a %i from the referrers API as 'no API' and uses the tag schema", async status => {
+      const tag = d.replace(":", "-");
+      const reg = await fakeRegistry({ [`/v2/team/app/referrers/${d}`]: (_q, res) => res.writeHead(status).end(), [`/v2/team/app/manifests/${tag}`]: json(index([BUNDLE_TYPE]), "application/vnd.oci.image.index.v1+json") });
+      const client = new RegistryClient({ plainHttp: [reg.host] });
+      expect((await client.referrers(reg.host, "team/app", d, BUNDLE_TYPE, signal())).length).toBe(1);
       await client.close();
       await reg.close();
     });

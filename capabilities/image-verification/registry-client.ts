@@ -16,6 +16,9 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Largest signature blob read (bytes): a simple-signing payload or a Sigstore bundle is a few KiB. */
 export const MAX_SIGNATURE_BLOB_BYTES = 1024 * 1024;
 
+/** Statuses of a registry without the referrers API (the spec says 404; others are seen in the wild). */
+const NO_REFERRERS_API = new Set([400, 404, 405, 406, 501]);
+
 /** Redirects followed for a blob download, and how many at most. */
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 3;
@@ -91,11 +94,17 @@ export class RegistryClient {
    * is computed from the bytes (a registry's Docker-Content-Digest header is not trusted).
    * Throws `image_not_found` on 404, and the other codes of `send`.
    */
-  async manifest(registry: string, repository: string, reference: string, signal: AbortSignal, accept: readonly string[] = MANIFEST_MEDIA_TYPES): Promise<FetchedManifest> {
+  async manifest(registry: string, repository: string, reference: string, signal: AbortSignal, accept: readonly string[] = MANIFEST_MEDIA_TYPES, maxBytes = MAX_MANIFEST_BYTES): Promise<FetchedManifest> {
     const res = await this.send(registry, repository, `/v2/${repository}/manifests/${reference}`, signal, { accept: accept.join(", ") });
-    if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no manifest ${reference}`);
-    if (res.statusCode !== 200) throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET manifest ${reference} answered ${res.statusCode}`);
-    const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, `${registry}/${repository} manifest ${reference}`);
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no manifest ${reference}`);
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET manifest ${reference} answered ${res.statusCode}`);
+    }
+    const bytes = await readBounded(res.body, maxBytes, `${registry}/${repository} manifest ${reference}`, signal, registry);
     const digest = reference.includes(":") ? digestOf(bytes, reference) : sha256Digest(bytes);
     if (reference.includes(":") && reference !== digest) {
       throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: asked for manifest ${reference}, the registry served content with digest ${digest}`);
@@ -131,9 +140,12 @@ export class RegistryClient {
       res = await this.get(to.toString(), {}, signal, registry);
       from = to;
     }
-    if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no blob ${digest}`);
-    if (res.statusCode !== 200) throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET blob ${digest} answered ${res.statusCode}`);
-    const bytes = await readBounded(res.body, maxBytes, `${registry}/${repository} blob ${digest}`);
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no blob ${digest}`);
+      throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: GET blob ${digest} answered ${res.statusCode}`);
+    }
+    const bytes = await readBounded(res.body, maxBytes, `${registry}/${repository} blob ${digest}`, signal, registry);
     const actual = digestOf(bytes, digest);
     if (actual !== digest) throw new ImageVerificationError("digest_mismatch", `${registry}/${repository}: blob ${digest} has other content (digest ${actual})`);
     return bytes;
@@ -148,15 +160,15 @@ export class RegistryClient {
     const res = await this.send(registry, repository, `/v2/${repository}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`, signal, { accept: "application/vnd.oci.image.index.v1+json" });
     let index: OciManifest | undefined;
     if (res.statusCode === 200) {
-      const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, `${registry}/${repository} referrers of ${digest}`);
+      const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, `${registry}/${repository} referrers of ${digest}`, signal, registry);
       try {
         index = JSON.parse(bytes.toString("utf8")) as OciManifest;
       } catch (err) {
         throw new ImageVerificationError("unsupported", `${registry}/${repository}: the referrers of ${digest} are not JSON`, { cause: err });
       }
-    } else if (res.statusCode === 404) {
+    } else if (NO_REFERRERS_API.has(res.statusCode)) {
       await res.body.dump();
-      // no referrers API: the fallback tag schema
+      // no referrers API (404 per the spec; some registries say 400, 405, 406 or 501): the fallback tag schema
       try {
         index = (await this.manifest(registry, repository, digest.replace(":", "-"), signal, ["application/vnd.oci.image.index.v1+json"])).json;
       } catch (err) {
@@ -201,8 +213,7 @@ export class RegistryClient {
     try {
       return await request(url, { method: "GET", headers, signal, dispatcher: this.dispatcher });
     } catch (err) {
-      if (signal.aborted) throw new ImageVerificationError("timeout", `${registry}: no answer before the verification deadline`, { cause: err });
-      throw new ImageVerificationError("registry_unreachable", `${registry}: ${(err as Error).message}`, { cause: err });
+      throw transportError(err, signal, registry);
     }
   }
 
@@ -229,7 +240,7 @@ export class RegistryClient {
       await res.body.dump();
       throw new ImageVerificationError("registry_unauthorized", `${registry}: the token endpoint answered ${res.statusCode}`);
     }
-    const body = (await readBounded(res.body, 64 * 1024, `${registry} token`)).toString("utf8");
+    const body = (await readBounded(res.body, 64 * 1024, `${registry} token`, signal, registry)).toString("utf8");
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       parsed = JSON.parse(body) as typeof parsed;
@@ -281,17 +292,38 @@ export function parseBearerChallenge(header: string): Record<string, string> | n
   return out;
 }
 
-/** Reads a body to the end, refusing more than `max` bytes (the body is destroyed then). */
-async function readBounded(body: Dispatcher.ResponseData["body"], max: number, what: string): Promise<Buffer> {
+/**
+ * Reads a body to the end, refusing more than `max` bytes (the body is destroyed then). A read cut by
+ * the deadline is `timeout`; a connection lost meanwhile is `registry_unreachable`.
+ */
+async function readBounded(body: Dispatcher.ResponseData["body"], max: number, what: string, signal: AbortSignal, registry: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      body.destroy();
-      throw new ImageVerificationError("unsupported", `${what} is larger than ${max} bytes`);
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        body.destroy();
+        throw new ImageVerificationError("unsupported", `${what} is larger than ${max} bytes`);
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    throw err instanceof ImageVerificationError ? err : transportError(err, signal, registry);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A failed request or read as an ImageVerificationError: `timeout` when the deadline fired, else
+ * `registry_unreachable` with the error's code only. The message reaches whoever created the pod, so
+ * it carries no address or text of the underlying error (no network reconnaissance through denials);
+ * the error itself is the cause, for the controller's log.
+ */
+function transportError(err: unknown, signal: AbortSignal, registry: string): ImageVerificationError {
+  if (signal.aborted) return new ImageVerificationError("timeout", `${registry}: no answer before the verification deadline`, { cause: err });
+  let code: unknown;
+  for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 4 && code === undefined; e = (e as { cause?: unknown }).cause, depth++) code = (e as { code?: unknown }).code;
+  const named = typeof code === "string" && /^[A-Z_]{2,40}$/.test(code) ? ` (${code})` : "";
+  return new ImageVerificationError("registry_unreachable", `${registry}: cannot reach the registry${named}`, { cause: err });
 }

@@ -22,11 +22,14 @@ export interface ImageVerdict {
   digest: string;
   /**
    * The reference to run: the pod's own spelling pinned to `digest` (`name[:tag]@digest`; the kubelet
-   * pulls by the digest), or undefined when nothing was verified (no policy matched, or warn mode failed).
+   * pulls by the digest), when a policy verified it; undefined when nothing was verified (no policy
+   * matched, or only warn policies did and failed).
    */
   pinned?: string;
   /** For each matching policy: the authority whose key verified a signature. */
   verifiedBy: { policy: string; authority: string }[];
+  /** Whether an `enforce` policy matches the image (then only its digest may run: see verifyPodImages' requirePinned). */
+  enforced: boolean;
   /** Refusals of `warn` policies (the pod is admitted; the user is told). */
   warnings: string[];
 }
@@ -44,7 +47,7 @@ export interface VerifyImageDeps {
 
 /** The verdict and tag caches, shared by every admission of one webhook process. */
 export interface VerificationCaches {
-  verdicts: TtlCache<{ policy: string; authority: string }[]>;
+  verdicts: TtlCache<{ verifiedBy: { policy: string; authority: string }[]; warnings: string[] }>;
   tags: TtlCache<string>;
 }
 
@@ -70,17 +73,18 @@ export function createVerificationCaches(): VerificationCaches {
  */
 export async function verifyImage(image: string, policies: readonly ImagePolicy[], deps: VerifyImageDeps): Promise<ImageVerdict> {
   // no policy at all: nothing to check, not even the reference's grammar (that is the kubelet's to refuse)
-  if (policies.length === 0) return { image, digest: "", verifiedBy: [], warnings: [] };
+  if (policies.length === 0) return { image, digest: "", verifiedBy: [], enforced: false, warnings: [] };
   // with policies, a reference that does not parse cannot be matched to them: refused (fail closed; no runtime could pull it)
   const ref = parseImageReference(image);
   const matching = matchingPolicies(policies, ref);
-  if (matching.length === 0) return { image, digest: ref.digest ?? "", verifiedBy: [], warnings: [] };
+  if (matching.length === 0) return { image, digest: ref.digest ?? "", verifiedBy: [], enforced: false, warnings: [] };
+  const enforced = matching.some(p => p.mode === "enforce");
   const caches = deps.caches ?? createVerificationCaches();
   const signal = AbortSignal.timeout(deps.deadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS);
   const digest = await resolveDigest(ref, deps, caches, signal, image);
-  const cacheKey = `${ref.registry}/${ref.repository}@${digest} ${matching.map(p => `${p.name}@${p.generation}`).join(",")}`;
+  const cacheKey = `${ref.registry}/${ref.repository}@${digest} ${matching.map(p => `${p.name}@${p.uid ?? ""}/${p.generation}`).join(",")}`;
   const cached = caches.verdicts.get(cacheKey, deps.now());
-  if (cached) return { image, digest, pinned: pin(image, digest), verifiedBy: cached, warnings: [] };
+  if (cached) return { image, digest, ...(cached.verifiedBy.length > 0 ? { pinned: pin(image, digest) } : {}), verifiedBy: cached.verifiedBy, enforced, warnings: cached.warnings };
 
   let signatures: FoundSignature[];
   try {
@@ -96,9 +100,9 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
     else if (policy.mode === "warn") warnings.push(`image ${image} (${digest}): ${outcome.error.message} (KarsImagePolicy ${policy.name}, mode warn)`);
     else throw new ImageVerificationError(outcome.error.code, `image ${image} (${digest}): ${outcome.error.message} (KarsImagePolicy ${policy.name})`);
   }
-  if (warnings.length > 0) return { image, digest, verifiedBy, warnings };
-  caches.verdicts.set(cacheKey, verifiedBy, deps.now());
-  return { image, digest, pinned: pin(image, digest), verifiedBy, warnings };
+  // every enforce policy is satisfied here; pinned when any policy verified the digest (a warn policy's failure does not unpin it)
+  caches.verdicts.set(cacheKey, { verifiedBy, warnings }, deps.now());
+  return { image, digest, ...(verifiedBy.length > 0 ? { pinned: pin(image, digest) } : {}), verifiedBy, enforced, warnings };
 }
 
 /** The digest the reference names, or its tag's (cached briefly); errors name the image. */

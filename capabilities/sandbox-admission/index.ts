@@ -58,23 +58,36 @@ async function namespaceOf(name: string): Promise<kind.Namespace | undefined> {
 }
 
 /**
- * KarsImagePolicies by name, kept current by a watch; listed once before the first admission that needs
- * them, so that a controller just started does not admit unverified images while its watch catches up
- * (a failed list throws: the pod is refused, fail closed).
+ * KarsImagePolicies by name, kept current by a watch and by a list every IMAGE_POLICY_RELIST_MS (which
+ * also catches what a watch missed, and serves where Pepr runs admission without watches). The first
+ * list is awaited before the first admission that needs it, so that a controller just started does not
+ * admit unverified images while it catches up (a failed first list throws: the pod is refused, fail
+ * closed); later lists refresh in the background.
  */
-const imagePolicies = new Map<string, ImagePolicy>();
+const IMAGE_POLICY_RELIST_MS = 30_000;
+let imagePolicies = new Map<string, ImagePolicy>();
 let imagePoliciesListed: Promise<void> | null = null;
-async function currentImagePolicies(): Promise<ImagePolicy[]> {
-  imagePoliciesListed ??= K8s(KarsImagePolicyKind)
+let imagePoliciesListedAt = 0;
+function listImagePolicies(): Promise<void> {
+  return K8s(KarsImagePolicyKind)
     .Get()
     .then(list => {
-      for (const o of list.items) if (o.metadata?.name && !imagePolicies.has(o.metadata.name)) imagePolicies.set(o.metadata.name, imagePolicyFromResource(o));
-    })
-    .catch(err => {
-      imagePoliciesListed = null;
-      throw new Error(`cannot list KarsImagePolicies: ${err instanceof Error ? err.message : String(err)}`);
+      const next = new Map<string, ImagePolicy>();
+      for (const o of list.items) if (o.metadata?.name) next.set(o.metadata.name, imagePolicyFromResource(o));
+      imagePolicies = next;
+      imagePoliciesListedAt = Date.now();
     });
+}
+async function currentImagePolicies(): Promise<ImagePolicy[]> {
+  imagePoliciesListed ??= listImagePolicies().catch(err => {
+    imagePoliciesListed = null;
+    throw new Error(`cannot list KarsImagePolicies: ${err instanceof Error ? err.message : String(err)}`);
+  });
   await imagePoliciesListed;
+  if (Date.now() - imagePoliciesListedAt > IMAGE_POLICY_RELIST_MS) {
+    imagePoliciesListedAt = Date.now(); // one refresh at a time
+    listImagePolicies().catch(err => log.warn({ err }, "KarsImagePolicy refresh failed; the watched set stays in use"));
+  }
   return [...imagePolicies.values()];
 }
 const imageDeps: VerifyImageDeps = {
@@ -124,7 +137,7 @@ When(a.Pod)
     try {
       const ns = await namespaceOf(req.Request.namespace ?? "");
       if (!isSandboxNamespace(ns)) return req.Approve();
-      const images = await verifyPodImages(req.Raw, await currentImagePolicies(), imageDeps, req.Request.operation === "UPDATE" ? req.OldResource : undefined);
+      const images = await verifyPodImages(req.Raw, await currentImagePolicies(), imageDeps, req.Request.operation === "UPDATE" ? req.OldResource : undefined, { requirePinned: true });
       const violations = [...postureViolations(req.Raw, sandboxContextFromNamespace(ns!), config), ...images.violations];
       if (violations.length === 0) {
         log.info({ pod: name, decision: "admit", ...(images.warnings.length ? { imageWarnings: images.warnings.length } : {}) }, "sandbox pod admitted");

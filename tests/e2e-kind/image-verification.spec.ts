@@ -2,7 +2,8 @@
  * Cosign-on-admission as a kubectl user meets it (DESIGN §4): a KarsImagePolicy names which images
  * must be signed by which key; a sandbox pod whose image cosign v3 signed with that key is admitted
  * with the verified digest pinned into its image; an unsigned one is refused with a message naming
- * the field, the image, its digest, the reason and the policy; a `warn` policy admits with a kubectl
+ * the field, the image, its digest, the reason and the policy (also for an image volume, and for an
+ * UPDATE that names a tag instead of the verified digest); a `warn` policy admits with a kubectl
  * warning; the CRD refuses a key that is no PEM public key. Images live in a loopback registry
  * (`crane registry serve`) started by this spec; signatures are made by cosign itself.
  */
@@ -67,6 +68,22 @@ it("admits a pod whose image cosign signed with the policy's key, running the ve
   k.ok(["run", "signed", "-n", NS, "--image", image]);
   const pod = k.json<{ spec: { containers: { name: string; image: string }[] } }>(["get", "pod", "signed", "-n", NS])!;
   expect(pod.spec.containers.find(c => c.name === "signed")?.image).toBe(`${image}@${digests.signed}`);
+});
+
+it("refuses an unsigned image mounted as an image volume beside a signed container", () => {
+  const signed = `${registry.host}/kars-e2e/signed:1`;
+  const unsigned = `${registry.host}/kars-e2e/unsigned:1`;
+  const r = k(["run", "with-volume", "-n", NS, "--image", signed, "--overrides", JSON.stringify({
+    spec: { volumes: [{ name: "tools", image: { reference: unsigned } }], containers: [{ name: "with-volume", image: signed, volumeMounts: [{ name: "tools", mountPath: "/tools" }] }] },
+  })]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain(`spec.volumes[0].image.reference: image ${unsigned} (${digests.unsigned}): no signature found`);
+});
+
+it("refuses changing a running pod's image to a tag, even a signed one: only the verified digest may run", () => {
+  const r = k(["set", "image", "pod/signed", "-n", NS, `signed=${registry.host}/kars-e2e/signed:1`]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain(`spec.containers[0].image: image ${registry.host}/kars-e2e/signed:1 must name the digest it is verified as (${digests.signed})`);
 });
 
 it("admits an image a warn policy cannot verify, with a kubectl warning naming the policy", () => {

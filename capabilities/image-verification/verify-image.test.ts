@@ -1,0 +1,64 @@
+import { generateKeyPairSync } from "node:crypto";
+import type { ImagePolicy } from "./policy-match";
+import { MemoryRegistry } from "./testdata/signatures";
+import { bundle, simpleSigning } from "./testdata/signatures";
+import { createVerificationCaches, verifyImage } from "./verify-image";
+
+const trusted = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const IMAGE = "registry.example/team/agent:1";
+const policy = (over: Partial<ImagePolicy> = {}): ImagePolicy => ({ name: "team", generation: 1, uid: "uid-1", images: ["registry.example/team/**"], authorities: [{ name: "release", key: trusted.publicKey }], mode: "enforce", ...over });
+
+function signedRegistry(): { reg: MemoryRegistry; digest: string } {
+  const reg = new MemoryRegistry();
+  const digest = reg.image("agent", "1");
+  reg.attachBundle(digest, bundle(trusted.privateKey, digest).bundle);
+  return { reg, digest };
+}
+
+describe("verifyImage", () => {
+  it("pins what an enforce policy verified even when an overlapping warn policy fails, and says so", async () => {
+    const { reg, digest } = signedRegistry();
+    const v = await verifyImage(IMAGE, [policy(), policy({ name: "audit", uid: "uid-2", mode: "warn", authorities: [{ name: "other", key: other.publicKey }], images: ["**"] })], { client: reg.client(), now: () => 0 });
+    expect(v.pinned).toBe(`${IMAGE}@${digest}`);
+    expect(v.verifiedBy).toEqual([{ policy: "team", authority: "release" }]);
+    expect(v.warnings).toEqual([expect.stringMatching(/^image registry.example\/team\/agent:1 \(sha256:[0-9a-f]{64}\): no signature verifies with the policy's authorities: .* \(KarsImagePolicy audit, mode warn\)$/)]);
+    expect(v.enforced).toBe(true);
+  });
+
+  it("serves a verdict from the cache, warnings included, until the policy changes or is re-created", async () => {
+    const { reg } = signedRegistry();
+    const caches = createVerificationCaches();
+    const deps = { client: reg.client(), now: () => 0, caches };
+    await verifyImage(IMAGE, [policy()], deps);
+    const reads = reg.reads.referrers;
+    expect((await verifyImage(IMAGE, [policy()], deps)).verifiedBy).toHaveLength(1);
+    expect(reg.reads.referrers).toBe(reads);
+    // deleted and re-created with another key: generation 1 again, a new uid; the old verdict must not serve
+    const recreated = policy({ uid: "uid-9", authorities: [{ name: "rotated", key: other.publicKey }] });
+    await expect(verifyImage(IMAGE, [recreated], deps)).rejects.toMatchObject({ code: "invalid_signature" });
+  });
+
+  it("reads one bundle layer per referrer, and a flood of referrers does not hide a legacy signature", async () => {
+    const reg = new MemoryRegistry();
+    const digest = reg.image("agent", "1");
+    reg.attachBundle(digest, { junk: true }, 400); // one referrer, 400 layers of the same blob
+    for (let i = 0; i < 30; i++) reg.attachBundle(digest, { junk: i });
+    reg.attachLegacy(digest, [simpleSigning(trusted.privateKey, digest)]);
+    const v = await verifyImage(IMAGE, [policy()], { client: reg.client(), now: () => 0 });
+    expect(v.verifiedBy).toEqual([{ policy: "team", authority: "release" }]);
+    expect(reg.reads.blob).toBeLessThanOrEqual(16 + 1);
+  });
+
+  it("refuses, naming the digest, a signature made for another digest (a tag moved to new content)", async () => {
+    const reg = new MemoryRegistry();
+    const old = reg.image("agent v1", "old");
+    reg.attachBundle(old, bundle(trusted.privateKey, old).bundle);
+    const now = reg.image("agent v2", "1");
+    reg.attachBundle(now, bundle(trusted.privateKey, old).bundle); // the old signature copied onto the new digest
+    await expect(verifyImage(IMAGE, [policy()], { client: reg.client(), now: () => 0 })).rejects.toMatchObject({
+      code: "invalid_signature",
+      message: expect.stringContaining(`(${now}): no signature verifies with the policy's authorities: sigstore-bundle`),
+    });
+  });
+});
