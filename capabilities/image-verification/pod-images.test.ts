@@ -37,10 +37,12 @@ describe("verifyPodImages", () => {
   function client(): { client: RegistryClient; lookups: string[] } {
     const lookups: string[] = [];
     const fake = {
-      manifest: async (_r: string, repo: string, reference: string) => {
-        if (reference.endsWith(".sig")) throw new ImageVerificationError("image_not_found", "none");
-        lookups.push(`${repo}:${reference}`);
-        return { digest: D, mediaType: "", bytes: Buffer.alloc(0), json: {} };
+      manifest: async () => {
+        throw new ImageVerificationError("image_not_found", "none");
+      },
+      resolveTag: async (_r: string, repo: string, tag: string) => {
+        lookups.push(`${repo}:${tag}`);
+        return D;
       },
       referrers: async () => [],
     };

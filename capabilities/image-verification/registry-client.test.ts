@@ -53,6 +53,22 @@ describe("RegistryClient", () => {
     await reg.close();
   });
 
+  it("resolves a tag with a HEAD and its Docker-Content-Digest, or a GET when the header is missing", async () => {
+    const named = `sha256:${"e".repeat(64)}`;
+    const reg = await fakeRegistry({
+      "/v2/team/app/manifests/v1": (req, res) => res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": named }).end(req.method === "HEAD" ? undefined : MANIFEST),
+      "/v2/team/app/manifests/v2": (req, res) => res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" }).end(req.method === "HEAD" ? undefined : MANIFEST),
+    });
+    const client = new RegistryClient({ plainHttp: [reg.host] });
+    expect(await client.resolveTag(reg.host, "team/app", "v1", signal())).toBe(named);
+    expect(await client.resolveTag(reg.host, "team/app", "v2", signal())).toBe(sha(MANIFEST));
+    expect(reg.seen.map(x => x.url)).toEqual(["/v2/team/app/manifests/v1", "/v2/team/app/manifests/v2", "/v2/team/app/manifests/v2"]);
+    const missing = (await client.resolveTag(reg.host, "team/app", "v3", signal()).catch((e: unknown) => e)) as ImageVerificationError;
+    expect(missing.code).toBe("image_not_found");
+    await client.close();
+    await reg.close();
+  });
+
   it("checks a sha512 digest with sha512", async () => {
     const d512 = `sha512:${createHash("sha512").update(MANIFEST).digest("hex")}`;
     const reg = await fakeRegistry({ [`/v2/team/app/manifests/${d512}`]: json(MANIFEST) });
@@ -88,6 +104,25 @@ describe("RegistryClient", () => {
     expect(new URL(reg.seen[1].url, "http://x").searchParams.get("scope")).toBe("repository:team/app:pull");
     await client.close();
     await reg.close();
+  });
+
+  it.each<[string, (port: number) => string, RegExp]>([
+    ["an address literal", port => `http://127.0.0.2:${port}/token`, /the registry sends kars to a non-public address \(127\.0\.0\.2\); only its own host may be one/],
+    ["a name resolving to one", port => `http://localhost:${port}/token`, /cannot reach the registry \(EKARS_NON_PUBLIC\)/],
+  ])("refuses a token realm on another host at a non-public address (%s): no SSRF through a registry", async (_t, realm, why) => {
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.headers.host} ${req.url}`);
+      res.writeHead(401, { "www-authenticate": `Bearer realm="${realm((server.address() as AddressInfo).port)}",service="x"` }).end();
+    });
+    await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = new RegistryClient({ plainHttp: [host] });
+    const err = (await client.manifest(host, "team/app", "v1", signal()).catch((e: unknown) => e)) as ImageVerificationError;
+    expect([err.code, err.message]).toEqual(["registry_unreachable", expect.stringMatching(why)]);
+    expect(seen).toEqual([`${host} /v2/team/app/manifests/v1`]);
+    await client.close();
+    await new Promise(r => server.close(r));
   });
 
   it("says registry_unauthorized, without the credentials, when the token endpoint refuses them", async () => {

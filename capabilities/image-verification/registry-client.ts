@@ -1,7 +1,11 @@
 import { createHash } from "node:crypto";
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
+import { isIP } from "node:net";
+import { classifyAddress } from "../../router/src/egress/ip-address";
 import { Agent, request, type Dispatcher } from "undici";
 import { isPlainHttpRegistry } from "./config";
 import { ImageVerificationError } from "./errors";
+import { isDigest } from "./image-reference";
 
 /** Manifest media types kars asks for and reads (OCI image spec; Docker's v2 schema 2 equivalents). */
 export const MANIFEST_MEDIA_TYPES = [
@@ -85,8 +89,45 @@ export class RegistryClient {
   /** Bearer tokens by `registry scope`, until their expiry (ms since epoch). */
   private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
 
+  /** For hosts a registry sends us to (token realm, blob storage): public addresses only (publicOnlyLookup). */
+  private readonly followDispatcher: Dispatcher;
+
   constructor(private readonly options: RegistryClientOptions = {}) {
     this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+    this.followDispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 16, connect: { lookup: publicOnlyLookup } });
+  }
+
+  /**
+   * The dispatcher for a URL a registry named (its token realm, a blob redirect): the registry's own
+   * host may be anywhere (an in-cluster registry is fine: the policy names it), but another host it
+   * sends us to must be a public address — else anyone who runs a registry a policy covers could make
+   * the webhook call cluster-internal endpoints (SSRF). Throws `registry_unreachable` for a non-public
+   * address literal; names are checked as they resolve (publicOnlyLookup).
+   */
+  private dispatcherFor(url: URL, registry: string): Dispatcher {
+    if (url.hostname === hostOf(registry)) return this.dispatcher;
+    const literal = url.hostname.replace(/^\[|\]$/g, "");
+    if (isIP(literal) && !classifyAddress(literal).public) {
+      throw new ImageVerificationError("registry_unreachable", `${registry}: the registry sends kars to a non-public address (${url.hostname}); only its own host may be one`);
+    }
+    return this.followDispatcher;
+  }
+
+  /**
+   * The digest a tag names: a HEAD of the manifest, read from its Docker-Content-Digest header (OCI
+   * distribution spec: "Checking if content exists"); a GET (digesting the bytes) when the header is
+   * missing or not a digest. Trusting the header is safe here: the digest is only the name of what is
+   * then verified and pinned — a registry naming another digest gets that digest's signatures checked
+   * and that digest pinned, and the kubelet's runtime checks the content it pulls against it. A HEAD is
+   * also not a pull for registries that count pulls (Docker Hub). Throws like `manifest`.
+   */
+  async resolveTag(registry: string, repository: string, tag: string, signal: AbortSignal): Promise<string> {
+    const res = await this.send(registry, repository, `/v2/${repository}/manifests/${tag}`, signal, { accept: MANIFEST_MEDIA_TYPES.join(", ") }, "HEAD");
+    await res.body.dump();
+    if (res.statusCode === 404) throw new ImageVerificationError("image_not_found", `${registry}/${repository}: no manifest ${tag}`);
+    const header = String(res.headers["docker-content-digest"] ?? "");
+    if (res.statusCode === 200 && isDigest(header)) return header;
+    return (await this.manifest(registry, repository, tag, signal)).digest;
   }
 
   /**
@@ -137,7 +178,7 @@ export class RegistryClient {
       if (to.protocol !== "https:" && !(to.protocol === "http:" && to.origin === from.origin)) {
         throw new ImageVerificationError("registry_unreachable", `${registry}/${repository}: blob ${digest} redirects to ${to.protocol} ${to.host}, not https`);
       }
-      res = await this.get(to.toString(), {}, signal, registry);
+      res = await this.get(to.toString(), {}, signal, registry, "GET", this.dispatcherFor(to, registry));
       from = to;
     }
     if (res.statusCode !== 200) {
@@ -189,18 +230,18 @@ export class RegistryClient {
    * unread) for 200, 404 and other statuses; throws `registry_unauthorized` when the registry still
    * says 401/403, `timeout` when `signal` fired, `registry_unreachable` for a connection error.
    */
-  private async send(registry: string, repository: string, pathAndQuery: string, signal: AbortSignal, headers: Record<string, string>): Promise<Dispatcher.ResponseData<unknown>> {
+  private async send(registry: string, repository: string, pathAndQuery: string, signal: AbortSignal, headers: Record<string, string>, method: "GET" | "HEAD" = "GET"): Promise<Dispatcher.ResponseData<unknown>> {
     const url = `${this.origin(registry)}${pathAndQuery}`;
     const scopeKey = `${registry} repository:${repository}:pull`;
     const cached = this.tokens.get(scopeKey);
     const auth: Record<string, string> = cached && cached.expiresAt > Date.now() ? { authorization: `Bearer ${cached.token}` } : {};
-    let res = await this.get(url, { ...headers, ...auth }, signal, registry);
+    let res = await this.get(url, { ...headers, ...auth }, signal, registry, method);
     if (res.statusCode === 401) {
       const challenge = String(res.headers["www-authenticate"] ?? "");
       await res.body.dump();
       const token = await this.token(registry, repository, challenge, signal);
       this.tokens.set(scopeKey, token);
-      res = await this.get(url, { ...headers, authorization: `Bearer ${token.token}` }, signal, registry);
+      res = await this.get(url, { ...headers, authorization: `Bearer ${token.token}` }, signal, registry, method);
     }
     if (res.statusCode === 401 || res.statusCode === 403) {
       await res.body.dump();
@@ -209,9 +250,9 @@ export class RegistryClient {
     return res;
   }
 
-  private async get(url: string, headers: Record<string, string>, signal: AbortSignal, registry: string): Promise<Dispatcher.ResponseData<unknown>> {
+  private async get(url: string, headers: Record<string, string>, signal: AbortSignal, registry: string, method: "GET" | "HEAD" = "GET", dispatcher = this.dispatcher): Promise<Dispatcher.ResponseData<unknown>> {
     try {
-      return await request(url, { method: "GET", headers, signal, dispatcher: this.dispatcher });
+      return await request(url, { method, headers, signal, dispatcher });
     } catch (err) {
       throw transportError(err, signal, registry);
     }
@@ -235,7 +276,7 @@ export class RegistryClient {
     realm.searchParams.set("scope", `repository:${repository}:pull`);
     const creds = this.options.credentials?.get(registry);
     const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` } : {};
-    const res = await this.get(realm.toString(), headers, signal, registry);
+    const res = await this.get(realm.toString(), headers, signal, registry, "GET", this.dispatcherFor(realm, registry));
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new ImageVerificationError("registry_unauthorized", `${registry}: the token endpoint answered ${res.statusCode}`);
@@ -265,8 +306,29 @@ export class RegistryClient {
 
   /** Closes the connections this client opened (not a dispatcher that was passed in). */
   async close(): Promise<void> {
-    if (!this.options.dispatcher) await this.dispatcher.close();
+    if (!this.options.dispatcher) await Promise.all([this.dispatcher.close(), this.followDispatcher.close()]);
   }
+}
+
+/** The host name of `host[:port]` (brackets of an IPv6 literal kept, as URL.hostname has them). */
+function hostOf(registry: string): string {
+  return registry.startsWith("[") ? registry.slice(0, registry.indexOf("]") + 1) : registry.replace(/:\d+$/, "");
+}
+
+/**
+ * A `lookup` for net.connect that refuses a name resolving to any non-public address (loopback,
+ * RFC 1918, link-local incl. 169.254.169.254, CGNAT, …: router/src/egress/ip-address.ts), with the
+ * error code EKARS_NON_PUBLIC. Checked on the addresses the connection then uses, so a name cannot
+ * resolve one way for a check and another for the connection.
+ */
+function publicOnlyLookup(hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, "");
+    const bad = addresses.find(a => !classifyAddress(a.address).public);
+    if (bad || addresses.length === 0) return callback(Object.assign(new Error(`${hostname} resolves to a non-public address`), { code: "EKARS_NON_PUBLIC" }), "");
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0].address, addresses[0].family);
+  });
 }
 
 /** `sha256:<hex>` of `bytes`. */

@@ -39,6 +39,15 @@ describe("verifyImage", () => {
     await expect(verifyImage(IMAGE, [recreated], deps)).rejects.toMatchObject({ code: "invalid_signature" });
   });
 
+  it("shares one round of registry reads among admissions of the same image at once (a scale-up)", async () => {
+    const { reg } = signedRegistry();
+    const deps = { client: reg.client(), now: () => 0, caches: createVerificationCaches() };
+    const all = await Promise.all(Array.from({ length: 20 }, () => verifyImage(IMAGE, [policy()], deps)));
+    expect(new Set(all.map(v => v.pinned)).size).toBe(1);
+    expect([reg.reads.manifest, reg.reads.referrers, reg.reads.blob]).toEqual([3, 1, 1]); // the tag, the referrer manifest, the .sig tag; one referrers list; one bundle
+    expect(deps.caches.inflight.size).toBe(0);
+  });
+
   it("reads one bundle layer per referrer, and a flood of referrers does not hide a legacy signature", async () => {
     const reg = new MemoryRegistry();
     const digest = reg.image("agent", "1");

@@ -49,11 +49,28 @@ export interface VerifyImageDeps {
 export interface VerificationCaches {
   verdicts: TtlCache<{ verifiedBy: { policy: string; authority: string }[]; warnings: string[] }>;
   tags: TtlCache<string>;
+  /**
+   * Registry work in flight (tag lookups, signature discovery), so that admissions of the same image at
+   * once (a Deployment scaled to 50 replicas) share one round of reads.
+   */
+  inflight: Map<string, Promise<unknown>>;
 }
 
 /** Fresh, bounded caches (VERDICT_TTL_MS, TAG_TTL_MS). */
 export function createVerificationCaches(): VerificationCaches {
-  return { verdicts: new TtlCache(VERDICT_TTL_MS, CACHE_ENTRIES), tags: new TtlCache(TAG_TTL_MS, CACHE_ENTRIES) };
+  return { verdicts: new TtlCache(VERDICT_TTL_MS, CACHE_ENTRIES), tags: new TtlCache(TAG_TTL_MS, CACHE_ENTRIES), inflight: new Map() };
+}
+
+/**
+ * `work()`, shared with every caller that asks for `key` while it runs (the first caller's deadline
+ * bounds it: later callers have later deadlines). Its outcome, success or error, is not kept.
+ */
+function once<T>(inflight: Map<string, Promise<unknown>>, key: string, work: () => Promise<T>): Promise<T> {
+  const running = inflight.get(key) as Promise<T> | undefined;
+  if (running) return running;
+  const p = work().finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
 }
 
 /**
@@ -88,7 +105,7 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
 
   let signatures: FoundSignature[];
   try {
-    signatures = await discoverSignatures(deps.client, ref.registry, ref.repository, digest, signal);
+    signatures = await once(caches.inflight, `signatures ${ref.registry}/${ref.repository}@${digest}`, () => discoverSignatures(deps.client, ref.registry, ref.repository, digest, signal));
   } catch (err) {
     throw named(err, image, digest);
   }
@@ -112,9 +129,9 @@ async function resolveDigest(ref: ImageReference, deps: VerifyImageDeps, caches:
   const known = caches.tags.get(key, deps.now());
   if (known) return known;
   try {
-    const m = await deps.client.manifest(ref.registry, ref.repository, ref.tag as string, signal);
-    caches.tags.set(key, m.digest, deps.now());
-    return m.digest;
+    const digest = await once(caches.inflight, `tag ${key}`, () => deps.client.resolveTag(ref.registry, ref.repository, ref.tag as string, signal));
+    caches.tags.set(key, digest, deps.now());
+    return digest;
   } catch (err) {
     throw named(err, image, undefined);
   }

@@ -100,6 +100,16 @@ export class MemoryRegistry {
         if (!digest || !bytes) throw new ImageVerificationError("image_not_found", `no manifest ${reference}`);
         return { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, json: JSON.parse(bytes.toString()) as OciManifest };
       },
+      resolveTag: async (_r: string, _repo: string, tag: string): Promise<string> => {
+        this.reads.manifest++;
+        if (this.failNextManifests > 0) {
+          this.failNextManifests--;
+          throw new ImageVerificationError("registry_unreachable", "registry: answered 503");
+        }
+        const digest = this.tags.get(tag);
+        if (!digest) throw new ImageVerificationError("image_not_found", `no manifest ${tag}`);
+        return digest;
+      },
       blob: async (_r: string, _repo: string, digest: string): Promise<Buffer> => {
         this.reads.blob++;
         const b = this.blobs.get(digest);
