@@ -4,6 +4,9 @@ describe("parseImageVerificationConfig", () => {
   it("defaults to https everywhere and a 4 s deadline", () => {
     expect(parseImageVerificationConfig({})).toEqual({ plainHttpRegistries: [], deadlineMs: 4000 });
   });
+  it("reads the registry auth file's path", () => {
+    expect(parseImageVerificationConfig({ KARS_IMAGE_REGISTRY_AUTH_FILE: "/etc/kars/registry/.dockerconfigjson" }).registryAuthFile).toBe("/etc/kars/registry/.dockerconfigjson");
+  });
   it("reads plain-http registries and the deadline", () => {
     expect(parseImageVerificationConfig({ KARS_IMAGE_PLAIN_HTTP_REGISTRIES: "127.0.0.1:*, localhost:5000", KARS_IMAGE_VERIFY_DEADLINE_MS: "1500" })).toEqual({ plainHttpRegistries: ["127.0.0.1:*", "localhost:5000"], deadlineMs: 1500 });
   });
@@ -12,6 +15,7 @@ describe("parseImageVerificationConfig", () => {
     [{ KARS_IMAGE_PLAIN_HTTP_REGISTRIES: "registry.example.com" }, /is not host:port/],
     [{ KARS_IMAGE_VERIFY_DEADLINE_MS: "9000" }, /KARS_IMAGE_VERIFY_DEADLINE_MS: must be an integer from 100 to 4500, got "9000"/],
     [{ KARS_IMAGE_VERIFY_DEADLINE_MS: "soon" }, /KARS_IMAGE_VERIFY_DEADLINE_MS/],
+    [{ KARS_IMAGE_REGISTRY_AUTH_FILE: "config.json" }, /KARS_IMAGE_REGISTRY_AUTH_FILE: must be an absolute path, got "config.json"/],
   ])("refuses %j", (env, why) => {
     expect(() => parseImageVerificationConfig(env)).toThrow(why);
   });

@@ -85,6 +85,32 @@ describe("verifyPodImages", () => {
     expect(v.violations).toEqual([{ path: "spec.containers[0].image", message: expect.stringMatching(/^image reference "REPLACE-ME\/your-agent:latest": repository "REPLACE-ME\/your-agent" is not a valid repository name/), rule: "kars image policy" }]);
   });
 
+  it("refuses a pod naming more distinct images than it verifies, and works on a few at a time", async () => {
+    const many: V1Pod = { spec: { containers: Array.from({ length: 65 }, (_, i) => ({ name: `c${i}`, image: `ghcr.io/team/app-${i}:1` })) } };
+    const c = client();
+    const v = await verifyPodImages(many, [policy(["quay.io/**"])], { client: c.client, now: () => 0 });
+    expect(v.violations).toEqual([{ path: "spec", message: "names 65 distinct images; kars verifies at most 64 per pod", rule: "kars image policy" }]);
+    expect(c.lookups).toEqual([]);
+    let running = 0;
+    let most = 0;
+    const slow = {
+      ...client().client,
+      resolveTag: async () => {
+        most = Math.max(most, ++running);
+        await new Promise(r => setTimeout(r, 5));
+        running--;
+        return D;
+      },
+      manifest: async () => {
+        throw new ImageVerificationError("image_not_found", "none");
+      },
+      referrers: async () => [],
+    } as unknown as RegistryClient;
+    const some: V1Pod = { spec: { containers: Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, image: `ghcr.io/team/app-${i}:1` })) } };
+    expect((await verifyPodImages(some, [policy(["ghcr.io/**"])], { client: slow, now: () => 0 })).violations).toHaveLength(20);
+    expect(most).toBe(6);
+  });
+
   it("makes no registry call when no policy matches", async () => {
     const c = client();
     expect(await verifyPodImages(pod, [policy(["quay.io/**"])], { client: c.client, now: () => 0 })).toEqual({ pins: [], violations: [], warnings: [] });

@@ -2,7 +2,11 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Violation } from "../shared/violation";
 import { ImageVerificationError } from "./errors";
 import type { ImagePolicy } from "./policy-match";
-import { verifyImage, type VerifyImageDeps } from "./verify-image";
+import { verifyImage, type ImageVerdict, type VerifyImageDeps } from "./verify-image";
+
+/** Most distinct images of one pod verified (more is refused when a policy exists), and how many at once. */
+export const MAX_POD_IMAGES = 64;
+export const POD_VERIFY_CONCURRENCY = 6;
 
 /** Rule name of image refusals in admission messages. */
 export const IMAGE_POLICY_RULE = "kars image policy";
@@ -55,10 +59,21 @@ export async function verifyPodImages(pod: V1Pod, policies: readonly ImagePolicy
   const before = new Set((oldPod ? podImages(oldPod) : []).map(i => `${i.path}=${i.image}`));
   const images = podImages(pod).filter(i => !before.has(`${i.path}=${i.image}`));
   const distinct = [...new Set(images.map(i => i.image))];
-  const outcomes = new Map(
-    await Promise.all(distinct.map(async image => [image, await verifyImage(image, policies, deps).then(v => ({ v }), (e: unknown) => ({ e }))] as const)),
-  );
   const out: PodImageVerdicts = { pins: [], violations: [], warnings: [] };
+  if (policies.length > 0 && distinct.length > MAX_POD_IMAGES) {
+    out.violations.push({ path: "spec", message: `names ${distinct.length} distinct images; kars verifies at most ${MAX_POD_IMAGES} per pod`, rule: IMAGE_POLICY_RULE });
+    return out;
+  }
+  // a few at a time: the registry work of one pod stays bounded, whatever it names
+  const outcomes = new Map<string, { v: ImageVerdict } | { e: unknown }>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < distinct.length) {
+      const image = distinct[next++];
+      outcomes.set(image, await verifyImage(image, policies, deps).then(v => ({ v }), (e: unknown) => ({ e })));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(POD_VERIFY_CONCURRENCY, distinct.length) }, worker));
   const warned = new Set<string>();
   for (const { path, image } of images) {
     const o = outcomes.get(image)!;

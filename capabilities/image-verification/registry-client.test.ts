@@ -125,6 +125,23 @@ describe("RegistryClient", () => {
     await new Promise(r => server.close(r));
   });
 
+  it("answers a Basic challenge with the registry's credentials, and without them says registry_unauthorized", async () => {
+    const server = http.createServer((req, res) => {
+      if (req.headers.authorization === `Basic ${Buffer.from("u:p").toString("base64")}`) return void res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" }).end(MANIFEST);
+      res.writeHead(401, { "www-authenticate": 'Basic realm="registry"' }).end();
+    });
+    await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const withCreds = new RegistryClient({ plainHttp: [host], credentials: () => new Map([[host, { username: "u", password: "p" }]]) });
+    expect((await withCreds.manifest(host, "team/app", "v1", signal())).digest).toBe(sha(MANIFEST));
+    const without = new RegistryClient({ plainHttp: [host] });
+    const err = (await without.manifest(host, "team/app", "v1", signal()).catch((e: unknown) => e)) as ImageVerificationError;
+    expect([err.code, err.message]).toEqual(["registry_unauthorized", `${host}/team/app: the registry asks for authentication kars does not speak (Basic)`]);
+    await withCreds.close();
+    await without.close();
+    await new Promise(r => server.close(r));
+  });
+
   it("says registry_unauthorized, without the credentials, when the token endpoint refuses them", async () => {
     const reg = await fakeRegistry({ "/v2/team/app/manifests/v1": json(MANIFEST) }, true);
     const client = new RegistryClient({ plainHttp: [reg.host], credentials: new Map([[reg.host, { username: "u", password: "wrong-secret" }]]) });

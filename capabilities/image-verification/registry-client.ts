@@ -70,8 +70,11 @@ export interface RegistryCredentials {
 export interface RegistryClientOptions {
   /** Registries spoken to over plain http, `host:port` or `host:*` (tests on loopback); every other one over https. */
   plainHttp?: readonly string[];
-  /** Credentials per registry host[:port]. Never logged, never put in an error message. */
-  credentials?: ReadonlyMap<string, RegistryCredentials>;
+  /**
+   * Credentials per registry host[:port] (canonicalRegistry spelling), or a function giving the current
+   * ones (a mounted file that may change). Never logged, never put in an error message.
+   */
+  credentials?: ReadonlyMap<string, RegistryCredentials> | (() => ReadonlyMap<string, RegistryCredentials>);
   /** undici dispatcher (tests, custom CAs); default: a keep-alive Agent. */
   dispatcher?: Dispatcher;
 }
@@ -239,9 +242,15 @@ export class RegistryClient {
     if (res.statusCode === 401) {
       const challenge = String(res.headers["www-authenticate"] ?? "");
       await res.body.dump();
-      const token = await this.token(registry, repository, challenge, signal);
-      this.tokens.set(scopeKey, token);
-      res = await this.get(url, { ...headers, authorization: `Bearer ${token.token}` }, signal, registry, method);
+      const creds = this.credentialsFor(registry);
+      if (/^\s*Basic\b/i.test(challenge) && creds) {
+        // a registry that takes basic credentials on every request (no token service)
+        res = await this.get(url, { ...headers, authorization: basicAuth(creds) }, signal, registry, method);
+      } else {
+        const token = await this.token(registry, repository, challenge, signal);
+        this.tokens.set(scopeKey, token);
+        res = await this.get(url, { ...headers, authorization: `Bearer ${token.token}` }, signal, registry, method);
+      }
     }
     if (res.statusCode === 401 || res.statusCode === 403) {
       await res.body.dump();
@@ -274,8 +283,8 @@ export class RegistryClient {
     }
     if (params.service) realm.searchParams.set("service", params.service);
     realm.searchParams.set("scope", `repository:${repository}:pull`);
-    const creds = this.options.credentials?.get(registry);
-    const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` } : {};
+    const creds = this.credentialsFor(registry);
+    const headers: Record<string, string> = creds ? { authorization: basicAuth(creds) } : {};
     const res = await this.get(realm.toString(), headers, signal, registry, "GET", this.dispatcherFor(realm, registry));
     if (res.statusCode !== 200) {
       await res.body.dump();
@@ -293,6 +302,11 @@ export class RegistryClient {
     // Docker's token spec: 60 s when not given; refreshed 10 s early
     const seconds = typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
     return { token, expiresAt: Date.now() + Math.max(0, seconds - 10) * 1000 };
+  }
+
+  private credentialsFor(registry: string): RegistryCredentials | undefined {
+    const c = this.options.credentials;
+    return (typeof c === "function" ? c() : c)?.get(registry);
   }
 
   /** Where the registry's API is: Docker Hub's (`docker.io`) is served at registry-1.docker.io. */
@@ -329,6 +343,10 @@ function publicOnlyLookup(hostname: string, options: LookupOptions, callback: (e
     if (options.all) return callback(null, addresses);
     callback(null, addresses[0].address, addresses[0].family);
   });
+}
+
+function basicAuth(c: RegistryCredentials): string {
+  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
 }
 
 /** `sha256:<hex>` of `bytes`. */

@@ -16,6 +16,7 @@ import { parseImageVerificationConfig } from "../image-verification/config";
 import { imagePolicyFromResource } from "../image-verification/image-policy-from-resource";
 import { verifyPodImages, withPinnedImages } from "../image-verification/pod-images";
 import type { ImagePolicy } from "../image-verification/policy-match";
+import { RegistryAuthFile } from "../image-verification/registry-auth";
 import { RegistryClient } from "../image-verification/registry-client";
 import { createVerificationCaches, type VerifyImageDeps } from "../image-verification/verify-image";
 
@@ -90,8 +91,9 @@ async function currentImagePolicies(): Promise<ImagePolicy[]> {
   }
   return [...imagePolicies.values()];
 }
+const registryAuth = imageConfig.registryAuthFile ? new RegistryAuthFile(imageConfig.registryAuthFile, message => log.error({}, message)) : undefined;
 const imageDeps: VerifyImageDeps = {
-  client: new RegistryClient({ plainHttp: imageConfig.plainHttpRegistries }),
+  client: new RegistryClient({ plainHttp: imageConfig.plainHttpRegistries, ...(registryAuth ? { credentials: () => registryAuth.current() } : {}) }),
   now: Date.now,
   deadlineMs: imageConfig.deadlineMs,
   caches: createVerificationCaches(),
