@@ -17,7 +17,7 @@ import type { ImagePolicy } from "../../capabilities/image-verification/policy-m
 import { RegistryClient } from "../../capabilities/image-verification/registry-client";
 import { createVerificationCaches, verifyImage } from "../../capabilities/image-verification/verify-image";
 import { parsePublicKey } from "../../capabilities/image-verification/verify-key";
-import { COSIGN, freePort, pushImage, run, startRegistry } from "../image-verification/tools";
+import { COSIGN, CRANE, freePort, pushImage, run, startRegistry } from "../image-verification/tools";
 
 jest.setTimeout(120_000);
 
@@ -63,6 +63,15 @@ beforeAll(async () => {
   cosignSign("trusted", `${r}/team/legacy@${digests.legacy}`, true);
   cosignSign("stranger", `${r}/team/stranger@${digests.stranger}`, false);
   cosignSign("trusted", `${r}/team/moved@${digests.moved}`, false);
+  // multi-arch: an index of two platform images; cosign signs what it is given (the index, or its platform manifests)
+  for (const name of ["multi", "multi-platforms-only"]) {
+    const parts = [0, 1].map(i => pushImage(`${r}/team/${name}-part${i}:1`, `platform ${i} of ${name}`, dir));
+    run(CRANE, ["index", "append", "--insecure", ...parts.flatMap((d, i) => ["-m", `${r}/team/${name}-part${i}@${d}`]), "-t", `${r}/team/${name}:1`], dir);
+    digests[name] = run(CRANE, ["digest", "--insecure", `${r}/team/${name}:1`], dir).trim();
+    digests[`${name}-parts`] = parts.join(",");
+  }
+  cosignSign("trusted", `${r}/team/multi@${digests.multi}`, false);
+  for (const [i, d] of digests["multi-platforms-only-parts"].split(",").entries()) cosignSign("trusted", `${r}/team/multi-platforms-only-part${i}@${d}`, false);
   trusted = { name: "team-images", generation: 1, images: [`${r}/team/**`], authorities: [{ name: "release-key", key: parsePublicKey(trustedPem) }], mode: "enforce" };
 });
 
@@ -79,6 +88,16 @@ it.each([
   const image = `${registry.host}/team/${name}:1`;
   const v = await verify(image, [policy()]);
   expect(v).toEqual({ image, digest: digests[name], pinned: `${image}@${digests[name]}`, verifiedBy: [{ policy: "team-images", authority: "release-key" }], enforced: true, warnings: [] });
+});
+
+it("verifies a multi-arch image by its index digest, the subject `cosign sign image:tag` signs, and pins that", async () => {
+  const image = `${registry.host}/team/multi:1`;
+  expect(await verify(image, [policy()])).toMatchObject({ digest: digests.multi, pinned: `${image}@${digests.multi}` });
+});
+
+it("refuses a multi-arch image whose platform manifests are signed but not its index (the index digest is what runs)", async () => {
+  const err = await refusal(verify(`${registry.host}/team/multi-platforms-only:1`, [policy()]));
+  expect([err.code, err.message.includes(`(${digests["multi-platforms-only"]})`)]).toEqual(["no_signature", true]);
 });
 
 it("verifies a reference by digest without resolving a tag", async () => {
