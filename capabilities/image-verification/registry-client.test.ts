@@ -186,6 +186,15 @@ describe("RegistryClient", () => {
     await reg.close();
   });
 
+  it("hints at KARS_IMAGE_PLAIN_HTTP_REGISTRIES when https meets a plain-http registry", async () => {
+    const reg = await fakeRegistry({ "/v2/team/app/manifests/v1": json(MANIFEST) });
+    const client = new RegistryClient();
+    const err = (await client.manifest(reg.host, "team/app", "v1", signal()).catch((e: unknown) => e)) as ImageVerificationError;
+    expect([err.code, err.message]).toEqual(["registry_unreachable", expect.stringMatching(/cannot reach the registry \((ERR_SSL_WRONG_VERSION_NUMBER|EPROTO)\); if it serves plain http \(a test registry\), name it in KARS_IMAGE_PLAIN_HTTP_REGISTRIES$/)]);
+    await client.close();
+    await reg.close();
+  });
+
   it("refuses a manifest over the size limit", async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 32);
     const reg = await fakeRegistry({ "/v2/team/app/manifests/v1": json(big) });

@@ -117,7 +117,7 @@ export class RegistryClient {
   }
 
   /**
-   * The digest a tag names: a HEAD of the manifest, read from its Docker-Content-Digest header (OCI
+   * The digest a tag (or a digest: then whether it exists) names: a HEAD of the manifest, read from its Docker-Content-Digest header (OCI
    * distribution spec: "Checking if content exists"); a GET (digesting the bytes) when the header is
    * missing or not a digest. Trusting the header is safe here: the digest is only the name of what is
    * then verified and pinned — a registry naming another digest gets that digest's signatures checked
@@ -405,5 +405,7 @@ function transportError(err: unknown, signal: AbortSignal, registry: string): Im
   let code: unknown;
   for (let e: unknown = err, depth = 0; e && typeof e === "object" && depth < 4 && code === undefined; e = (e as { cause?: unknown }).cause, depth++) code = (e as { code?: unknown }).code;
   const named = typeof code === "string" && /^[A-Z_]{2,40}$/.test(code) ? ` (${code})` : "";
-  return new ImageVerificationError("registry_unreachable", `${registry}: cannot reach the registry${named}`, { cause: err });
+  // https spoken to a plain-http server: the TLS library cannot parse its answer
+  const hint = code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "EPROTO" ? "; if it serves plain http (a test registry), name it in KARS_IMAGE_PLAIN_HTTP_REGISTRIES" : "";
+  return new ImageVerificationError("registry_unreachable", `${registry}: cannot reach the registry${named}${hint}`, { cause: err });
 }

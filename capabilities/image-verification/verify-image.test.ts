@@ -59,6 +59,19 @@ describe("verifyImage", () => {
     expect(reg.reads.blob).toBeLessThanOrEqual(16 + 1);
   });
 
+  it("says a digest the registry does not have is not found (not unsigned), naming the policy once, the digest once", async () => {
+    const { reg } = signedRegistry();
+    const wrong = `sha256:${"0".repeat(64)}`;
+    await expect(verifyImage(`registry.example/team/agent@${wrong}`, [policy()], { client: reg.client(), now: () => 0 })).rejects.toMatchObject({
+      code: "image_not_found",
+      message: `image registry.example/team/agent@${wrong}: no manifest ${wrong} (KarsImagePolicy team)`,
+    });
+    await expect(verifyImage("registry.example/team/agent:nope", [policy()], { client: reg.client(), now: () => 0 })).rejects.toMatchObject({
+      code: "image_not_found",
+      message: "image registry.example/team/agent:nope: no manifest nope (KarsImagePolicy team)",
+    });
+  });
+
   it("refuses, naming the digest, a signature made for another digest (a tag moved to new content)", async () => {
     const reg = new MemoryRegistry();
     const old = reg.image("agent v1", "old");

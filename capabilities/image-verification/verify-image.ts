@@ -98,7 +98,8 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
   const enforced = matching.some(p => p.mode === "enforce");
   const caches = deps.caches ?? createVerificationCaches();
   const signal = AbortSignal.timeout(deps.deadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS);
-  const digest = await resolveDigest(ref, deps, caches, signal, image);
+  const names = matching.map(p => p.name);
+  const digest = await resolveDigest(ref, deps, caches, signal, image, names);
   const cacheKey = `${ref.registry}/${ref.repository}@${digest} ${matching.map(p => `${p.name}@${p.uid ?? ""}/${p.generation}`).join(",")}`;
   const cached = caches.verdicts.get(cacheKey, deps.now());
   if (cached) return { image, digest, ...(cached.verifiedBy.length > 0 ? { pinned: pin(image, digest) } : {}), verifiedBy: cached.verifiedBy, enforced, warnings: cached.warnings };
@@ -106,16 +107,18 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
   let signatures: FoundSignature[];
   try {
     signatures = await once(caches.inflight, `signatures ${ref.registry}/${ref.repository}@${digest}`, () => discoverSignatures(deps.client, ref.registry, ref.repository, digest, signal));
+    // a digest the pod named that the registry does not have is a wrong digest, not an unsigned image
+    if (signatures.length === 0 && ref.digest) await deps.client.resolveTag(ref.registry, ref.repository, ref.digest, signal);
   } catch (err) {
-    throw named(err, image, digest);
+    throw named(err, image, digest, names);
   }
   const verifiedBy: { policy: string; authority: string }[] = [];
   const warnings: string[] = [];
   for (const policy of matching) {
     const outcome = satisfy(policy, signatures, digest);
     if ("authority" in outcome) verifiedBy.push({ policy: policy.name, authority: outcome.authority });
-    else if (policy.mode === "warn") warnings.push(`image ${image} (${digest}): ${outcome.error.message} (KarsImagePolicy ${policy.name}, mode warn)`);
-    else throw new ImageVerificationError(outcome.error.code, `image ${image} (${digest}): ${outcome.error.message} (KarsImagePolicy ${policy.name})`);
+    else if (policy.mode === "warn") warnings.push(`${subject(image, digest)}: ${outcome.error.message} (KarsImagePolicy ${policy.name}, mode warn)`);
+    else throw new ImageVerificationError(outcome.error.code, `${subject(image, digest)}: ${outcome.error.message} (KarsImagePolicy ${policy.name})`);
   }
   // every enforce policy is satisfied here; pinned when any policy verified the digest (a warn policy's failure does not unpin it)
   caches.verdicts.set(cacheKey, { verifiedBy, warnings }, deps.now());
@@ -123,7 +126,7 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
 }
 
 /** The digest the reference names, or its tag's (cached briefly); errors name the image. */
-async function resolveDigest(ref: ImageReference, deps: VerifyImageDeps, caches: VerificationCaches, signal: AbortSignal, image: string): Promise<string> {
+async function resolveDigest(ref: ImageReference, deps: VerifyImageDeps, caches: VerificationCaches, signal: AbortSignal, image: string, policies: readonly string[]): Promise<string> {
   if (ref.digest) return ref.digest;
   const key = `${ref.registry}/${ref.repository}:${ref.tag}`;
   const known = caches.tags.get(key, deps.now());
@@ -133,7 +136,7 @@ async function resolveDigest(ref: ImageReference, deps: VerifyImageDeps, caches:
     caches.tags.set(key, digest, deps.now());
     return digest;
   } catch (err) {
-    throw named(err, image, undefined);
+    throw named(err, image, undefined, policies);
   }
 }
 
@@ -162,8 +165,23 @@ function pin(image: string, digest: string): string {
   return `${at >= 0 ? image.slice(0, at) : image}@${digest}`;
 }
 
-/** A registry error re-thrown with the image (and digest, when known) in its message. */
-function named(err: unknown, image: string, digest: string | undefined): ImageVerificationError {
+/** `image <ref> (<digest>)` for messages; the digest only when the reference does not already name it. */
+function subject(image: string, digest: string | undefined): string {
+  return `image ${image}${digest && !image.endsWith(`@${digest}`) ? ` (${digest})` : ""}`;
+}
+
+/** A registry error re-thrown naming the image (and digest, when known) and the policies that made kars look. */
+function named(err: unknown, image: string, digest: string | undefined, policies: readonly string[]): ImageVerificationError {
   const e = err instanceof ImageVerificationError ? err : new ImageVerificationError("registry_unreachable", (err as Error)?.message ?? String(err), { cause: err });
-  return new ImageVerificationError(e.code, `image ${image}${digest ? ` (${digest})` : ""}: ${e.message}`, { cause: e });
+  // the client's messages start with registry/repository, which the image already names
+  const ref = (() => {
+    try {
+      const r = parseImageReference(image);
+      return `${r.registry}/${r.repository}: `;
+    } catch {
+      return "";
+    }
+  })();
+  const what = ref && e.message.startsWith(ref) ? e.message.slice(ref.length) : e.message;
+  return new ImageVerificationError(e.code, `${subject(image, digest)}: ${what} (KarsImagePolicy ${policies.join(", ")})`, { cause: e });
 }

@@ -13,7 +13,7 @@ import { ignoredFieldWarnings } from "./ignored-fields";
 import { KarsImagePolicyKind, KarsSandboxKind } from "../shared/kinds";
 import { shedManagedFields } from "../shared/watch-cache";
 import { parseImageVerificationConfig } from "../image-verification/config";
-import { imagePolicyFromResource } from "../image-verification/image-policy-from-resource";
+import { imagePolicyFromResource, imagePolicyProblems } from "../image-verification/image-policy-from-resource";
 import { verifyPodImages, withPinnedImages } from "../image-verification/pod-images";
 import type { ImagePolicy } from "../image-verification/policy-match";
 import { RegistryAuthFile } from "../image-verification/registry-auth";
@@ -142,7 +142,9 @@ When(a.Pod)
       const images = await verifyPodImages(req.Raw, await currentImagePolicies(), imageDeps, req.Request.operation === "UPDATE" ? req.OldResource : undefined, { requirePinned: true });
       const violations = [...postureViolations(req.Raw, sandboxContextFromNamespace(ns!), config), ...images.violations];
       if (violations.length === 0) {
-        log.info({ pod: name, decision: "admit", ...(images.warnings.length ? { imageWarnings: images.warnings.length } : {}) }, "sandbox pod admitted");
+        // warn-mode findings reach a kubectl user as warnings; pods a controller creates have no one to read them: logged
+        for (const w of images.warnings) log.warn({ pod: name, imagePolicyWarning: w }, "sandbox pod admitted with an image policy warning");
+        log.info({ pod: name, decision: "admit" }, "sandbox pod admitted");
         return images.warnings.length ? req.Approve(images.warnings) : req.Approve();
       }
       log.info({ pod: name, decision: "deny", violations: violations.length }, "sandbox pod denied");
@@ -151,6 +153,15 @@ When(a.Pod)
       log.error({ pod: name, err: e }, "admission check failed");
       return req.Deny(`kars could not check this pod and refuses it (fail closed): ${e instanceof Error ? e.message : String(e)}`, 500);
     }
+  });
+
+// Why: a policy whose key does not parse or whose globs never match is refused at apply, not when pods are.
+When(KarsImagePolicyKind)
+  .IsCreatedOrUpdated()
+  .Validate(req => {
+    const { violations, warnings } = imagePolicyProblems(req.Raw.spec);
+    if (violations.length > 0) return req.Deny(formatViolations(violations), 422);
+    return warnings.length ? req.Approve(warnings) : req.Approve();
   });
 
 // Why: manifests written for the original kars apply unchanged; say which fields kars ignores.

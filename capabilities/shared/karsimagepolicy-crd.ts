@@ -19,7 +19,16 @@ const spec: Schema = {
       minItems: 1,
       maxItems: 64,
       description: "Globs over the image's registry/repository (Docker normalisation: busybox is docker.io/library/busybox). `*` and `?` stay within a path component, `**` crosses them. Tags and digests are not matched.",
-      items: { type: "string", minLength: 1, maxLength: 512, pattern: "^[A-Za-z0-9*?._:/-]+$" },
+      items: {
+        type: "string",
+        minLength: 1,
+        maxLength: 512,
+        pattern: "^[A-Za-z0-9*?._:/-]+$",
+        "x-kubernetes-validations": [
+          { rule: "!self.contains('://')", message: "a glob names registry/repository, without a URL scheme (e.g. ghcr.io/org/**)", reason: "FieldValueInvalid" },
+          { rule: "!self.matches('^[^/]*/.*:')", message: "a glob matches registry/repository only, never a tag (every tag of the repository is covered)", reason: "FieldValueInvalid" },
+        ],
+      },
     },
     authorities: {
       type: "array",

@@ -59,6 +59,18 @@ export function desiredWebhookConfigurations(target: WebhookTarget, apiPath: str
           timeoutSeconds: 5,
           matchPolicy: "Equivalent",
         },
+        {
+          // A KarsImagePolicy whose key does not parse, or whose globs can never match, is refused at apply
+          // (the CRD's CEL checks the basics even while kars is down: Ignore, so kars' outage blocks no writes).
+          name: "karsimagepolicies.validate.kars.azure.com",
+          clientConfig: clientConfig(target, `/validate/${apiPath}`),
+          rules: [{ apiGroups: ["kars.azure.com"], apiVersions: ["v1alpha1"], operations: ["CREATE", "UPDATE"], resources: ["karsimagepolicies"], scope: "Cluster" }],
+          failurePolicy: "Ignore",
+          sideEffects: "None",
+          admissionReviewVersions: ["v1"],
+          timeoutSeconds: 5,
+          matchPolicy: "Equivalent",
+        },
       ],
     },
   ];

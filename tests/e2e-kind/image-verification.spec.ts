@@ -95,6 +95,17 @@ it("admits an image a warn policy cannot verify, with a kubectl warning naming t
   expect(pod.spec.containers.find(c => c.name === "warned")?.image).toBe(image);
 });
 
+it("a key pasted wrongly is refused at apply, saying how to paste it; URL and tag globs too", () => {
+  const oneLine = k(["apply", "-f", "-"], policy("kars-e2e-bad", "x.example/**", "enforce", pem.replace(/\n/g, " ")));
+  expect(oneLine.code).not.toBe(0);
+  expect(oneLine.stderr).toContain('admission webhook "karsimagepolicies.validate.kars.azure.com" denied the request: spec.authorities[0].key.pem: not a PEM public key');
+  expect(oneLine.stderr).toContain("paste cosign.pub whole, with its line breaks (in YAML: pem: |)");
+  const url = k(["apply", "-f", "-"], policy("kars-e2e-bad", `http://${registry.host}/kars-e2e/**`, "enforce"));
+  expect([url.code !== 0, url.stderr.includes("a glob names registry/repository, without a URL scheme")]).toEqual([true, true]);
+  const tag = k(["apply", "-f", "-"], policy("kars-e2e-bad", `${registry.host}/kars-e2e/signed:1`, "enforce"));
+  expect([tag.code !== 0, tag.stderr.includes("a glob matches registry/repository only, never a tag")]).toEqual([true, true]);
+});
+
 it("the CRD refuses a key that is not a PEM public key, naming the field", () => {
   const r = k(["apply", "-f", "-"], policy("kars-e2e-bad", "x/**", "enforce", "ssh-ed25519 AAAA"));
   expect(r.code).not.toBe(0);

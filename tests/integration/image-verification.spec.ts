@@ -146,7 +146,7 @@ it("fails closed with timeout when the registry does not answer within the deadl
   try {
     const started = Date.now();
     const err = await refusal(verifyImage(`${host}/team/app:1`, [policy({ images: [`${host}/**`] })], { client: slow, now: Date.now, deadlineMs: 300 }));
-    expect([err.code, err.message]).toEqual(["timeout", `image ${host}/team/app:1: ${host}: no answer before the verification deadline`]);
+    expect([err.code, err.message]).toEqual(["timeout", `image ${host}/team/app:1: ${host}: no answer before the verification deadline (KarsImagePolicy team-images)`]);
     expect(Date.now() - started).toBeLessThan(5000);
   } finally {
     for (const s of sockets) s.destroy();
@@ -160,6 +160,6 @@ it("fails closed with registry_unreachable when nothing listens", async () => {
   const gone = new RegistryClient({ plainHttp: [host] });
   const err = await refusal(verifyImage(`${host}/team/app:1`, [policy({ images: [`${host}/**`] })], { client: gone, now: Date.now }));
   expect(err.code).toBe("registry_unreachable");
-  expect(err.message).toBe(`image ${host}/team/app:1: ${host}: cannot reach the registry (ECONNREFUSED)`);
+  expect(err.message).toBe(`image ${host}/team/app:1: ${host}: cannot reach the registry (ECONNREFUSED) (KarsImagePolicy team-images)`);
   await gone.close();
 });

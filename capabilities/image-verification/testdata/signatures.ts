@@ -89,7 +89,7 @@ export class MemoryRegistry {
   /** A RegistryClient over this registry (the methods discovery and verifyImage call). */
   client(): RegistryClient {
     const fake = {
-      manifest: async (_r: string, _repo: string, reference: string): Promise<FetchedManifest> => {
+      manifest: async (r: string, repo: string, reference: string): Promise<FetchedManifest> => {
         this.reads.manifest++;
         if (this.failNextManifests > 0) {
           this.failNextManifests--;
@@ -97,17 +97,17 @@ export class MemoryRegistry {
         }
         const digest = reference.includes(":") ? reference : this.tags.get(reference);
         const bytes = digest ? this.manifests.get(digest) : undefined;
-        if (!digest || !bytes) throw new ImageVerificationError("image_not_found", `no manifest ${reference}`);
+        if (!digest || !bytes) throw new ImageVerificationError("image_not_found", `${r}/${repo}: no manifest ${reference}`);
         return { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, json: JSON.parse(bytes.toString()) as OciManifest };
       },
-      resolveTag: async (_r: string, _repo: string, tag: string): Promise<string> => {
+      resolveTag: async (r: string, repo: string, tag: string): Promise<string> => {
         this.reads.manifest++;
         if (this.failNextManifests > 0) {
           this.failNextManifests--;
           throw new ImageVerificationError("registry_unreachable", "registry: answered 503");
         }
-        const digest = this.tags.get(tag);
-        if (!digest) throw new ImageVerificationError("image_not_found", `no manifest ${tag}`);
+        const digest = tag.includes(":") ? (this.manifests.has(tag) ? tag : undefined) : this.tags.get(tag);
+        if (!digest) throw new ImageVerificationError("image_not_found", `${r}/${repo}: no manifest ${tag}`);
         return digest;
       },
       blob: async (_r: string, _repo: string, digest: string): Promise<Buffer> => {
