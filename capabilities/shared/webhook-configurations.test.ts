@@ -19,11 +19,14 @@ describe("desiredWebhookConfigurations", () => {
     expect(w.rules[0]!.resources).toEqual(["pods", "pods/ephemeralcontainers"]);
   });
 
-  it("KarsSandbox warnings never block (failurePolicy Ignore, any namespace)", () => {
-    const w = validating!.webhooks[1]!;
+  it.each([
+    ["KarsSandbox warnings", 1, "karssandboxes"],
+    ["KarsImagePolicy checks", 2, "karsimagepolicies"],
+  ])("%s never block while kars is down (failurePolicy Ignore, any namespace)", (_t, i, resource) => {
+    const w = validating!.webhooks[i as number]!;
     expect(w.failurePolicy).toBe("Ignore");
     expect(w.namespaceSelector).toBeUndefined();
-    expect(w.rules[0]!.resources).toEqual(["karssandboxes"]);
+    expect(w.rules[0]!.resources).toEqual([resource]);
   });
 
   it("targets an in-cluster service with the path", () => {

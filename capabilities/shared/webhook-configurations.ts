@@ -19,6 +19,20 @@ function clientConfig(target: WebhookTarget, path: string): Record<string, unkno
   return { service: { ...target.service, path }, caBundle: target.caBundle };
 }
 
+/** A validating webhook on one kars resource that never blocks a write when kars is down (failurePolicy Ignore). */
+function failingOpen(target: WebhookTarget, apiPath: string, name: string, resource: string, scope: "Namespaced" | "Cluster"): Record<string, unknown> {
+  return {
+    name,
+    clientConfig: clientConfig(target, `/validate/${apiPath}`),
+    rules: [{ apiGroups: ["kars.azure.com"], apiVersions: ["v1alpha1"], operations: ["CREATE", "UPDATE"], resources: [resource], scope }],
+    failurePolicy: "Ignore",
+    sideEffects: "None",
+    admissionReviewVersions: ["v1"],
+    timeoutSeconds: 5,
+    matchPolicy: "Equivalent",
+  };
+}
+
 /**
  * Builds both configurations. `apiPath` is the Pepr module's secret path segment
  * (PEPR_API_PATH): Pepr refuses requests on any other path. `caBundle` is base64 PEM.
@@ -48,29 +62,11 @@ export function desiredWebhookConfigurations(target: WebhookTarget, apiPath: str
       metadata: { name: VALIDATING_WEBHOOK, labels: { "app.kubernetes.io/managed-by": "kars" } },
       webhooks: [
         { name: "pods.sandbox.validate.kars.azure.com", clientConfig: clientConfig(target, `/validate/${apiPath}`), rules: podRules, ...common },
-        {
-          // Warnings only (fields kept but not acted on): never blocks, in any namespace.
-          name: "karssandboxes.validate.kars.azure.com",
-          clientConfig: clientConfig(target, `/validate/${apiPath}`),
-          rules: [{ apiGroups: ["kars.azure.com"], apiVersions: ["v1alpha1"], operations: ["CREATE", "UPDATE"], resources: ["karssandboxes"], scope: "Namespaced" }],
-          failurePolicy: "Ignore",
-          sideEffects: "None",
-          admissionReviewVersions: ["v1"],
-          timeoutSeconds: 5,
-          matchPolicy: "Equivalent",
-        },
-        {
-          // A KarsImagePolicy whose key does not parse, or whose globs can never match, is refused at apply
-          // (the CRD's CEL checks the basics even while kars is down: Ignore, so kars' outage blocks no writes).
-          name: "karsimagepolicies.validate.kars.azure.com",
-          clientConfig: clientConfig(target, `/validate/${apiPath}`),
-          rules: [{ apiGroups: ["kars.azure.com"], apiVersions: ["v1alpha1"], operations: ["CREATE", "UPDATE"], resources: ["karsimagepolicies"], scope: "Cluster" }],
-          failurePolicy: "Ignore",
-          sideEffects: "None",
-          admissionReviewVersions: ["v1"],
-          timeoutSeconds: 5,
-          matchPolicy: "Equivalent",
-        },
+        // Warnings only (fields kept but not acted on): never blocks, in any namespace.
+        failingOpen(target, apiPath, "karssandboxes.validate.kars.azure.com", "karssandboxes", "Namespaced"),
+        // A KarsImagePolicy whose key does not parse, or whose globs can never match, is refused at apply
+        // (the CRD's CEL checks the basics even while kars is down: Ignore, so kars' outage blocks no writes).
+        failingOpen(target, apiPath, "karsimagepolicies.validate.kars.azure.com", "karsimagepolicies", "Cluster"),
       ],
     },
   ];
