@@ -26,7 +26,7 @@ describe("verifyImage", () => {
     expect(v.enforced).toBe(true);
   });
 
-  it("serves a verdict from the cache, warnings included, until the policy changes or is re-created", async () => {
+  it("serves a verified verdict from the cache until the policy changes or is re-created", async () => {
     const { reg } = signedRegistry();
     const caches = createVerificationCaches();
     const deps = { client: reg.client(), now: () => 0, caches };
@@ -37,6 +37,24 @@ describe("verifyImage", () => {
     // deleted and re-created with another key: generation 1 again, a new uid; the old verdict must not serve
     const recreated = policy({ uid: "uid-9", authorities: [{ name: "rotated", key: other.publicKey }] });
     await expect(verifyImage(IMAGE, [recreated], deps)).rejects.toMatchObject({ code: "invalid_signature" });
+  });
+
+  it("admits with a warning what only warn policies cover when the registry cannot be read; enforce refuses", async () => {
+    const { reg } = signedRegistry();
+    reg.failNextManifests = 2;
+    const warned = await verifyImage(IMAGE, [policy({ mode: "warn" })], { client: reg.client(), now: () => 0 });
+    expect(warned).toEqual({ image: IMAGE, digest: "", verifiedBy: [], enforced: false, warnings: ["image registry.example/team/agent:1: registry: answered 503 (KarsImagePolicy team, mode warn)"] });
+    await expect(verifyImage(IMAGE, [policy()], { client: reg.client(), now: () => 0 })).rejects.toMatchObject({ code: "registry_unreachable" });
+  });
+
+  it("does not keep a warn policy's failure: a signature added afterwards counts at once", async () => {
+    const reg = new MemoryRegistry();
+    const digest = reg.image("agent", "1");
+    const caches = createVerificationCaches();
+    const deps = { client: reg.client(), now: () => 0, caches };
+    expect((await verifyImage(IMAGE, [policy({ mode: "warn" })], deps)).warnings).toHaveLength(1);
+    reg.attachBundle(digest, bundle(trusted.privateKey, digest).bundle);
+    expect(await verifyImage(IMAGE, [policy({ mode: "warn" })], deps)).toMatchObject({ pinned: `${IMAGE}@${digest}`, warnings: [] });
   });
 
   it("shares one round of registry reads among admissions of the same image at once (a scale-up)", async () => {

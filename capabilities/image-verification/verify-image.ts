@@ -86,7 +86,8 @@ function once<T>(inflight: Map<string, Promise<unknown>>, key: string, work: () 
  * Fails closed: an `enforce` policy that is not satisfied, a registry error, or the deadline throws
  * ImageVerificationError (its code is the reason class: no_signature, invalid_signature, timeout,
  * registry_unreachable, …; its message names the image, the digest when known, and the policy).
- * A `warn` policy's failure is returned in `warnings` instead.
+ * A `warn` policy's failure is returned in `warnings` instead; when only warn policies match, so is a
+ * registry error or the deadline (the pod is admitted).
  */
 export async function verifyImage(image: string, policies: readonly ImagePolicy[], deps: VerifyImageDeps): Promise<ImageVerdict> {
   // no policy at all: nothing to check, not even the reference's grammar (that is the kubelet's to refuse)
@@ -99,6 +100,17 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
   const caches = deps.caches ?? createVerificationCaches();
   const signal = AbortSignal.timeout(deps.deadlineMs ?? DEFAULT_VERIFY_DEADLINE_MS);
   const names = matching.map(p => p.name);
+  try {
+    return await verifyMatched(image, ref, matching, enforced, names, caches, signal, deps);
+  } catch (err) {
+    // only warn policies match: what could not be checked is a warning too, the pod is admitted
+    if (enforced || !(err instanceof ImageVerificationError)) throw err;
+    return { image, digest: ref.digest ?? "", verifiedBy: [], enforced, warnings: [`${err.message.replace(/\)$/, ", mode warn)")}`] };
+  }
+}
+
+/** verifyImage for the policies that match (see there); throws the refusal. */
+async function verifyMatched(image: string, ref: ImageReference, matching: readonly ImagePolicy[], enforced: boolean, names: readonly string[], caches: VerificationCaches, signal: AbortSignal, deps: VerifyImageDeps): Promise<ImageVerdict> {
   const digest = await resolveDigest(ref, deps, caches, signal, image, names);
   const cacheKey = `${ref.registry}/${ref.repository}@${digest} ${matching.map(p => `${p.name}@${p.uid ?? ""}/${p.generation}`).join(",")}`;
   const cached = caches.verdicts.get(cacheKey, deps.now());
@@ -120,8 +132,9 @@ export async function verifyImage(image: string, policies: readonly ImagePolicy[
     else if (policy.mode === "warn") warnings.push(`${subject(image, digest)}: ${outcome.error.message} (KarsImagePolicy ${policy.name}, mode warn)`);
     else throw new ImageVerificationError(outcome.error.code, `${subject(image, digest)}: ${outcome.error.message} (KarsImagePolicy ${policy.name})`);
   }
-  // every enforce policy is satisfied here; pinned when any policy verified the digest (a warn policy's failure does not unpin it)
-  caches.verdicts.set(cacheKey, { verifiedBy, warnings }, deps.now());
+  // every enforce policy is satisfied here; pinned when any policy verified the digest (a warn policy's
+  // failure does not unpin it). Failures are not kept: a signature added later counts at once.
+  if (warnings.length === 0) caches.verdicts.set(cacheKey, { verifiedBy, warnings }, deps.now());
   return { image, digest, ...(verifiedBy.length > 0 ? { pinned: pin(image, digest) } : {}), verifiedBy, enforced, warnings };
 }
 
