@@ -4,8 +4,9 @@ import { ImageVerificationError } from "./errors";
 import type { ImagePolicy } from "./policy-match";
 import { verifyImage, type ImageVerdict, type VerifyImageDeps } from "./verify-image";
 
-/** Most distinct images of one pod verified (more is refused when a policy exists), and how many at once. */
+/** Most distinct images of one pod verified (more is refused when a policy exists). */
 export const MAX_POD_IMAGES = 64;
+/** How many images of one pod are verified at once. */
 export const POD_VERIFY_CONCURRENCY = 6;
 
 /** Rule name of image refusals in admission messages. */

@@ -38,6 +38,7 @@ export function bundle(privateKey: KeyObject, subjectDigest: string, predicateTy
   };
 }
 
+/** `sha256:<hex>` of `b` (a test digest). */
 export const sha256 = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 /**
