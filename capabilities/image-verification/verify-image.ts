@@ -47,7 +47,8 @@ export interface VerifyImageDeps {
 
 /** The verdict and tag caches, shared by every admission of one webhook process. */
 export interface VerificationCaches {
-  verdicts: TtlCache<{ verifiedBy: { policy: string; authority: string }[]; warnings: string[] }>;
+  /** Verified verdicts only (failures are not kept): who verified the digest, per matching policy. */
+  verdicts: TtlCache<{ policy: string; authority: string }[]>;
   tags: TtlCache<string>;
   /**
    * Registry work in flight (tag lookups, signature discovery), so that admissions of the same image at
@@ -114,7 +115,7 @@ async function verifyMatched(image: string, ref: ImageReference, matching: reado
   const digest = await resolveDigest(ref, deps, caches, signal, image, names);
   const cacheKey = `${ref.registry}/${ref.repository}@${digest} ${matching.map(p => `${p.name}@${p.uid ?? ""}/${p.generation}`).join(",")}`;
   const cached = caches.verdicts.get(cacheKey, deps.now());
-  if (cached) return { image, digest, ...(cached.verifiedBy.length > 0 ? { pinned: pin(image, digest) } : {}), verifiedBy: cached.verifiedBy, enforced, warnings: cached.warnings };
+  if (cached) return { image, digest, pinned: pin(image, digest), verifiedBy: cached, enforced, warnings: [] };
 
   let signatures: FoundSignature[];
   try {
@@ -134,7 +135,7 @@ async function verifyMatched(image: string, ref: ImageReference, matching: reado
   }
   // every enforce policy is satisfied here; pinned when any policy verified the digest (a warn policy's
   // failure does not unpin it). Failures are not kept: a signature added later counts at once.
-  if (warnings.length === 0) caches.verdicts.set(cacheKey, { verifiedBy, warnings }, deps.now());
+  if (warnings.length === 0) caches.verdicts.set(cacheKey, verifiedBy, deps.now());
   return { image, digest, ...(verifiedBy.length > 0 ? { pinned: pin(image, digest) } : {}), verifiedBy, enforced, warnings };
 }
 

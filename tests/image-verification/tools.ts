@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { freePort, waitFor } from "../e2e-kind/local/processes";
 
 const SCRIPT = fs.readFileSync(path.join(__dirname, "build-tools.sh"), "utf8");
 const CACHE = process.env.KARS_CACHE ?? path.join(os.homedir(), ".cache", "kars");
@@ -39,29 +40,23 @@ export function run(bin: string, args: string[], dir: string): string {
   return r.stdout;
 }
 
-/** A free loopback TCP port (listen on 0, close). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>(r => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise(r => srv.close(r));
-  return port;
-}
+export { freePort };
 
 /** `crane registry serve` on 127.0.0.1 (in memory, plain http): its host:port, and a stop. */
 export async function startRegistry(dir: string): Promise<{ host: string; child: ChildProcess; stop: () => void }> {
   const port = await freePort();
   const child = spawn(CRANE, ["registry", "serve", "--address", `127.0.0.1:${port}`], { cwd: dir, env: toolEnv(dir), stdio: "ignore" });
   const host = `127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>(resolve => {
-      const s = net.connect(port, "127.0.0.1", () => (s.end(), resolve(true))).on("error", () => resolve(false));
-    });
-    if (up) return { host, child, stop: () => child.kill() };
-    await new Promise(r => setTimeout(r, 100));
+  const listening = () => new Promise<boolean>(resolve => {
+    const s = net.connect(port, "127.0.0.1", () => (s.end(), resolve(true))).on("error", () => resolve(false));
+  });
+  try {
+    await waitFor(`crane registry on ${host}`, listening, 20_000);
+  } catch (err) {
+    child.kill();
+    throw err;
   }
-  child.kill();
-  throw new Error(`crane registry did not listen on ${host}`);
+  return { host, child, stop: () => child.kill() };
 }
 
 /** Pushes a one-file image to `ref` (a tag) with crane; returns its digest. */

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import OpenAI from "openai";
 import { ROUTER_ESBUILD_ARGS } from "../../router/src/image-runtime";
-import { startFakeTokenEndpoint, type FakeTokenEndpoint } from "./router-support/fake-token-endpoint";
+import { startFakeTokenEndpoint, type FakeTokenEndpoint, workloadIdentityEnv } from "./router-support/fake-token-endpoint";
 import { startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
 import { startRouterProcess, type RouterProcess } from "./router-support/router-process";
 
@@ -75,11 +75,7 @@ it("serves a chat call with a Workload Identity token from the bundle alone, and
   // the bundle's directory holds nothing else: no node_modules for it to fall back on
   expect(fs.readdirSync(path.dirname(bundle))).toEqual(["router.js"]);
   router = await startRouterProcess(configDir, path.join(dir, "state"), {
-    AZURE_AUTHORITY_HOST: entra.authorityHost,
-    AZURE_TENANT_ID: TENANT_ID,
-    AZURE_CLIENT_ID: CLIENT_ID,
-    AZURE_FEDERATED_TOKEN_FILE: path.join(dir, "federated-token"),
-    NODE_EXTRA_CA_CERTS: entra.caFile,
+    ...workloadIdentityEnv(entra, TENANT_ID, CLIENT_ID, path.join(dir, "federated-token")),
   }, { bundle });
   const client = new OpenAI({ baseURL: `http://${router.listen.api}/v1`, apiKey: "agent-has-no-real-key", maxRetries: 0 });
   const answer = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hello" }] });

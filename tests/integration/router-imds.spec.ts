@@ -17,7 +17,7 @@ import * as path from "node:path";
 import OpenAI from "openai";
 import { eventually } from "../e2e-kind/local/processes";
 import { startFakeImds, IMDS_TOKEN_PATH, type FakeImds } from "./router-support/fake-imds";
-import { startFakeTokenEndpoint, type FakeTokenEndpoint } from "./router-support/fake-token-endpoint";
+import { startFakeTokenEndpoint, type FakeTokenEndpoint, workloadIdentityEnv } from "./router-support/fake-token-endpoint";
 import { startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
 import { routerEnv, startRouterProcess, UNREACHABLE_IMDS, type RouterProcess } from "./router-support/router-process";
 
@@ -144,11 +144,7 @@ describe("Workload Identity env present, Entra refusing the federated token, IMD
     router = await startRouterProcess(writeConfig(dir, upstream.url), path.join(dir, "state"), {
       KARS_AZURE_IMDS: undefined,
       AZURE_POD_IDENTITY_AUTHORITY_HOST: imds.authorityHost,
-      AZURE_AUTHORITY_HOST: entra.authorityHost,
-      AZURE_TENANT_ID: TENANT_ID,
-      AZURE_CLIENT_ID: CLIENT_ID,
-      AZURE_FEDERATED_TOKEN_FILE: path.join(dir, "federated-token"),
-      NODE_EXTRA_CA_CERTS: entra.caFile,
+      ...workloadIdentityEnv(entra, TENANT_ID, CLIENT_ID, path.join(dir, "federated-token")),
     });
     client = sdkClient(router);
   });

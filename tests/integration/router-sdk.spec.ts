@@ -14,7 +14,7 @@ import * as path from "node:path";
 import OpenAI from "openai";
 import { request } from "undici";
 import { COMPLETION_TOKENS, PROMPT_TOKENS, startFakeUpstream, type FakeUpstream } from "./router-support/fake-upstream";
-import { startFakeTokenEndpoint, type FakeTokenEndpoint } from "./router-support/fake-token-endpoint";
+import { startFakeTokenEndpoint, type FakeTokenEndpoint, workloadIdentityEnv } from "./router-support/fake-token-endpoint";
 import { startRouterProcess, type RouterProcess } from "./router-support/router-process";
 
 jest.setTimeout(120_000);
@@ -60,11 +60,7 @@ beforeAll(async () => {
     }),
   );
   router = await startRouterProcess(configDir, path.join(dir, "state"), {
-    AZURE_AUTHORITY_HOST: entra.authorityHost,
-    AZURE_TENANT_ID: TENANT_ID,
-    AZURE_CLIENT_ID: CLIENT_ID,
-    AZURE_FEDERATED_TOKEN_FILE: path.join(dir, "federated-token"),
-    NODE_EXTRA_CA_CERTS: entra.caFile,
+    ...workloadIdentityEnv(entra, TENANT_ID, CLIENT_ID, path.join(dir, "federated-token")),
     KARS_CONFIG_POLL_MS: "200",
   });
   client = new OpenAI({ baseURL: `http://${router.listen.api}/v1`, apiKey: "agent-has-no-real-key", maxRetries: 0 });

@@ -53,6 +53,14 @@ export interface FakeTokenEndpointOptions {
   refuse?: boolean;
 }
 
+/**
+ * The router's environment for Workload Identity against this stand-in (what the AKS webhook injects:
+ * authority host, tenant, client id, federated token file), plus its CA for NODE_EXTRA_CA_CERTS.
+ */
+export function workloadIdentityEnv(entra: FakeTokenEndpoint, tenantId: string, clientId: string, federatedTokenFile: string): NodeJS.ProcessEnv {
+  return { AZURE_AUTHORITY_HOST: entra.authorityHost, AZURE_TENANT_ID: tenantId, AZURE_CLIENT_ID: clientId, AZURE_FEDERATED_TOKEN_FILE: federatedTokenFile, NODE_EXTRA_CA_CERTS: entra.caFile };
+}
+
 /** Starts the stand-in on 127.0.0.1; writes its certificate into `dir` (for NODE_EXTRA_CA_CERTS). */
 export async function startFakeTokenEndpoint(dir: string, tenantId: string, opts: FakeTokenEndpointOptions = {}): Promise<FakeTokenEndpoint> {
   const { key, cert } = selfSigned();
